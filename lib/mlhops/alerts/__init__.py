@@ -1,0 +1,1 @@
+"""Alert rules (YAML) -> ``mlhops/alerts`` (deduplicated), exit code, optional webhook."""

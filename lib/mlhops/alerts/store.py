@@ -1,0 +1,73 @@
+"""The ``mlhops/alerts`` table: one row per (rule, subject, window), inserted once.
+
+``alert_id`` is a hash of rule id, subject and window, so re-running the alert stage for the same
+data finds the same ids and inserts nothing: no duplicate alerts, no second webhook post.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from mlhops.io import Catalog, merge_into, read_table, table_exists
+
+ALERTS_TABLE = "mlhops.alerts"
+
+# What an evaluator returns (before ids and run metadata are added).
+CANDIDATE_SCHEMA = T.StructType(
+    [
+        T.StructField("rule_id", T.StringType(), False),
+        T.StructField("kind", T.StringType(), False),
+        T.StructField("severity", T.StringType(), False),
+        T.StructField("subject", T.StringType(), False),
+        T.StructField("window_start", T.TimestampType(), True),
+        T.StructField("window_end", T.TimestampType(), True),
+        T.StructField("value", T.DoubleType(), True),
+        T.StructField("threshold", T.DoubleType(), True),
+        T.StructField("message", T.StringType(), False),
+        T.StructField("runbook", T.StringType(), False),
+        # in the latest window of its source table (drives the exit code; not stored)
+        T.StructField("is_current", T.BooleanType(), False),
+    ]
+)
+
+ALERTS_SCHEMA = T.StructType(
+    [T.StructField("alert_id", T.StringType(), False)]
+    + [f for f in CANDIDATE_SCHEMA.fields if f.name != "is_current"]
+    + [
+        T.StructField("first_run_id", T.StringType(), False),
+        T.StructField("raised_at", T.TimestampType(), False),
+    ]
+)
+
+
+def with_ids(candidates: DataFrame, run_id: str) -> DataFrame:
+    """Add the deterministic ``alert_id`` and run metadata; one row per id."""
+    key = F.concat_ws(
+        "|",
+        "rule_id",
+        "subject",
+        F.coalesce(F.col("window_start").cast("string"), F.lit("")),
+        F.coalesce(F.col("window_end").cast("string"), F.lit("")),
+    )
+    return (
+        candidates.withColumn("alert_id", F.sha2(key, 256).substr(1, 24))
+        .withColumn("first_run_id", F.lit(run_id))
+        .withColumn("raised_at", F.current_timestamp())
+        .dropDuplicates(["alert_id"])
+        .select(*[f.name for f in ALERTS_SCHEMA.fields])
+    )
+
+
+def new_alerts(spark: SparkSession, catalog: Catalog, alerts: DataFrame) -> DataFrame:
+    """The alerts not yet in the table (anti-join on ``alert_id``)."""
+    if not table_exists(spark, catalog, ALERTS_TABLE):
+        return alerts
+    known = read_table(spark, catalog, ALERTS_TABLE).select("alert_id")
+    return alerts.join(known, "alert_id", "left_anti")
+
+
+def store_alerts(catalog: Catalog, alerts: DataFrame) -> None:
+    """Insert alerts whose id is new; existing ones (same rule, subject, window) are untouched."""
+    merge_into(alerts, catalog, ALERTS_TABLE, ["alert_id"], update=False)

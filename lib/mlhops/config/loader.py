@@ -1,0 +1,171 @@
+"""Load ``conf/base.yaml`` + overlay, expand ``${VAR}`` / ``${VAR:-default}``, validate."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlhops.config.binding import bind
+from mlhops.config.model import Settings
+from mlhops.errors import ConfigError
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+# Default development salt, accepted only where deid.allow_default_salt is true (local demo).
+DEFAULT_DEV_SALT = "mlhops-local-development-salt-not-for-production"
+
+
+def repo_conf_dir() -> Path:
+    """The conf/ directory: $MLHOPS_CONF_DIR, ./conf, or the one beside the source tree."""
+    env = os.environ.get("MLHOPS_CONF_DIR")
+    if env:
+        return Path(env)
+    cwd = Path.cwd() / "conf"
+    if (cwd / "base.yaml").is_file():
+        return cwd
+    return Path(__file__).resolve().parents[3] / "conf"
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return data
+
+
+def _expand(value: Any, *, where: str, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _expand(v, where=where, key=f"{key}.{k}" if key else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, where=where, key=f"{key}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{where}: {key} references ${{{name}}}, which is not set")
+
+        expanded = _VAR.sub(repl, value)
+        return None if expanded == "" and _VAR.fullmatch(value) else expanded
+    return value
+
+
+def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``overlay`` into a copy of ``base`` (overlay wins, lists replace)."""
+    out = copy.deepcopy(base)
+    for k, v in overlay.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def resolve_overlay(conf: str | None, conf_dir: Path) -> Path | None:
+    """``--conf`` may be a file path or an environment name (``conf/env/<name>.yaml``)."""
+    conf = conf or os.environ.get("MLHOPS_CONF")
+    if not conf:
+        default = conf_dir / "env" / "local.yaml"
+        return default if default.is_file() else None
+    path = Path(conf)
+    if path.suffix in (".yaml", ".yml"):
+        return path
+    return conf_dir / "env" / f"{conf}.yaml"
+
+
+def load_settings(
+    conf: str | None = None,
+    *,
+    warehouse: str | None = None,
+    conf_dir: Path | str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Load and validate the settings.
+
+    Args:
+        conf: overlay file or environment name; defaults to $MLHOPS_CONF, then ``local``.
+        warehouse: warehouse root; wins over $MLHOPS_WAREHOUSE and the YAML.
+        conf_dir: directory holding ``base.yaml`` (default: see :func:`repo_conf_dir`).
+        overrides: extra nested values merged last (tests, notebooks).
+    """
+    cdir = Path(conf_dir) if conf_dir else repo_conf_dir()
+    base_path = cdir / "base.yaml"
+    files = [base_path]
+    merged = _expand(_read_yaml(base_path), where=str(base_path))
+    overlay_path = resolve_overlay(conf, cdir)
+    if overlay_path is not None:
+        files.append(overlay_path)
+        merged = deep_merge(merged, _expand(_read_yaml(overlay_path), where=str(overlay_path)))
+    if overrides:
+        merged = deep_merge(merged, overrides)
+    if warehouse:
+        merged["warehouse"] = warehouse
+    where_files = " + ".join(str(f) for f in files)
+    if not merged.get("warehouse"):
+        raise ConfigError(f"{where_files}: warehouse is not set: pass --warehouse DIR or set $MLHOPS_WAREHOUSE")
+    where = " + ".join(str(f) for f in files)
+    settings = bind(Settings, merged, where=where)
+    settings = _absolutize(settings)
+    object.__setattr__(settings, "sources", tuple(str(f) for f in files))
+    _check_deid(settings, where)
+    return settings
+
+
+def _absolutize(settings: Settings) -> Settings:
+    """Local paths become absolute so Spark executors and MLflow agree on them."""
+    import dataclasses
+
+    wh = settings.warehouse
+    if "://" not in wh and not wh.startswith("dbfs:"):
+        wh = str(Path(wh).expanduser().resolve())
+    vocab = settings.etl.vocabulary_dir
+    if "://" not in vocab:
+        p = Path(vocab).expanduser()
+        if not p.is_absolute():
+            repo = Path(__file__).resolve().parents[3]
+            p = (Path.cwd() / p) if (Path.cwd() / p).exists() else (repo / p)
+        vocab = str(p.resolve())
+    etl = dataclasses.replace(settings.etl, vocabulary_dir=vocab)
+    return dataclasses.replace(settings, warehouse=wh, etl=etl)
+
+
+def _check_deid(settings: Settings, where: str) -> None:
+    deid = settings.deid
+    if deid.allow_default_salt and not settings.is_local:
+        raise ConfigError(
+            f"{where}: deid.allow_default_salt is only allowed in the local environment "
+            f"(environment is {settings.environment!r})"
+        )
+
+
+def resolve_salt(settings: Settings) -> str:
+    """The de-identification salt, from the env var or secret; refuses the default off-local."""
+    salt = os.environ.get(settings.deid.salt_env)
+    if not salt and settings.deid.salt_secret:
+        from mlhops.runtime import read_secret
+
+        salt = read_secret(settings.deid.salt_secret)
+    if salt:
+        if salt == DEFAULT_DEV_SALT and not settings.is_local:
+            raise ConfigError(f"{settings.deid.salt_env}: the development salt is refused outside local")
+        return salt
+    if settings.deid.allow_default_salt and settings.is_local:
+        return DEFAULT_DEV_SALT
+    raise ConfigError(
+        f"de-identification salt missing: set ${settings.deid.salt_env} "
+        "or deid.salt_secret (the salt is never stored in YAML)"
+    )

@@ -1,0 +1,104 @@
+"""The settings tree. One frozen dataclass per YAML section; see ``conf/base.yaml`` for docs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from mlhops.config.stages import (
+    AlertSettings,
+    DriftSettings,
+    FeatureSettings,
+    ModelSettings,
+    QualitySettings,
+    ReportSettings,
+    StatsSettings,
+)
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """Spark session options. On a cluster leave ``master`` unset: spark-submit decides."""
+
+    master: str | None = None
+    app_name: str = "mlhops"
+    # cache: add the Delta jars fetched by scripts/ set-up (no network at run time)
+    # packages: let Spark resolve io.delta from Maven (cluster with Maven access)
+    # provided: the platform ships Delta already (Databricks, EMR with Delta enabled)
+    delta_jars: Literal["cache", "packages", "provided"] = "provided"
+    driver_memory: str | None = None
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MlflowSettings:
+    """MLflow tracking/registry. Unset URIs mean a local SQLite store under the warehouse."""
+
+    tracking_uri: str | None = None
+    registry_uri: str | None = None
+    experiment: str = "mlhops"
+    # Artifact root for a newly created experiment (default: beside the local store).
+    artifact_location: str | None = None
+
+
+@dataclass(frozen=True)
+class DeidSettings:
+    """De-identification. The salt is never in YAML: it comes from an env var or a secret."""
+
+    salt_env: str = "MLHOPS_DEID_SALT"
+    # Databricks secret "scope/key"; read through dbutils when running there.
+    salt_secret: str | None = None
+    # Local demo only: without a salt, use a fixed development salt. Refused elsewhere.
+    allow_default_salt: bool = False
+    # Per-person date shift drawn in [-max, +max] days from the salted person hash; 0 disables.
+    date_shift_max_days: int = 0
+
+    def __post_init__(self) -> None:
+        if self.date_shift_max_days < 0:
+            raise ValueError("date_shift_max_days must be >= 0")
+
+
+@dataclass(frozen=True)
+class EtlSettings:
+    """Raw source -> OMOP options."""
+
+    vocabulary_dir: str = "data/vocabulary"
+    # Demo/nightly input when no --input is given: {source: path}
+    inputs: dict[str, str] = field(default_factory=dict)
+    # Maximum share of quarantined rows per source table before the run is flagged.
+    max_quarantine_fraction: float = 0.05
+    # Shuffle partitions used by the ETL; small inputs run faster with few partitions.
+    shuffle_partitions: int = 8
+    # Standard concepts for source values that have no vocabulary (gender, race, ...):
+    # {category: {source_value: concept_id}}
+    standard_concepts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_quarantine_fraction <= 1.0:
+            raise ValueError("max_quarantine_fraction must be within [0, 1]")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole validated configuration."""
+
+    environment: str
+    warehouse: str
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    spark: SparkSettings = field(default_factory=SparkSettings)
+    mlflow: MlflowSettings = field(default_factory=MlflowSettings)
+    deid: DeidSettings = field(default_factory=DeidSettings)
+    etl: EtlSettings = field(default_factory=EtlSettings)
+    quality: QualitySettings = field(default_factory=QualitySettings)
+    features: FeatureSettings = field(default_factory=FeatureSettings)
+    stats: StatsSettings = field(default_factory=StatsSettings)
+    drift: DriftSettings = field(default_factory=DriftSettings)
+    models: ModelSettings = field(default_factory=ModelSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
+    # Files the settings were read from, in merge order (for lineage and error messages).
+    sources: tuple[str, ...] = ()
+
+    @property
+    def is_local(self) -> bool:
+        return self.environment == "local"

@@ -1,0 +1,338 @@
+"""alibi-detect 0.11.4 detectors over the VAE embedding, and their scoring into DriftResult.
+
+One :class:`DetectorSuite` per feature set: the reference preprocessing, the VAE encoder mean
+(the ``preprocess_fn`` of MMD, LSDD and the latent KS screen) and the alibi detectors, each
+saved in alibi-detect's own format (``save_detector``/``load_detector``).
+
+MMD scoring can use alibi's own ``predict`` (``mmd_permutation: alibi``) or the batched
+one-kernel-matrix permutation test of :mod:`mlhops.drift.fast_mmd` (``batched``, default):
+same kernel, same bandwidth, same statistic and p-value rule, several times faster.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from mlhops.drift.device import device_name, seeded_torch, select_device, synchronize
+from mlhops.drift.preprocess import FeatureLike, TabularPreprocessor, fit_preprocessor
+from mlhops.errors import SchemaError
+
+logger = logging.getLogger(__name__)
+
+DetectorName = Literal["mmd", "lsdd", "classifier", "ks"]
+DETECTORS: tuple[str, ...] = ("mmd", "lsdd", "classifier", "ks")
+MANIFEST = "suite.json"
+# Rows per batch when embedding through the encoder.
+EMBED_BATCH = 4096
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """What to build; mirrors the detector part of ``DriftSettings``."""
+
+    detectors: tuple[str, ...] = DETECTORS
+    alpha: float = 0.05
+    n_permutations: int = 100
+    mmd_permutation: Literal["batched", "alibi"] = "batched"
+    latent_dim: int = 8
+    hidden_dim: int = 64
+    vae_epochs: int = 30
+    vae_batch_size: int = 256
+    vae_learning_rate: float = 1e-3
+    vae_beta: float = 0.5
+    classifier_hidden: int = 32
+    classifier_epochs: int = 5
+    classifier_folds: int = 5
+    classifier_batch_size: int = 256
+    seed: int = 0
+    # auto: CUDA when present at run time, else CPU (left to alibi when loading); cpu; cuda.
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class DetectorOutcome:
+    """One detector's answer on one sample (before being put in a DriftResult)."""
+
+    detector: str
+    statistic: float
+    p_value: float
+    threshold: float
+    drift: bool
+    threshold_kind: str
+    n_reference: int
+    n_current: int
+    seconds: float
+    device: str
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class DetectorSuite:
+    """Fitted preprocessing + VAE encoder + alibi detectors for one feature set."""
+
+    def __init__(
+        self,
+        preprocessor: TabularPreprocessor,
+        encoder: Any,
+        detectors: dict[str, Any],
+        config: SuiteConfig,
+        meta: dict[str, Any],
+    ) -> None:
+        self.preprocessor = preprocessor
+        self.encoder = encoder
+        self.detectors = detectors
+        self.config = config
+        self.meta = meta
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Input features, in order."""
+        return self.preprocessor.feature_names
+
+    def embed(self, frame: pd.DataFrame) -> np.ndarray:
+        """Latent means of rows (for diagnostics and plots)."""
+        import torch
+
+        x = torch.from_numpy(self.preprocessor.transform(frame))
+        dev = next(self.encoder.parameters()).device
+        with torch.no_grad():
+            parts = [self.encoder(x[s : s + EMBED_BATCH].to(dev)).cpu() for s in range(0, len(x), EMBED_BATCH)]
+        return torch.cat(parts).numpy() if parts else np.zeros((0, self.config.latent_dim), np.float32)
+
+    def score(self, frame: pd.DataFrame, *, seed: int | None = None) -> list[DetectorOutcome]:
+        """Run every detector on one current sample.
+
+        Args:
+            frame: the current sample (feature columns as fitted).
+            seed: seeds the permutations / classifier folds; defaults to the suite's seed. The
+                same seed and sample give the same p-values, before and after save/load.
+
+        Returns:
+            One outcome per detector, in the configured order.
+        """
+        x = self.preprocessor.transform(frame)
+        s = self.config.seed if seed is None else seed
+        return [self._score_one(name, x, s) for name in self.config.detectors]
+
+    def score_detector(self, name: str, frame: pd.DataFrame, *, seed: int | None = None) -> DetectorOutcome:
+        """Run one configured detector on one current sample (see :meth:`score`)."""
+        if name not in self.detectors:
+            raise SchemaError(f"detector {name!r} is not part of this suite ({sorted(self.detectors)})")
+        return self._score_one(name, self.preprocessor.transform(frame), self.config.seed if seed is None else seed)
+
+    def _score_one(self, name: str, x: np.ndarray, seed: int) -> DetectorOutcome:
+        det = self.detectors[name]
+        inner = getattr(det, "_detector", det)
+        device = getattr(inner, "device", None) or next(self.encoder.parameters()).device
+        start = time.perf_counter()
+        extra: dict[str, float] = {}
+        if name == "mmd" and self.config.mmd_permutation == "batched":
+            stat, p, thr = _batched_mmd(inner, x, seed)
+            kind = "distance"
+        else:
+            with seeded_torch(seed):
+                pred = det.predict(x)["data"]
+            if name == "ks":
+                pvals = np.asarray(pred["p_val"], dtype=float)
+                dists = np.asarray(pred["distance"], dtype=float)
+                # Bonferroni over latent dimensions, as alibi flags it.
+                p = float(min(1.0, pvals.min() * len(pvals)))
+                stat, thr, kind = float(dists.max()), float(self.config.alpha), "p_value"
+                extra = {f"ks_latent_{i}": float(d) for i, d in enumerate(dists)}
+            elif name == "classifier":
+                p, stat, thr, kind = float(pred["p_val"]), float(pred["distance"]), float(self.config.alpha), "p_value"
+            else:
+                p, stat, thr, kind = float(pred["p_val"]), float(pred["distance"]), float(pred["distance_threshold"]), "distance"
+        synchronize(device)
+        seconds = time.perf_counter() - start
+        n_ref = int(len(inner.x_ref)) if hasattr(inner, "x_ref") else int(self.meta.get("n_reference", 0))
+        return DetectorOutcome(
+            detector=name, statistic=float(stat), p_value=float(p), threshold=float(thr),
+            drift=bool(p < self.config.alpha), threshold_kind=kind, n_reference=n_ref, n_current=int(len(x)),
+            seconds=seconds, device=device_name(device), extra=extra,
+        )
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the suite: preprocessing JSON, encoder weights, one alibi folder per detector.
+
+        The encoder is moved to the CPU while saving so the artefacts load on machines without
+        a GPU; the device is chosen again when loading.
+        """
+        import torch
+        from alibi_detect.saving import save_detector
+
+        root = Path(directory)
+        root.mkdir(parents=True, exist_ok=True)
+        self.preprocessor.save(root / "preprocessor.json")
+        dev = next(self.encoder.parameters()).device
+        self.encoder.to("cpu")
+        try:
+            torch.save(self.encoder.encoder.state_dict(), root / "encoder_state.pt")
+            for name, det in self.detectors.items():
+                save_detector(det, root / "detectors" / name)
+        finally:
+            self.encoder.to(dev)
+        manifest = {"config": self.config.__dict__ | {"detectors": list(self.config.detectors)}, "meta": self.meta}
+        (root / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str))
+        return root
+
+
+def load_suite(directory: str | Path) -> DetectorSuite:
+    """Load a suite written by :meth:`DetectorSuite.save` (the detectors via alibi's ``load_detector``).
+
+    A suite fitted with ``device: auto`` picks its device now (CUDA when present, else CPU): the
+    alibi configs hold no device, so alibi resolves it when rebuilding each detector.
+
+    Args:
+        directory: the saved suite.
+
+    Raises:
+        SchemaError: the folder is not a saved suite.
+    """
+    from alibi_detect.saving import load_detector
+
+    root = Path(directory)
+    if not (root / MANIFEST).exists():
+        raise SchemaError(f"{root}: not a saved drift detector suite ({MANIFEST} missing)")
+    manifest = json.loads((root / MANIFEST).read_text())
+    cfg = manifest["config"]
+    config = SuiteConfig(**{**cfg, "detectors": tuple(cfg["detectors"])})
+    preprocessor = TabularPreprocessor.load(root / "preprocessor.json")
+    dev = select_device(config.device)
+    detectors: dict[str, Any] = {}
+    encoder = None
+    for name in config.detectors:
+        # Same seed as at fit time: LSDD draws its kernel centres when it is built.
+        with seeded_torch(config.seed):
+            det = load_detector(root / "detectors" / name)
+        detectors[name] = det
+        fn = getattr(getattr(det, "_detector", det), "preprocess_fn", None)
+        if encoder is None and isinstance(fn, functools.partial) and "model" in fn.keywords:
+            encoder = fn.keywords["model"]
+    if encoder is None:
+        encoder = _rebuild_encoder(root, preprocessor, config)
+    encoder = encoder.to(dev).eval()
+    return DetectorSuite(preprocessor, encoder, detectors, config, manifest["meta"])
+
+
+def fit_suite(
+    reference: pd.DataFrame,
+    features: list[FeatureLike],
+    config: SuiteConfig,
+    *,
+    meta: dict[str, Any] | None = None,
+    base: DetectorSuite | None = None,
+) -> DetectorSuite:
+    """Fit preprocessing, train the VAE and build the detectors on the reference sample.
+
+    Args:
+        reference: reference sample (driver-side pandas frame, already capped).
+        features: feature names and kinds.
+        config: what to build (``config.device``: ``auto`` = CUDA if present, else CPU).
+        meta: lineage recorded with the suite (reference window, data versions...).
+        base: reuse this suite's preprocessing and VAE encoder (slice suites share the
+            whole-population embedding, so slices are compared in one latent space).
+
+    Returns:
+        The fitted suite.
+    """
+    import torch
+    from alibi_detect.cd import ClassifierDrift, KSDrift, LSDDDrift, MMDDrift
+    from alibi_detect.cd.pytorch import preprocess_drift
+
+    from mlhops.drift.vae import VAEConfig, train_vae
+
+    unknown = [d for d in config.detectors if d not in DETECTORS]
+    if unknown:
+        raise SchemaError(f"unknown drift detectors {unknown}; known: {list(DETECTORS)}")
+    dev = select_device(config.device)
+    # None lets alibi choose again when a saved detector is loaded (run-time device choice).
+    alibi_dev = None if config.device == "auto" else dev.type
+    if base is None:
+        pre = fit_preprocessor(reference, features)
+        x_ref = pre.transform(reference)
+        vae_cfg = VAEConfig(
+            latent_dim=config.latent_dim, hidden_dim=config.hidden_dim, epochs=config.vae_epochs,
+            batch_size=config.vae_batch_size, learning_rate=config.vae_learning_rate, beta=config.vae_beta,
+            seed=config.seed,
+        )
+        vae, report = train_vae(x_ref, pre.binary_mask, vae_cfg, dev)
+        encoder = vae.encoder_mean()
+        vae_meta = {"vae_final_loss": report.final_loss, "vae_seconds": report.seconds}
+    else:
+        pre, encoder = base.preprocessor, base.encoder
+        x_ref = pre.transform(reference)
+        vae_meta = {k: base.meta[k] for k in ("vae_final_loss", "vae_seconds") if k in base.meta}
+    preprocess_fn = functools.partial(preprocess_drift, model=encoder, device=alibi_dev, batch_size=EMBED_BATCH)
+    detectors: dict[str, Any] = {}
+    build_seconds: dict[str, float] = {}
+    for name in config.detectors:
+        start = time.perf_counter()
+        with seeded_torch(config.seed):
+            if name == "mmd":
+                det = MMDDrift(x_ref, backend="pytorch", p_val=config.alpha, preprocess_fn=preprocess_fn,
+                               n_permutations=config.n_permutations, device=alibi_dev)
+            elif name == "lsdd":
+                det = LSDDDrift(x_ref, backend="pytorch", p_val=config.alpha, preprocess_fn=preprocess_fn,
+                                n_permutations=config.n_permutations, device=alibi_dev)
+            elif name == "ks":
+                det = KSDrift(x_ref, p_val=config.alpha, preprocess_fn=preprocess_fn)
+            else:
+                det = ClassifierDrift(
+                    x_ref, _classifier(x_ref.shape[1], config.classifier_hidden), backend="pytorch",
+                    p_val=config.alpha, preds_type="logits", binarize_preds=False, train_size=None,
+                    n_folds=config.classifier_folds, epochs=config.classifier_epochs, seed=config.seed,
+                    batch_size=config.classifier_batch_size,
+                    device=alibi_dev,
+                )
+        detectors[name] = det
+        build_seconds[f"build_seconds_{name}"] = time.perf_counter() - start
+        logger.info("built %s detector in %.2fs", name, build_seconds[f"build_seconds_{name}"])
+    all_meta = {
+        "features": pre.feature_names, "n_reference": int(len(reference)), "n_inputs": pre.n_outputs,
+        "fit_device": device_name(dev), "torch_version": torch.__version__, **vae_meta, **build_seconds,
+    }
+    all_meta.update(meta or {})
+    return DetectorSuite(pre, encoder, detectors, config, all_meta)
+
+
+def _classifier(n_inputs: int, hidden: int) -> Any:
+    """Small MLP domain classifier (2 logits: reference vs current)."""
+    from torch import nn
+
+    return nn.Sequential(nn.Linear(n_inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+
+
+def _batched_mmd(inner: Any, x: np.ndarray, seed: int) -> tuple[float, float, float]:
+    """MMD permutation test on alibi's own preprocessing, kernel and reference kernel block."""
+    import torch
+
+    from mlhops.drift.fast_mmd import fill_kernel_matrix, mmd_permutation_test
+
+    x_ref_p, x_p = inner.preprocess(x)
+    dev = inner.device
+    xr = torch.as_tensor(np.asarray(x_ref_p), device=dev)
+    xc = torch.as_tensor(np.asarray(x_p), device=dev).to(xr.dtype)
+    k_xx = inner.k_xx if inner.k_xx is not None and inner.update_x_ref is None else None
+    kmat = fill_kernel_matrix(inner.kernel, xr, xc, k_xx)
+    res = mmd_permutation_test(kmat, xr.shape[0], inner.n_permutations, inner.p_val, seed)
+    del kmat
+    return res.statistic, res.p_value, res.threshold
+
+
+def _rebuild_encoder(root: Path, pre: TabularPreprocessor, config: SuiteConfig) -> Any:
+    import torch
+
+    from mlhops.drift.vae import Encoder, EncoderMean
+
+    enc = Encoder(pre.n_outputs, config.hidden_dim, config.latent_dim)
+    enc.load_state_dict(torch.load(root / "encoder_state.pt", map_location="cpu", weights_only=True))
+    return EncoderMean(enc).eval()

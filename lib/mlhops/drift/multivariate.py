@@ -1,0 +1,289 @@
+"""Fit and run the registered multivariate drift detectors over feature-table windows.
+
+``fit_detectors`` samples the reference period (per slice value), fits one suite per slice value
+(sharing the whole-population preprocessing and VAE), and registers them in MLflow.
+``score_windows`` loads the version behind the configured alias, samples each window and slice
+value, and writes one row per window, slice value and detector to ``mlhops.multivariate_drift``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from mlhops.drift.detectors import DetectorSuite, SuiteConfig, fit_suite
+from mlhops.drift.result import ALL_SLICE, DRIFT_RESULT_KEYS, DRIFT_RESULT_SCHEMA, DriftResult
+from mlhops.drift.sampling import collect_sample, in_window, sample_rows
+from mlhops.errors import ConfigError
+from mlhops.io import Catalog, merge_into, read_table, table_version
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame, SparkSession
+
+    from mlhops.config.model import Settings
+    from mlhops.config.stages import DriftSettings, SliceSettings
+    from mlhops.drift.registry import RegisteredSuites
+
+logger = logging.getLogger(__name__)
+
+FEATURES_TABLE = "mlhops.features"
+MULTIVARIATE_DRIFT_TABLE = "mlhops.multivariate_drift"
+MULTIVARIATE_DRIFT_SCHEMA = T.StructType(
+    list(DRIFT_RESULT_SCHEMA.fields)
+    + [
+        T.StructField("detector_name", T.StringType(), False),
+        T.StructField("detector_version", T.StringType(), False),
+        T.StructField("device", T.StringType(), False),
+        T.StructField("duration_s", T.DoubleType(), True),
+        T.StructField("run_id", T.StringType(), False),
+    ]
+)
+MULTIVARIATE_DRIFT_KEYS: tuple[str, ...] = DRIFT_RESULT_KEYS
+
+
+def suite_config(ds: DriftSettings) -> SuiteConfig:
+    """The detector part of the drift settings."""
+    return SuiteConfig(
+        detectors=tuple(ds.detectors), alpha=ds.alpha, n_permutations=ds.n_permutations,
+        mmd_permutation=ds.mmd_permutation,  # type: ignore[arg-type]
+        latent_dim=ds.latent_dim, hidden_dim=ds.hidden_dim, vae_epochs=ds.vae_epochs,
+        vae_batch_size=ds.vae_batch_size, vae_learning_rate=ds.vae_learning_rate, vae_beta=ds.vae_beta,
+        classifier_hidden=ds.classifier_hidden, classifier_epochs=ds.classifier_epochs,
+        classifier_folds=ds.classifier_folds, seed=ds.seed, device=ds.device,
+    )
+
+
+def drift_features(settings: Settings) -> list[Any]:
+    """Feature specs the detectors use (``drift.features`` filters ``conf/features``)."""
+    from mlhops.features.spec import load_feature_specs
+
+    specs = load_feature_specs(settings)
+    wanted = list(settings.drift.features)
+    if not wanted:
+        return specs
+    by_name = {s.name: s for s in specs}
+    unknown = [w for w in wanted if w not in by_name]
+    if unknown:
+        raise ConfigError(f"drift.features: unknown features {unknown}")
+    return [by_name[w] for w in wanted]
+
+
+def drift_slices(settings: Settings) -> list[SliceSettings]:
+    """``drift.slices`` resolved against the slice definitions of ``stats.slices``."""
+    defined = {s.name: s for s in settings.stats.slices}
+    unknown = [n for n in settings.drift.slices if n not in defined]
+    if unknown:
+        raise ConfigError(f"drift.slices: {unknown} not defined in stats.slices")
+    return [defined[n] for n in settings.drift.slices]
+
+
+def reference_period(settings: Settings) -> tuple[dt.date, dt.date]:
+    """Reference ``[start, end)``: ``drift.reference_*`` or else ``stats.baseline``."""
+    ds = settings.drift
+    start = ds.reference_start or settings.stats.baseline.start
+    end = ds.reference_end or settings.stats.baseline.end
+    if not start or not end:
+        raise ConfigError("drift: set drift.reference_start/end or stats.baseline.start/end")
+    return dt.date.fromisoformat(str(start)), dt.date.fromisoformat(str(end))
+
+
+def group_samples(sample: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
+    """Split a collected sample into one frame per ``(slice, slice_value)``."""
+    return {(str(k[0]), str(k[1])): g.reset_index(drop=True) for k, g in sample.groupby(["slice", "slice_value"], sort=True)}
+
+
+def fit_suites(
+    groups: dict[tuple[str, str], pd.DataFrame], features: Sequence[Any], config: SuiteConfig, min_rows: int,
+    meta: dict[str, Any],
+) -> dict[tuple[str, str], DetectorSuite]:
+    """One suite per slice value with enough reference rows; slices reuse the ``all`` embedding."""
+    key_all = (ALL_SLICE, ALL_SLICE)
+    if key_all not in groups or len(groups[key_all]) < min_rows:
+        n = len(groups.get(key_all, ()))
+        raise ConfigError(f"drift fit: reference sample has {n} rows, fewer than drift.min_rows={min_rows}")
+    base = fit_suite(groups[key_all], list(features), config, meta={**meta, "slice": ALL_SLICE, "slice_value": ALL_SLICE})
+    suites = {key_all: base}
+    for key, frame in groups.items():
+        if key == key_all:
+            continue
+        if len(frame) < min_rows:
+            logger.info("drift fit: slice %s has %d reference rows (< %d); no detector", key[0], len(frame), min_rows)
+            continue
+        suites[key] = fit_suite(frame, list(features), config, base=base,
+                                meta={**meta, "slice": key[0], "slice_value": key[1]})
+    return suites
+
+
+def fit_detectors(
+    spark: SparkSession, settings: Settings, run_id: str, features: Sequence[Any] | None = None
+) -> dict[str, Any]:
+    """Sample the reference, fit the suites and register them (``mlhops drift fit``).
+
+    Args:
+        spark: the session.
+        settings: validated settings (``drift`` section).
+        run_id: the active MLflow run the artifacts go to.
+        features: feature specs (name, kind); default: :func:`drift_features`.
+
+    Returns:
+        ``version``, ``n_suites``, ``n_reference`` for the stage result.
+    """
+    from mlhops.drift.registry import register_suites
+
+    ds = settings.drift
+    catalog = Catalog(settings.warehouse)
+    features = list(features) if features is not None else drift_features(settings)
+    start, end = reference_period(settings)
+    version = table_version(spark, catalog, FEATURES_TABLE)
+    df = read_table(spark, catalog, FEATURES_TABLE, version=version)
+    names = [f.name for f in features]
+    sample = sample_rows(
+        in_window(df, start, end), cap=ds.sample_cap, seed=ds.seed, method=ds.sampling,  # type: ignore[arg-type]
+        strata=ds.strata, slices=drift_slices(settings), columns=names,
+    )
+    groups = group_samples(collect_sample(sample))
+    meta = {"reference_start": start.isoformat(), "reference_end": end.isoformat(), "features_table_version": version}
+    suites = fit_suites(groups, features, suite_config(ds), ds.min_rows, meta)
+    tags = {
+        "mlhops.reference_start": start.isoformat(),
+        "mlhops.reference_end": end.isoformat(),
+        "mlhops.features": ",".join(names),
+        "mlhops.data_version.features": str(version),
+        "mlhops.sampling": f"{ds.sampling} cap={ds.sample_cap} seed={ds.seed}",
+        "mlhops.slices": ",".join(f"{k[0]}={k[1]}" for k in suites),
+        "mlhops.detectors": ",".join(ds.detectors),
+        "mlhops.alibi_detect": _alibi_version(),
+    }
+    ver = register_suites(suites, model_name=ds.model_name, run_id=run_id, tags=tags, alias=ds.alias)
+    n_ref = len(groups[(ALL_SLICE, ALL_SLICE)])
+    return {"version": ver, "n_suites": len(suites), "n_reference": n_ref}
+
+
+def _alibi_version() -> str:
+    import alibi_detect
+
+    return str(alibi_detect.__version__)
+
+
+def score_sample(
+    registered: RegisteredSuites, groups: dict[tuple[str, str], pd.DataFrame], window: tuple[dt.datetime, dt.datetime],
+    *, granularity: str, min_rows: int, seed: int,
+) -> list[tuple[DriftResult, dict[str, Any]]]:
+    """Score each slice sample of one window with the suite of the same slice value.
+
+    Returns:
+        ``(result, row extras)`` pairs; slice values without a reference suite or with fewer
+        than ``min_rows`` rows give ``insufficient_data`` results (never a flag).
+    """
+    out: list[tuple[DriftResult, dict[str, Any]]] = []
+    start, end = window
+    for key, frame in sorted(groups.items()):
+        suite = registered.suites.get(key)
+        if suite is None:
+            logger.info("drift: no reference suite for slice %s; skipped", key[0])
+            continue
+        common = {"feature": registered.name, "window_start": start, "window_end": end, "slice": key[0],
+                  "slice_value": key[1], "granularity": granularity, "features": tuple(suite.feature_names)}
+        if len(frame) < min_rows:
+            for name in suite.config.detectors:
+                res = DriftResult(detector=name, statistic=None, n_reference=int(suite.meta.get("n_reference", 0)),
+                                  n_current=len(frame), status="insufficient_data", **common)
+                out.append((res, {"device": "none", "duration_s": None}))
+            continue
+        for o in suite.score(frame, seed=seed):
+            extra = {"distance_threshold" if o.threshold_kind == "distance" else "alpha": o.threshold, **o.extra}
+            res = DriftResult(
+                detector=o.detector, statistic=o.statistic, p_value=o.p_value, threshold=suite.config.alpha,
+                drift=o.drift, n_reference=o.n_reference, n_current=o.n_current, extra=extra, **common,
+            )
+            out.append((res, {"device": o.device, "duration_s": o.seconds}))
+    return out
+
+
+def results_frame(
+    spark: SparkSession, scored: Sequence[tuple[DriftResult, dict[str, Any]]], *, version: str, run_id: str
+) -> DataFrame:
+    """Rows of :data:`MULTIVARIATE_DRIFT_SCHEMA`."""
+    rows = []
+    for res, info in scored:
+        row = res.to_row()
+        row.update({"detector_name": res.detector, "detector_version": version, "device": info["device"],
+                    "duration_s": info["duration_s"], "run_id": run_id})
+        rows.append(row)
+    return spark.createDataFrame(rows, schema=MULTIVARIATE_DRIFT_SCHEMA)
+
+
+def windows_between(start: dt.date, end: dt.date, granularity: str) -> list[tuple[dt.date, dt.date]]:
+    """Tumbling windows whose start lies in ``[start, end)``."""
+    from mlhops.stats.windows import touched_windows
+
+    days = [start + dt.timedelta(days=i) for i in range((end - start).days)]
+    return [w for w in touched_windows(days, granularity) if start <= w[0] < end]
+
+
+def score_windows(
+    spark: SparkSession, settings: Settings, start: dt.date, end: dt.date, run_id: str
+) -> dict[str, Any]:
+    """Run the registered detectors on every window starting in ``[start, end)`` (``mlhops drift``).
+
+    Returns:
+        Counts for the stage result (windows, results, flags) and the detector version.
+    """
+    import mlflow
+
+    from mlhops.drift.registry import load_registered
+
+    ds = settings.drift
+    catalog = Catalog(settings.warehouse)
+    registered = load_registered(ds.model_name, ds.alias)
+    features = registered.suites[(ALL_SLICE, ALL_SLICE)].feature_names
+    df = read_table(spark, catalog, FEATURES_TABLE)
+    slices = drift_slices(settings)
+    n_results = n_flags = n_windows = 0
+    for w_start, w_end in windows_between(start, end, ds.granularity):
+        sample = sample_rows(in_window(df, w_start, w_end), cap=ds.sample_cap, seed=ds.seed,
+                             method=ds.sampling, strata=ds.strata, slices=slices, columns=features)  # type: ignore[arg-type]
+        groups = group_samples(collect_sample(sample))
+        if not groups:
+            continue
+        ws = dt.datetime.combine(w_start, dt.time())
+        we = dt.datetime.combine(w_end, dt.time())
+        scored = score_sample(registered, groups, (ws, we), granularity=ds.granularity, min_rows=ds.min_rows, seed=ds.seed)
+        if not scored:
+            continue
+        merge_into(results_frame(spark, scored, version=registered.version, run_id=run_id), catalog,
+                   MULTIVARIATE_DRIFT_TABLE, MULTIVARIATE_DRIFT_KEYS)
+        step = (w_start - dt.date(1970, 1, 1)).days
+        metrics: dict[str, float] = {}
+        for res, info in scored:
+            if res.p_value is None:
+                continue
+            base = _metric_key(f"{res.detector}.{res.slice}.{res.slice_value}")
+            metrics[f"{base}.p_value"] = res.p_value
+            metrics[f"{base}.drift"] = float(res.drift)
+            if info["duration_s"] is not None:
+                metrics[f"{base}.seconds"] = float(info["duration_s"])
+        if metrics and mlflow.active_run() is not None:
+            mlflow.log_metrics(metrics, step=step)
+        n_windows += 1
+        n_results += len(scored)
+        n_flags += sum(r.drift for r, _ in scored)
+    return {"windows": n_windows, "results": n_results, "flags": n_flags, "version": registered.version}
+
+
+def _metric_key(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-/ ]", "_", text)[:250]
+
+
+def latest_window_end(spark: SparkSession, settings: Settings) -> dt.date | None:
+    """Day after the last event date in the feature table (default end of a nightly run)."""
+    df = read_table(spark, Catalog(settings.warehouse), FEATURES_TABLE)
+    row = df.agg(F.max("event_date").alias("d")).first()
+    return None if row is None or row["d"] is None else row["d"] + dt.timedelta(days=1)

@@ -1,0 +1,89 @@
+"""CSV files as all-string DataFrames with lineage (file name and physical line number).
+
+Line numbers come from ``monotonically_increasing_id`` plus per-partition row offsets (one
+small aggregation), so no row passes through Python. They are exact for files without blank
+lines or quoted line breaks (Spark's CSV reader skips blank lines; Synthea writes neither).
+``malformed`` is only reliable with ``spark.sql.csv.parser.columnPruning.enabled=false`` (the
+ETL stage sets it for its run): with pruning, Spark does not compare field counts.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from mlhops.etl.files import read_first_line
+
+CORRUPT = "_corrupt_record"
+# monotonically_increasing_id puts the partition id in the upper 31 bits, the row index in the lower 33.
+_ROW_BITS = 33
+_HEADER_LINES = 1
+
+
+def header_columns(spark: SparkSession, path: str) -> list[str]:
+    """The header of a CSV file, names stripped of quotes and surrounding blanks."""
+    line = read_first_line(spark, path)
+    return [c.strip().strip('"') for c in line.split(",")] if line else []
+
+
+def with_line_numbers(df: DataFrame) -> tuple[DataFrame, int]:
+    """Add ``source_line`` (1-based physical line, header = line 1) in the frame's read order.
+
+    Runs one small job counting rows per partition (file splits are read in offset order).
+
+    Returns:
+        the frame with ``source_line`` and its row count.
+    """
+    indexed = df.withColumn("_pid", F.spark_partition_id())
+    counts = sorted((int(r["_pid"]), int(r["_n"])) for r in indexed.groupBy("_pid").agg(F.count(F.lit(1)).alias("_n")).collect())
+    offsets: list[tuple[int, int]] = []
+    running = 0
+    for pid, n in counts:
+        offsets.append((pid, running))
+        running += n
+    offset = F.lit(0).cast("long")
+    if offsets:
+        offset = F.element_at(
+            F.create_map(*[x for pid, off in offsets for x in (F.lit(pid), F.lit(off).cast("long"))]), F.col("_pid")
+        )
+    row_index = F.monotonically_increasing_id().bitwiseAND(F.lit((1 << _ROW_BITS) - 1))
+    lined = indexed.withColumn("source_line", (offset + row_index + 1 + _HEADER_LINES).cast("long")).drop("_pid")
+    return lined, running
+
+
+def read_csv_with_lines(spark: SparkSession, path: str, source_table: str) -> tuple[DataFrame, int]:
+    """Read one CSV file: every header column as a string, plus lineage and ``malformed``.
+
+    ``malformed`` is true for rows whose number of fields differs from the header's.
+    Empty strings become nulls.
+
+    Args:
+        spark: the session.
+        path: the file (plain or gzip).
+        source_table: logical table name recorded as lineage (e.g. ``"conditions"``).
+
+    Returns:
+        the frame and its number of data rows.
+    """
+    cols = header_columns(spark, path)
+    schema = T.StructType([T.StructField(c, T.StringType(), True) for c in cols] + [
+        T.StructField(CORRUPT, T.StringType(), True)
+    ])
+    raw = (
+        spark.read.option("header", "true")
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT)
+        .option("enforceSchema", "true")
+        .schema(schema)
+        .csv(path)
+    )
+    lined, n_rows = with_line_numbers(raw)
+    name = path.rsplit("/", 1)[-1]
+    return lined.select(
+        F.lit(source_table).alias("source_table"),
+        F.lit(name).alias("source_file"),
+        "source_line",
+        *[F.nullif(F.col(f"`{c}`"), F.lit("")).alias(c) for c in cols],
+        F.col(CORRUPT).isNotNull().alias("malformed"),
+    ), n_rows

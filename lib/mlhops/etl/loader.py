@@ -1,0 +1,294 @@
+"""The shared loader: a :class:`~mlhops.etl.batch.SourceBatch` -> ``omop.*`` Delta tables.
+
+Order of work: dedupe and reference checks -> date shift -> vocabulary mapping -> ids from
+``mlhops.id_map`` -> OMOP rows -> conformance -> MERGE on primary keys -> eras (recomputed
+from the merged tables) -> quarantine -> conservation. Re-running the same input leaves every
+table's rows unchanged; a later extract merges in (new keys insert, changed rows update).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from mlhops.config.model import Settings
+from mlhops.errors import DataQualityError
+from mlhops.etl import checks, eras, omop_rows
+from mlhops.etl.batch import SourceBatch
+from mlhops.etl.conservation import Conservation, account
+from mlhops.etl.deid import Deidentifier, shift_ts
+from mlhops.etl.events import EVENT_TABLES, LINEAGE_COLUMNS
+from mlhops.etl.ids import ID_MAP_TABLE, assign_ids
+from mlhops.etl.mapping import map_events, mapping_rates, route
+from mlhops.etl.quarantine import QUARANTINE_TABLE, quarantine_rows, write_quarantine
+from mlhops.io import Catalog, merge_into, read_table, table_exists, table_version, write_overwrite
+from mlhops.omop.conform import conform
+from mlhops.omop.schema import primary_key
+from mlhops.omop.vocabulary import Vocabulary, load_vocabulary
+
+logger = logging.getLogger(__name__)
+
+# OMOP tables whose rows come one-to-one from source rows (their lineage counts as "loaded").
+_LINEAGE_TABLES = ("person", "visit_occurrence", "provider", "care_site", "payer_plan_period", "cost", *EVENT_TABLES)
+
+
+@dataclass
+class LoadResult:
+    """What :func:`load_batch` wrote and counted."""
+
+    tables: dict[str, int] = field(default_factory=dict)  # table -> Delta version
+    rows_written: dict[str, int] = field(default_factory=dict)
+    mapping: dict[str, dict[str, float]] = field(default_factory=dict)
+    conservation: Conservation | None = None
+
+
+def _union(frames: list[DataFrame]) -> DataFrame:
+    return reduce(lambda a, b: a.unionByName(b), frames)
+
+
+class _Ids:
+    """Id resolution for one batch: hash natural keys, assign all ids in one pass, join back."""
+
+    def __init__(self, spark: SparkSession, catalog: Catalog, deid: Deidentifier, run_id: str) -> None:
+        self.spark, self.catalog, self.deid, self.run_id = spark, catalog, deid, run_id
+        self.requests: list[DataFrame] = []
+        self.ids: DataFrame | None = None
+
+    def request(self, kind: str, df: DataFrame, key: str) -> None:
+        self.requests.append(df.select(F.lit(kind).alias("kind"), self.deid.hash(kind, F.col(key)).alias("key_hash")))
+
+    def resolve(self) -> None:
+        self.ids = assign_ids(self.spark, self.catalog, _union(self.requests), self.run_id)
+
+    def attach(self, df: DataFrame, kind: str, key: str, out: str) -> DataFrame:
+        assert self.ids is not None
+        ids = self.ids.where(F.col("kind") == kind).select(F.col("key_hash").alias(f"_h_{out}"), F.col("id").alias(out))
+        return df.withColumn(f"_h_{out}", self.deid.hash(kind, F.col(key))).join(ids, f"_h_{out}", "left").drop(f"_h_{out}")
+
+
+def _known_from_id_map(spark: SparkSession, catalog: Catalog, deid: Deidentifier, kind: str) -> DataFrame | None:
+    if not table_exists(spark, catalog, ID_MAP_TABLE):
+        return None
+    return read_table(spark, catalog, ID_MAP_TABLE).where(F.col("kind") == kind).select("key_hash")
+
+
+def _reject_unknown(
+    spark: SparkSession, catalog: Catalog, deid: Deidentifier, df: DataFrame, key: str, kind: str,
+    batch_known: DataFrame, batch_key: str, reason: str,
+) -> tuple[DataFrame, DataFrame]:
+    """Reject rows whose key is neither in this batch nor already loaded (``id_map``)."""
+    known = batch_known.select(deid.hash(kind, F.col(batch_key)).alias("key_hash"))
+    previous = _known_from_id_map(spark, catalog, deid, kind)
+    if previous is not None:
+        known = known.unionByName(previous)
+    hashed = df.withColumn("_kh", deid.hash(kind, F.col(key)))
+    kept, bad = checks.reject_unknown(hashed, "_kh", known, "key_hash", reason)
+    bad = bad.withColumn("field", F.lit(key))
+    return kept.drop("_kh"), bad
+
+
+def _shift(df: DataFrame, shift: Column, cols: list[str]) -> DataFrame:
+    for c in cols:
+        df = df.withColumn(c, shift_ts(F.col(c), shift))
+    return df
+
+
+def _write(spark: SparkSession, catalog: Catalog, table: str, df: DataFrame, result: LoadResult,
+           lineage: list[DataFrame], rejects: list[DataFrame]) -> None:
+    """Conform and MERGE one OMOP table; collect its lineage and rejects."""
+    # Materialise once: the table, its rejects and its lineage all derive from this frame.
+    conformed = conform(df.localCheckpoint(eager=True), table)
+    staged = conformed.table
+    n = staged.count()
+    key = primary_key(table) or "person_id"
+    merge_into(staged, catalog, f"omop.{table}", keys=[key])
+    version = table_version(spark, catalog, f"omop.{table}")
+    if version is not None:
+        result.tables[f"omop.{table}"] = version
+    result.rows_written[table] = n
+    if table in _LINEAGE_TABLES:
+        lineage.append(conformed.kept_lineage)
+    rejects.append(conformed.rejects)
+
+
+def load_batch(spark: SparkSession, settings: Settings, batch: SourceBatch, run_id: str,
+               vocab: Vocabulary | None = None) -> LoadResult:
+    """Load one parsed source batch into the OMOP warehouse.
+
+    Args:
+        spark: the session.
+        settings: validated settings (salt, date shift, standard concepts, vocabulary folder).
+        batch: the parsed extract.
+        run_id: this run's id (recorded in ``id_map`` and quarantine).
+        vocab: vocabulary frames; loaded from ``settings.etl.vocabulary_dir`` when omitted.
+
+    Raises:
+        DataQualityError: conservation does not balance (a row was lost: a bug, never data).
+    """
+    catalog = Catalog(settings.warehouse)
+    deid = Deidentifier(settings)
+    vocab = vocab or load_vocabulary(spark, settings.etl.vocabulary_dir)
+    std = settings.etl.standard_concepts
+    types = {"ehr": 32817, "ehr_encounter": 32827, "payer_enrollment": 32880, "death_ehr": 32817,
+             "era": 32817, "obs_period_ehr": 32817, **std.get("type", {})}
+    result = LoadResult()
+    rejects: list[DataFrame] = [batch.rejects]
+    filtered: list[DataFrame] = [batch.filtered]
+    lineage: list[DataFrame] = []
+
+    # 1. duplicates and references
+    persons, dup = checks.dedupe(batch.persons, ["person_key"])
+    filtered.append(dup)
+    persons = persons.localCheckpoint(eager=True)
+    visits, dup = checks.dedupe(batch.visits, ["visit_key"])
+    filtered.append(dup)
+    visits, bad = _reject_unknown(spark, catalog, deid, visits, "person_key", "person", persons, "person_key", "unknown patient")
+    rejects.append(bad)
+    visits = visits.localCheckpoint(eager=True)
+    events, dup = checks.dedupe(batch.events, ["event_key"])
+    filtered.append(dup)
+    events, bad = _reject_unknown(spark, catalog, deid, events, "person_key", "person", persons, "person_key", "unknown patient")
+    rejects.append(bad)
+    events, bad = _reject_unknown(spark, catalog, deid, events, "visit_key", "visit", visits, "visit_key", "unknown encounter")
+    rejects.append(bad)
+    births = persons.select(F.col("person_key").alias("_pk"), F.to_date("birth_ts").alias("_birth"))
+    events = events.join(births, events["person_key"] == births["_pk"], "left")
+    events, bad = checks.reject_where(events, F.to_date("start_ts") < F.col("_birth"), "start_ts", "impossible dates: before birth")
+    events = events.drop("_pk", "_birth")
+    rejects.append(bad)
+    providers, dup = checks.dedupe(batch.providers, ["provider_key"])
+    filtered.append(dup)
+    care_sites, dup = checks.dedupe(batch.care_sites, ["care_site_key"])
+    filtered.append(dup)
+    payer_periods, dup = checks.dedupe(batch.payer_periods, ["person_key", "payer_key", "start_ts"])
+    filtered.append(dup)
+    payer_periods, bad = _reject_unknown(spark, catalog, deid, payer_periods, "person_key", "person", persons, "person_key", "unknown patient")
+    rejects.append(bad)
+    costs, dup = checks.dedupe(batch.costs, ["cost_key"])
+    filtered.append(dup)
+    costs, bad = _reject_unknown(spark, catalog, deid, costs, "visit_key", "visit", visits, "visit_key", "unknown encounter")
+    rejects.append(bad)
+    locations = batch.locations.dropDuplicates(["location_key"])
+
+    # 2. per-person date shift (same days for every table of a person)
+    persons = _shift(persons.withColumn("_shift", deid.shift_days(F.col("person_key"))), F.col("_shift"), ["birth_ts", "death_ts"])
+    visits = _shift(visits.withColumn("_shift", deid.shift_days(F.col("person_key"))), F.col("_shift"), ["start_ts", "end_ts"])
+    events = _shift(events.withColumn("_shift", deid.shift_days(F.col("person_key"))), F.col("_shift"), ["start_ts", "end_ts"])
+    payer_periods = _shift(payer_periods.withColumn("_shift", deid.shift_days(F.col("person_key"))), F.col("_shift"), ["start_ts", "end_ts"])
+
+    # 3. vocabulary mapping
+    mapped = map_events(events.drop("_shift"), vocab).localCheckpoint(eager=True)
+    result.mapping = mapping_rates(mapped)
+
+    # 4. ids (one sort, one MERGE into id_map)
+    ids = _Ids(spark, catalog, deid, run_id)
+    ids.request("person", persons, "person_key")
+    ids.request("visit", visits, "visit_key")
+    ids.request("event", mapped, "event_key")
+    ids.request("provider", providers, "provider_key")
+    ids.request("care_site", care_sites, "care_site_key")
+    ids.request("location", locations, "location_key")
+    ids.request("payer_plan_period", payer_periods.withColumn("_k", F.concat_ws("|", "person_key", "payer_key", F.col("start_ts").cast("string"))), "_k")
+    ids.request("cost", costs, "cost_key")
+    ids.resolve()
+
+    # 5. OMOP rows, conformed and merged
+    p = ids.attach(persons, "person", "person_key", "person_id")
+    p = ids.attach(p, "location", "location_key", "location_id")
+    p = ids.attach(p, "provider", "provider_key", "provider_id")
+    p = ids.attach(p, "care_site", "care_site_key", "care_site_id")
+    p = p.withColumn("person_pseudonym", deid.pseudonym("person", F.col("person_key"))).localCheckpoint(eager=True)
+    _write(spark, catalog, "location", ids.attach(locations, "location", "location_key", "location_id")
+           .select("location_id", "city", "state", "zip", "county", "latitude", "longitude"), result, lineage, rejects)
+    cs = ids.attach(ids.attach(care_sites, "care_site", "care_site_key", "care_site_id"), "location", "location_key", "location_id")
+    _write(spark, catalog, "care_site", cs.select(*LINEAGE_COLUMNS, "care_site_id", F.substring("care_site_name", 1, 255).alias("care_site_name"),
+           F.lit(0).alias("place_of_service_concept_id"), "location_id",
+           deid.pseudonym("care_site", F.col("care_site_key")).alias("care_site_source_value")), result, lineage, rejects)
+    pr = ids.attach(ids.attach(providers, "provider", "provider_key", "provider_id"), "care_site", "care_site_key", "care_site_id")
+    gender = std.get("gender", {})
+    _write(spark, catalog, "provider", pr.select(
+        *LINEAGE_COLUMNS, "provider_id", F.lit(0).alias("specialty_concept_id"), "care_site_id",
+        omop_rows.concept_lookup("gender_source_value", gender).alias("gender_concept_id"),
+        deid.pseudonym("provider", F.col("provider_key")).alias("provider_source_value"),
+        F.substring("specialty_source_value", 1, 50).alias("specialty_source_value"),
+        F.substring("gender_source_value", 1, 50).alias("gender_source_value"),
+    ), result, lineage, rejects)
+    _write(spark, catalog, "person", omop_rows.person(p, gender, std.get("race", {}), std.get("ethnicity", {})), result, lineage, rejects)
+    _write(spark, catalog, "death", omop_rows.death(p, types["death_ehr"]), result, lineage, rejects)
+
+    v = ids.attach(visits, "visit", "visit_key", "visit_occurrence_id")
+    v = ids.attach(v, "person", "person_key", "person_id")
+    v = ids.attach(v, "provider", "provider_key", "provider_id")
+    v = ids.attach(v, "care_site", "care_site_key", "care_site_id").localCheckpoint(eager=True)
+    vo = omop_rows.visit_occurrence(v, std.get("visit", {}), types["ehr_encounter"])
+    _write(spark, catalog, "visit_occurrence", vo, result, lineage, rejects)
+    _write(spark, catalog, "visit_detail", omop_rows.visit_detail(conform(vo, "visit_occurrence").table), result, lineage, rejects)
+
+    ev = ids.attach(mapped, "event", "event_key", "event_id")
+    ev = ids.attach(ev, "person", "person_key", "person_id")
+    ev = ids.attach(ev, "visit", "visit_key", "visit_occurrence_id")
+    ev = ids.attach(ev, "provider", "provider_key", "provider_id").localCheckpoint(eager=True)
+    for table, project in omop_rows.EVENT_PROJECTIONS.items():
+        _write(spark, catalog, table, project(route(ev, table)), result, lineage, rejects)
+
+    _write(spark, catalog, "observation_period",
+           omop_rows.observation_period(v, ev, types["obs_period_ehr"]), result, lineage, rejects)
+    pp = ids.attach(payer_periods.withColumn("_k", F.concat_ws("|", "person_key", "payer_key", F.col("start_ts").cast("string"))),
+                    "payer_plan_period", "_k", "payer_plan_period_id")
+    pp = ids.attach(pp, "person", "person_key", "person_id")
+    _write(spark, catalog, "payer_plan_period", pp.select(
+        *LINEAGE_COLUMNS, "payer_plan_period_id", "person_id",
+        F.to_date("start_ts").alias("payer_plan_period_start_date"), F.to_date("end_ts").alias("payer_plan_period_end_date"),
+        F.lit(0).alias("payer_concept_id"), F.substring("payer_source_value", 1, 50).alias("payer_source_value"),
+        F.substring("plan_source_value", 1, 50).alias("plan_source_value"),
+        F.substring("sponsor_source_value", 1, 50).alias("sponsor_source_value"),
+    ), result, lineage, rejects)
+    c = ids.attach(ids.attach(costs, "cost", "cost_key", "cost_id"), "visit", "visit_key", "cost_event_id")
+    _write(spark, catalog, "cost", c.select(
+        *LINEAGE_COLUMNS, "cost_id", "cost_event_id", F.lit("Visit").alias("cost_domain_id"),
+        F.lit(types.get("claim", 32810)).alias("cost_type_concept_id"), F.lit(44818668).alias("currency_concept_id"),
+        "total_charge", "total_cost", "total_paid", "paid_patient_copay",
+    ), result, lineage, rejects)
+
+    # 6. eras over the merged tables (whole table: eras of a person depend on all their rows)
+    _write_eras(spark, catalog, deid, vocab, run_id, result)
+
+    # 7. quarantine and conservation
+    all_rejects = _union(rejects).localCheckpoint(eager=True)
+    q = quarantine_rows(all_rejects, run_id=run_id, source=batch.source, files=batch.input_files)
+    write_quarantine(q, catalog)
+    version = table_version(spark, catalog, QUARANTINE_TABLE)
+    if version is not None:
+        result.tables[QUARANTINE_TABLE] = version
+    result.tables[ID_MAP_TABLE] = table_version(spark, catalog, ID_MAP_TABLE) or 0
+    result.conservation = account(batch.rows_read, _union(lineage), all_rejects, _union(filtered))
+    if not result.conservation.balanced:
+        raise DataQualityError(f"conservation does not balance for {result.conservation.unbalanced()}")
+    return result
+
+
+def _write_eras(spark: SparkSession, catalog: Catalog, deid: Deidentifier, vocab: Vocabulary, run_id: str,
+                result: LoadResult) -> None:
+    specs = [
+        ("condition_era", "condition_occurrence", "condition_concept_id", "condition_era_start_date",
+         lambda df: eras.condition_eras(df)),
+        ("drug_era", "drug_exposure", "drug_concept_id", "drug_era_start_date", lambda df: eras.drug_eras(df, vocab)),
+    ]
+    for era_table, source_table, concept, start, build in specs:
+        if not table_exists(spark, catalog, f"omop.{source_table}"):
+            continue
+        rows = build(read_table(spark, catalog, f"omop.{source_table}"))
+        keyed = rows.withColumn("_k", F.concat_ws("|", "person_id", concept, F.col(start).cast("string")))
+        ids = assign_ids(spark, catalog, keyed.select(F.lit(era_table).alias("kind"), deid.hash(era_table, F.col("_k")).alias("key_hash")), run_id)
+        ids = ids.where(F.col("kind") == era_table).select(F.col("key_hash").alias("_h"), F.col("id").alias(f"{era_table}_id"))
+        with_ids = keyed.withColumn("_h", deid.hash(era_table, F.col("_k"))).join(ids, "_h").drop("_h", "_k")
+        conformed = conform(with_ids, era_table).table.localCheckpoint(eager=True)
+        write_overwrite(conformed, catalog, f"omop.{era_table}")
+        result.rows_written[era_table] = conformed.count()
+        version = table_version(spark, catalog, f"omop.{era_table}")
+        if version is not None:
+            result.tables[f"omop.{era_table}"] = version

@@ -1,0 +1,223 @@
+"""Synthea CSV export (2.x and 3.x layouts) -> :class:`~mlhops.etl.batch.SourceBatch`.
+
+The layout is detected from the headers (3.x: ``procedures.START``, ``allergies.SYSTEM``,
+``payer_transitions.MEMBERID``, claims files); both are parsed by the same per-file parsers,
+which read each optional column only when the header has it.
+
+Files without an OMOP target are read, counted and recorded as filtered (``careplans``), as are
+reference files joined into other rows (``payers``) and transactions aggregated into cost rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from mlhops.config.model import Settings
+from mlhops.errors import DataQualityError
+from mlhops.etl import parse
+from mlhops.etl.batch import SourceBatch, empty_frame
+from mlhops.etl.csv_reader import read_csv_with_lines
+from mlhops.etl.events import LINEAGE_COLUMNS
+from mlhops.etl.files import checksum, list_files
+from mlhops.etl.sources import synthea_tables as st
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "synthea-csv"
+REQUIRED_FILES = ("patients", "encounters")
+# Default Type Concept ids, used when etl.standard_concepts.type lacks a key.
+_TYPE_DEFAULTS = {"ehr": 32817, "ehr_prescription": 32838, "claim": 32810}
+
+NO_TARGET = "no OMOP CDM v5.4 target table"
+REFERENCE = "reference table joined into payer_plan_period"
+
+
+def _table_name(path: str) -> str | None:
+    name = path.rsplit("/", 1)[-1].lower()
+    for ext in (".csv.gz", ".csv"):
+        if name.endswith(ext):
+            return name[: -len(ext)]
+    return None
+
+
+def detect_layout(headers: dict[str, list[str]]) -> str:
+    """``"synthea-3.x"`` or ``"synthea-2.x"`` from the headers of the export's files."""
+    three = (
+        "START" in headers.get("procedures", [])
+        or "SYSTEM" in headers.get("allergies", [])
+        or "MEMBERID" in headers.get("payer_transitions", [])
+        or "claims" in headers
+    )
+    return "synthea-3.x" if three else "synthea-2.x"
+
+
+def _types(settings: Settings) -> dict[str, int]:
+    out = dict(_TYPE_DEFAULTS)
+    out.update(settings.etl.standard_concepts.get("type", {}))
+    return out
+
+
+def _union(frames: list[DataFrame]) -> DataFrame:
+    return reduce(lambda a, b: a.unionByName(b), frames)
+
+
+def _clinical(tables: dict[str, DataFrame], types: dict[str, int]) -> tuple[list[DataFrame], list[DataFrame]]:
+    ehr, rx = types["ehr"], types["ehr_prescription"]
+    events, rejects = [], []
+
+    def add(result: tuple[DataFrame, DataFrame]) -> None:
+        events.append(result[0])
+        rejects.append(result[1])
+
+    snomed = F.lit("SNOMED")
+    if "conditions" in tables:
+        df = tables["conditions"]
+        add(st.clinical_events(df, start="START", end="STOP", vocabulary=st._vocab_from_system(df, "SNOMED"),
+                               code="CODE", default_domain="Condition", type_concept_id=ehr))
+    if "medications" in tables:
+        df = tables["medications"]
+        add(st.clinical_events(
+            df, start="START", end="STOP", vocabulary=F.lit("RxNorm"), code="CODE", default_domain="Drug",
+            type_concept_id=rx,
+            extra={"quantity": parse.num("DISPENSES"), "provider_key": F.lit(None)},
+            extra_checks=[parse.parses("DISPENSES", parse.num("DISPENSES"), "number")],
+        ))
+    if "immunizations" in tables:
+        df = tables["immunizations"]
+        add(st.clinical_events(df, start="DATE", end=None, vocabulary=F.lit("CVX"), code="CODE",
+                               default_domain="Drug", type_concept_id=ehr, extra={"quantity": F.lit(1.0)}))
+    if "procedures" in tables:
+        df = tables["procedures"]
+        start = "START" if "START" in df.columns else "DATE"
+        end = "STOP" if "STOP" in df.columns else None
+        add(st.clinical_events(df, start=start, end=end, vocabulary=st._vocab_from_system(df, "SNOMED"),
+                               code="CODE", default_domain="Procedure", type_concept_id=ehr))
+    if "observations" in tables:
+        df = tables["observations"]
+        numeric = parse.num("VALUE")
+        is_numeric = (F.lower(F.col("TYPE")) == "numeric") if "TYPE" in df.columns else numeric.isNotNull()
+        key_extra: list[str | Column] = ["VALUE", "UNITS"] + (["CATEGORY"] if "CATEGORY" in df.columns else [])
+        add(st.clinical_events(
+            df, start="DATE", end=None, vocabulary=F.lit("LOINC"), code="CODE",
+            default_domain=F.when(is_numeric, F.lit("Measurement")).otherwise(F.lit("Observation")),
+            type_concept_id=ehr, key_extra=key_extra,
+            extra={
+                "value_as_number": F.when(is_numeric, numeric),
+                "value_as_string": F.when(~is_numeric, F.col("VALUE")),
+                "value_source_value": F.substring(F.col("VALUE"), 1, 50),
+                "unit_source_value": F.col("UNITS"),
+            },
+            extra_checks=[("VALUE", is_numeric & F.col("VALUE").isNotNull() & numeric.isNull(), "unparseable number")],
+        ))
+    if "allergies" in tables:
+        df = tables["allergies"]
+        add(st.clinical_events(df, start="START", end="STOP", vocabulary=st._vocab_from_system(df, "SNOMED"),
+                               code="CODE", default_domain="Observation", type_concept_id=ehr))
+    if "devices" in tables:
+        df = tables["devices"]
+        # UDI carries the device serial number (a HIPAA identifier): never loaded.
+        add(st.clinical_events(df, start="START", end="STOP", vocabulary=snomed, code="CODE",
+                               default_domain="Device", type_concept_id=ehr, extra={"quantity": F.lit(1.0)}))
+    if "supplies" in tables:
+        df = tables["supplies"]
+        add(st.clinical_events(
+            df, start="DATE", end=None, vocabulary=snomed, code="CODE", default_domain="Device",
+            type_concept_id=ehr, extra={"quantity": parse.num("QUANTITY")},
+            extra_checks=[parse.parses("QUANTITY", parse.num("QUANTITY"), "number")],
+        ))
+    if "imaging_studies" in tables and "PROCEDURE_CODE" in tables["imaging_studies"].columns:
+        df = tables["imaging_studies"]
+        # One row per instance; the study (Id) is the fact, further instances are duplicates.
+        add(st.clinical_events(df.withColumn("_study", F.col("Id")), start="DATE", end=None,
+                               vocabulary=snomed, code="PROCEDURE_CODE", default_domain="Procedure",
+                               type_concept_id=ehr, key_extra=["_study"]))
+    return events, rejects
+
+
+def extract(spark: SparkSession, settings: Settings, input_path: str) -> SourceBatch:
+    """Parse a Synthea CSV export folder.
+
+    Args:
+        spark: the session.
+        settings: validated settings (type concepts).
+        input_path: folder with ``patients.csv``, ``encounters.csv``, ... (plain or gzip).
+
+    Raises:
+        DataQualityError: the folder lacks ``patients`` or ``encounters``.
+    """
+    paths = {t: p for p in list_files(spark, input_path) if (t := _table_name(p)) is not None}
+    missing = [t for t in REQUIRED_FILES if t not in paths]
+    if missing:
+        raise DataQualityError(f"{input_path}: not a Synthea CSV export (missing {', '.join(missing)}.csv)")
+    tables: dict[str, DataFrame] = {}
+    rows_read: dict[str, int] = {}
+    for name, path in sorted(paths.items()):
+        df, n = read_csv_with_lines(spark, path, name)
+        tables[name] = df
+        rows_read[name] = n
+    layout = detect_layout({k: [c for c in v.columns if c not in (*LINEAGE_COLUMNS, "malformed")] for k, v in tables.items()})
+    logger.info("synthea export %s: layout %s, %d files", input_path, layout, len(tables))
+    types = _types(settings)
+
+    persons, res_locations, rejects_p = st.patients(tables["patients"])
+    visits, rejects_v = st.encounters(tables["encounters"])
+    rejects = [rejects_p, rejects_v]
+    filtered: list[DataFrame] = []
+    locations = [res_locations]
+    care_sites = empty_frame(spark, "care_sites")
+    providers = empty_frame(spark, "providers")
+    payer_periods = empty_frame(spark, "payer_periods")
+    costs = empty_frame(spark, "costs")
+    if "organizations" in tables:
+        care_sites, org_locations, r = st.organizations(tables["organizations"])
+        locations.append(org_locations)
+        rejects.append(r)
+    if "providers" in tables:
+        providers, r = st.providers(tables["providers"])
+        rejects.append(r)
+    if "payer_transitions" in tables:
+        payer_periods, r = st.payer_transitions(tables["payer_transitions"], tables.get("payers"))
+        rejects.append(r)
+    if "claims" in tables:
+        costs, r, t_rejects, t_filtered = st.claims_costs(tables["claims"], tables.get("claims_transactions"))
+        rejects.append(r)
+        if t_rejects is not None and t_filtered is not None:
+            rejects.append(t_rejects)
+            filtered.append(t_filtered)
+    elif "claims_transactions" in tables:
+        filtered.append(tables["claims_transactions"].select(*LINEAGE_COLUMNS, F.lit("claim file missing").alias("reason")))
+
+    events, event_rejects = _clinical(tables, types)
+    rejects += event_rejects
+    handled = {
+        "patients", "encounters", "organizations", "providers", "payer_transitions", "claims", "claims_transactions",
+        "conditions", "medications", "immunizations", "procedures", "observations", "allergies", "devices",
+        "supplies", "imaging_studies",
+    }
+    for name, df in tables.items():
+        if name == "payers":
+            filtered.append(df.select(*LINEAGE_COLUMNS, F.lit(REFERENCE).alias("reason")))
+        elif name not in handled or (name == "imaging_studies" and "PROCEDURE_CODE" not in df.columns):
+            filtered.append(df.select(*LINEAGE_COLUMNS, F.lit(f"{NO_TARGET} ({name})").alias("reason")))
+
+    files = [checksum(spark, p) for _, p in sorted(paths.items())]
+    return SourceBatch(
+        source=SOURCE,
+        layout=layout,
+        events=_union(events) if events else empty_frame(spark, "events"),
+        persons=persons,
+        visits=visits,
+        providers=providers,
+        care_sites=care_sites,
+        locations=_union(locations),
+        payer_periods=payer_periods,
+        costs=costs,
+        rejects=_union(rejects),
+        filtered=_union(filtered) if filtered else empty_frame(spark, "filtered"),
+        rows_read=rows_read,
+        input_files=files,
+    )

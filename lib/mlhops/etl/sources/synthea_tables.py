@@ -1,0 +1,308 @@
+"""Per-file parsers of a Synthea CSV export (2.x and 3.x layouts) into source-neutral frames.
+
+Each parser takes the all-string frame of one file (see :mod:`mlhops.etl.csv_reader`) and
+returns ``(rows, rejects)``; rows carry lineage and the columns of the target frame schema.
+Column differences between Synthea versions are resolved from the header (``has``).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from mlhops.etl import parse
+from mlhops.etl.events import EVENT_COLUMNS, LINEAGE_COLUMNS
+
+# Synthea SYSTEM strings -> OMOP vocabulary_id.
+SYSTEM_VOCABULARY: dict[str, str] = {
+    "SNOMED-CT": "SNOMED",
+    "SNOMED": "SNOMED",
+    "http://snomed.info/sct": "SNOMED",
+    "RxNorm": "RxNorm",
+    "LOINC": "LOINC",
+    "CVX": "CVX",
+    "ICD10": "ICD10CM",
+}
+# Digits of a US ZIP kept in locations (HIPAA safe harbour keeps the first three).
+ZIP_DIGITS = 3
+
+
+def _null(dtype: str) -> Column:
+    return F.lit(None).cast(dtype)
+
+
+def _key(*cols: str | Column) -> Column:
+    return F.concat_ws("|", *[F.coalesce(F.col(c) if isinstance(c, str) else c, F.lit("")) for c in cols])
+
+
+def _impossible(start: Column, end: Column, field: str) -> parse.Check:
+    return (field, start.isNotNull() & end.isNotNull() & (end < start), "impossible dates: end before start")
+
+
+def _vocab_from_system(df: DataFrame, default: str) -> Column:
+    if "SYSTEM" not in df.columns:
+        return F.lit(default)
+    expr = F.lit(None).cast("string")
+    for system, vocab in SYSTEM_VOCABULARY.items():
+        expr = F.when(F.col("SYSTEM") == system, F.lit(vocab)).otherwise(expr)
+    return F.coalesce(expr, F.col("SYSTEM"), F.lit(default))
+
+
+def clinical_events(
+    df: DataFrame,
+    *,
+    start: str,
+    end: str | None,
+    vocabulary: Column,
+    code: str,
+    default_domain: str | Column,
+    type_concept_id: int,
+    key_extra: list[str | Column] | None = None,
+    extra: dict[str, Column] | None = None,
+    extra_checks: list[parse.Check] | None = None,
+) -> tuple[DataFrame, DataFrame]:
+    """Parse one Synthea clinical file (conditions, medications, ...) into events.
+
+    Args:
+        df: all-string frame with lineage.
+        start: start date/time column; ``end``: optional end column.
+        vocabulary: OMOP vocabulary_id expression; ``code``: code column.
+        default_domain: table domain when the code is unmapped.
+        type_concept_id: provenance concept (Type Concept vocabulary).
+        key_extra: columns added to (PATIENT, ENCOUNTER, start, code) in the event key.
+        extra: event columns beyond the common ones (name -> expression on ``df``).
+        extra_checks: further reject checks.
+    """
+    start_ts = parse.ts(start)
+    end_ts = parse.ts(end) if end else _null("timestamp")
+    checks: list[parse.Check] = [
+        parse.required("PATIENT"),
+        parse.required(start),
+        parse.parses(start, start_ts, "timestamp"),
+        parse.required(code),
+    ]
+    if end:
+        checks += [parse.parses(end, end_ts, "timestamp"), _impossible(start_ts, end_ts, end)]
+    checks += extra_checks or []
+    good, rejects = parse.split_rejects(df, checks)
+    key_parts: list[str | Column] = ["PATIENT", "ENCOUNTER", start, code, *(key_extra or [])]
+    cols: dict[str, Column] = {
+        "person_key": F.col("PATIENT"),
+        "visit_key": F.col("ENCOUNTER") if "ENCOUNTER" in df.columns else _null("string"),
+        "provider_key": _null("string"),
+        "start_ts": start_ts,
+        "end_ts": end_ts,
+        "vocabulary_id": vocabulary,
+        "code": F.trim(F.col(code)),
+        "default_domain": default_domain if isinstance(default_domain, Column) else F.lit(default_domain),
+        "type_concept_id": F.lit(type_concept_id).cast("int"),
+    }
+    cols.update(extra or {})
+    # Namespaced by the source table, so two files never share a key.
+    cols["event_key"] = F.concat_ws("|", F.col("source_table"), _key(*key_parts))
+    out = good.select(
+        *LINEAGE_COLUMNS,
+        *[(cols[c] if c in cols else F.lit(None)).cast(_EVENT_TYPES[c]).alias(c) for c in EVENT_COLUMNS if c not in LINEAGE_COLUMNS],
+    )
+    return out, rejects
+
+
+def _event_types() -> dict[str, str]:
+    from mlhops.etl.events import EVENT_SCHEMA
+
+    return {f.name: f.dataType.simpleString() for f in EVENT_SCHEMA.fields}
+
+
+_EVENT_TYPES = _event_types()
+
+
+def zip3(col: str) -> Column:
+    """First digits of a ZIP code (safe-harbour generalisation)."""
+    return F.substring(F.regexp_replace(F.col(col), "[^0-9]", ""), 1, ZIP_DIGITS)
+
+
+def patients(df: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """patients.csv -> (persons, locations, rejects). Names, SSN, licence, passport, street
+    address and exact home coordinates are never selected."""
+    birth = parse.ts("BIRTHDATE")
+    death = parse.ts("DEATHDATE")
+    checks = [
+        parse.required("Id"),
+        parse.required("BIRTHDATE"),
+        parse.parses("BIRTHDATE", birth, "date"),
+        parse.parses("DEATHDATE", death, "date"),
+        ("DEATHDATE", death.isNotNull() & (death < birth), "impossible dates: death before birth"),
+    ]
+    good, rejects = parse.split_rejects(df, checks)
+    loc_parts = [F.col(c) if c in df.columns else F.lit("") for c in ("CITY", "STATE", "COUNTY")]
+    zip_col = zip3("ZIP") if "ZIP" in df.columns else F.lit(None).cast("string")
+    loc_key = F.when(
+        F.coalesce(*loc_parts, zip_col).isNotNull(),
+        F.concat_ws("|", F.lit("residence"), *[F.coalesce(p, F.lit("")) for p in loc_parts], F.coalesce(zip_col, F.lit(""))),
+    )
+    persons = good.select(
+        *LINEAGE_COLUMNS,
+        F.col("Id").alias("person_key"),
+        birth.alias("birth_ts"),
+        death.alias("death_ts"),
+        F.col("GENDER").alias("gender_source_value"),
+        F.col("RACE").alias("race_source_value"),
+        F.col("ETHNICITY").alias("ethnicity_source_value"),
+        loc_key.alias("location_key"),
+        _null("string").alias("provider_key"),
+        _null("string").alias("care_site_key"),
+    )
+    locations = good.where(loc_key.isNotNull()).select(
+        *LINEAGE_COLUMNS,
+        loc_key.alias("location_key"),
+        F.col("CITY").alias("city"),
+        F.col("STATE").alias("state"),
+        zip_col.alias("zip"),
+        F.col("COUNTY").alias("county"),
+        _null("double").alias("latitude"),
+        _null("double").alias("longitude"),
+    )
+    return persons, locations, rejects
+
+
+def organizations(df: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """organizations.csv -> (care_sites, locations, rejects). Street address and phone are dropped."""
+    good, rejects = parse.split_rejects(df, [parse.required("Id")])
+    loc_key = F.concat_ws("|", F.lit("organization"), F.col("Id"))
+    care_sites = good.select(
+        *LINEAGE_COLUMNS,
+        F.col("Id").alias("care_site_key"),
+        F.col("NAME").alias("care_site_name"),
+        loc_key.alias("location_key"),
+        _null("string").alias("place_of_service_source_value"),
+    )
+    locations = good.select(
+        *LINEAGE_COLUMNS,
+        loc_key.alias("location_key"),
+        F.col("CITY").alias("city"),
+        F.col("STATE").alias("state"),
+        F.col("ZIP").alias("zip"),
+        _null("string").alias("county"),
+        parse.num("LAT").alias("latitude"),
+        parse.num("LON").alias("longitude"),
+    )
+    return care_sites, locations, rejects
+
+
+def providers(df: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """providers.csv -> (providers, rejects). The clinician's name and address are dropped."""
+    good, rejects = parse.split_rejects(df, [parse.required("Id")])
+    return good.select(
+        *LINEAGE_COLUMNS,
+        F.col("Id").alias("provider_key"),
+        F.col("ORGANIZATION").alias("care_site_key"),
+        F.col("GENDER").alias("gender_source_value"),
+        F.col("SPECIALITY").alias("specialty_source_value"),
+    ), rejects
+
+
+def encounters(df: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """encounters.csv -> (visits, rejects)."""
+    start, end = parse.ts("START"), parse.ts("STOP")
+    checks = [
+        parse.required("Id"),
+        parse.required("PATIENT"),
+        parse.required("START"),
+        parse.parses("START", start, "timestamp"),
+        parse.parses("STOP", end, "timestamp"),
+        _impossible(start, end, "STOP"),
+        parse.required("ENCOUNTERCLASS"),
+    ]
+    good, rejects = parse.split_rejects(df, checks)
+    return good.select(
+        *LINEAGE_COLUMNS,
+        F.col("Id").alias("visit_key"),
+        F.col("PATIENT").alias("person_key"),
+        start.alias("start_ts"),
+        end.alias("end_ts"),
+        F.lower(F.col("ENCOUNTERCLASS")).alias("visit_class"),
+        F.col("ENCOUNTERCLASS").alias("visit_source_value"),
+        F.col("PROVIDER").alias("provider_key"),
+        F.col("ORGANIZATION").alias("care_site_key"),
+    ), rejects
+
+
+def payer_transitions(df: DataFrame, payers: DataFrame | None) -> tuple[DataFrame, DataFrame]:
+    """payer_transitions.csv -> (payer_periods, rejects).
+
+    3.x has timestamps in START_YEAR/END_YEAR, 2.x plain years (whole calendar years). The
+    3.x OWNERNAME (a person's name) is never selected.
+    """
+    def bound(col: str, end: bool) -> Column:
+        year = F.col(col).rlike(r"^\d{4}$")
+        whole = F.make_timestamp(parse.integer(col), F.lit(12 if end else 1), F.lit(31 if end else 1), F.lit(0), F.lit(0), F.lit(0))
+        return F.when(year, whole).otherwise(parse.ts(col))
+
+    start, end = bound("START_YEAR", False), bound("END_YEAR", True)
+    checks = [
+        parse.required("PATIENT"),
+        parse.required("PAYER"),
+        parse.required("START_YEAR"),
+        parse.parses("START_YEAR", start, "date"),
+        parse.required("END_YEAR"),
+        parse.parses("END_YEAR", end, "date"),
+        _impossible(start, end, "END_YEAR"),
+    ]
+    good, rejects = parse.split_rejects(df, checks)
+    if payers is not None:
+        names = payers.select(F.col("Id").alias("PAYER"), F.col("NAME").alias("_payer_name")).dropDuplicates(["PAYER"])
+        good = good.join(F.broadcast(names), "PAYER", "left")
+    else:
+        good = good.withColumn("_payer_name", _null("string"))
+    return good.select(
+        *LINEAGE_COLUMNS,
+        F.col("PATIENT").alias("person_key"),
+        F.col("PAYER").alias("payer_key"),
+        start.alias("start_ts"),
+        end.alias("end_ts"),
+        F.col("_payer_name").alias("payer_source_value"),
+        _null("string").alias("plan_source_value"),
+        F.col("OWNERSHIP").alias("sponsor_source_value") if "OWNERSHIP" in df.columns else _null("string").alias("sponsor_source_value"),
+    ), rejects
+
+
+def claims_costs(claims: DataFrame, transactions: DataFrame | None) -> tuple[DataFrame, DataFrame, DataFrame, DataFrame]:
+    """claims.csv (+ claims_transactions.csv) -> (costs, claim rejects, transaction rejects,
+    transactions filtered as aggregated into their claim's cost row)."""
+    good, rejects = parse.split_rejects(claims, [parse.required("Id"), parse.required("APPOINTMENTID")])
+    if transactions is None:
+        sums = None
+        t_rejects = t_filtered = None
+    else:
+        amount, payment = parse.num("AMOUNT"), parse.num("PAYMENTS")
+        t_good, t_rejects = parse.split_rejects(
+            transactions,
+            [
+                parse.required("CLAIMID"),
+                parse.parses("AMOUNT", amount, "number"),
+                parse.parses("PAYMENTS", payment, "number"),
+            ],
+        )
+        claim_ids = good.select(F.col("Id").alias("CLAIMID"))
+        unknown = t_good.join(claim_ids, "CLAIMID", "left_anti").select(
+            *LINEAGE_COLUMNS, F.lit("CLAIMID").alias("field"), F.lit("unknown claim").alias("reason")
+        )
+        t_rejects = t_rejects.unionByName(unknown)
+        known = t_good.join(claim_ids, "CLAIMID", "left_semi")
+        is_charge, is_payment = F.col("TYPE") == "CHARGE", F.col("TYPE") == "PAYMENT"
+        sums = known.groupBy("CLAIMID").agg(
+            F.sum(F.when(is_charge, amount)).alias("total_charge"),
+            F.sum(F.when(is_payment, payment)).alias("total_paid"),
+            F.sum(F.when(is_payment & (F.col("METHOD") == "COPAY"), payment)).alias("paid_patient_copay"),
+        )
+        t_filtered = known.select(*LINEAGE_COLUMNS, F.lit("aggregated into the cost row of its claim").alias("reason"))
+    base = good.select(*LINEAGE_COLUMNS, F.col("Id").alias("cost_key"), F.col("APPOINTMENTID").alias("visit_key"))
+    if sums is not None:
+        base = base.join(sums.withColumnRenamed("CLAIMID", "cost_key"), "cost_key", "left")
+    else:
+        base = base.select("*", *[_null("double").alias(c) for c in ("total_charge", "total_paid", "paid_patient_copay")])
+    costs = base.select(
+        *LINEAGE_COLUMNS, "cost_key", "visit_key", "total_charge", _null("double").alias("total_cost"), "total_paid",
+        "paid_patient_copay",
+    )
+    return costs, rejects, t_rejects, t_filtered

@@ -1,0 +1,148 @@
+"""Quality check declarations: ``conf/quality/*.yaml`` -> frozen :class:`CheckSpec` objects.
+
+Each check carries its Kahn category (``completeness``, ``conformance``, ``plausibility``) and
+subcategory, the OMOP table and field it is about, and a ``threshold_pct``: the largest share
+of failing rows (percent) that still passes. Check types and their parameters:
+
+* ``required_fields`` (completeness): every column the CDM spec marks required must be non-null;
+  expands into one check per required column (``<id>.<column>``).
+* ``value_set`` (conformance): ``field`` in ``values``.
+* ``concept_domain`` (conformance): ``field`` is a concept of ``domain`` (or 0 = unmapped).
+* ``foreign_key`` (conformance, relational): ``field`` exists in ``ref_table.ref_field``.
+* ``unit`` (conformance): measurements of ``concept_ids`` carry a unit in ``units``.
+* ``range`` (plausibility, atemporal): ``value_as_number`` of ``concept_ids`` within
+  ``[min, max]``.
+* ``before_birth`` / ``after_death`` (plausibility, temporal): the event ``field`` (a date) is
+  not before the person's birth / not more than ``grace_days`` after death.
+* ``end_before_start`` (plausibility, temporal): ``field`` (end) is not before ``start_field``.
+* ``sex_specific`` (plausibility, atemporal): concepts in ``concept_ids`` of ``field`` only for
+  persons of ``sex`` (``female`` or ``male``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import yaml
+
+from mlhops.config.binding import bind
+from mlhops.errors import ConfigError
+from mlhops.omop import schema as omop_schema
+
+if TYPE_CHECKING:
+    from mlhops.config.model import Settings
+
+Category = Literal["completeness", "conformance", "plausibility"]
+CheckType = Literal[
+    "required_fields", "value_set", "concept_domain", "foreign_key", "unit", "range",
+    "before_birth", "after_death", "end_before_start", "sex_specific",
+]
+
+# Gender concepts of the OMOP Gender vocabulary.
+SEX_CONCEPTS = {"female": 8532, "male": 8507}
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One declared quality check (see the module docstring for each type's parameters)."""
+
+    id: str
+    type: CheckType
+    category: Category
+    subcategory: str
+    table: str
+    field: str | None = None
+    description: str = ""
+    threshold_pct: float | None = None
+    date_field: str | None = None
+    values: tuple[str, ...] = ()
+    domain: str | None = None
+    ref_table: str | None = None
+    ref_field: str | None = None
+    concept_ids: tuple[int, ...] = ()
+    units: tuple[int, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    start_field: str | None = None
+    grace_days: int = 0
+    sex: Literal["female", "male"] | None = None
+
+    def __post_init__(self) -> None:
+        needs = {
+            "value_set": ("field", "values"),
+            "concept_domain": ("field", "domain"),
+            "foreign_key": ("field", "ref_table", "ref_field"),
+            "unit": ("concept_ids", "units"),
+            "range": ("concept_ids",),
+            "before_birth": ("field",),
+            "after_death": ("field",),
+            "end_before_start": ("field", "start_field"),
+            "sex_specific": ("field", "concept_ids", "sex"),
+        }.get(self.type, ())
+        missing = [n for n in needs if not getattr(self, n)]
+        if missing:
+            raise ValueError(f"check {self.id} ({self.type}) needs {', '.join(missing)}")
+        if self.type == "range" and self.min is None and self.max is None:
+            raise ValueError(f"check {self.id} (range) needs min and/or max")
+        if self.threshold_pct is not None and not 0.0 <= self.threshold_pct <= 100.0:
+            raise ValueError(f"check {self.id}: threshold_pct must be within [0, 100]")
+        known = set(omop_schema.columns(self.table))
+        for name in (self.field, self.date_field, self.start_field):
+            if name and name not in known:
+                raise ValueError(f"check {self.id}: {self.table} has no column {name}")
+
+
+def checks_dir(settings: Settings) -> Path:
+    """``quality.checks_dir`` or ``<conf>/quality``."""
+    if settings.quality.checks_dir:
+        return Path(settings.quality.checks_dir)
+    if settings.sources:
+        return Path(settings.sources[0]).resolve().parent / "quality"
+    from mlhops.config.loader import repo_conf_dir
+
+    return repo_conf_dir() / "quality"
+
+
+def parse_check_file(path: Path) -> list[CheckSpec]:
+    """Checks of one YAML file (``checks:`` list); errors name the file and entry."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict) or set(data) - {"checks"}:
+        raise ConfigError(f"{path}: top level must be a mapping with the single key 'checks'")
+    items = data.get("checks") or []
+    if not isinstance(items, list):
+        raise ConfigError(f"{path}: checks must be a list")
+    return [bind(CheckSpec, item, where=str(path), key=f"checks[{i}]") for i, item in enumerate(items)]
+
+
+def load_checks(settings: Settings) -> list[CheckSpec]:
+    """All checks, ``required_fields`` expanded per required column; ids must be unique."""
+    directory = checks_dir(settings)
+    files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+    if not files:
+        raise ConfigError(f"{directory}: no quality check files (*.yaml)")
+    checks: list[CheckSpec] = []
+    for path in files:
+        checks.extend(expand(c) for c in parse_check_file(path))  # type: ignore[misc]
+    flat = [c for group in checks for c in group]  # type: ignore[union-attr]
+    ids = [c.id for c in flat]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise ConfigError(f"{directory}: duplicate check id(s) {dupes}")
+    return flat
+
+
+def expand(check: CheckSpec) -> list[CheckSpec]:
+    """``required_fields`` -> one check per required column of the table; others unchanged."""
+    if check.type != "required_fields":
+        return [check]
+    import dataclasses
+
+    return [
+        dataclasses.replace(check, id=f"{check.id}.{col}", field=col)
+        for col in omop_schema.required_columns(check.table)
+    ]

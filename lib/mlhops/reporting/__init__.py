@@ -1,0 +1,1 @@
+"""Self-contained HTML monitoring report (inline CSS and PNG plots) and the model card."""

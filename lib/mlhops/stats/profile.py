@@ -1,0 +1,128 @@
+"""Profile metrics (``mlhops.profile_metrics``) read from merged window states.
+
+Everything here is a projection of one state row: no raw feature rows are touched. Error
+bounds: counts, nulls, mean, stddev, min and max are exact; quantiles come from the KLL sketch
+(normalized rank error about 1.65% at k=200, exact while n <= k); histogram counts over the
+baseline bins are the share of the KLL quantile grid (``GRID_RANKS``) in each bin times n (each
+within n times the rank error plus 1/grid); the distinct
+count comes from the HLL sketch (relative standard error 1.04/sqrt(2^lg_k)); top-k counts are
+exact up to ``max_categories`` categories per window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from mlhops.drift.univariate import GRID_RANKS
+from mlhops.stats.states import OTHER_CATEGORY, SLICE_KEYS, WINDOW_KEYS
+
+PROFILE_SCHEMA = T.StructType(
+    [
+        T.StructField("granularity", T.StringType(), False),
+        T.StructField("window_start", T.DateType(), False),
+        T.StructField("window_end", T.DateType(), False),
+        T.StructField("slice", T.StringType(), False),
+        T.StructField("slice_value", T.StringType(), False),
+        T.StructField("feature", T.StringType(), False),
+        T.StructField("kind", T.StringType(), False),
+        T.StructField("n_rows", T.LongType(), False),
+        T.StructField("n_null", T.LongType(), False),
+        T.StructField("null_fraction", T.DoubleType(), True),
+        T.StructField("n", T.LongType(), False),
+        T.StructField("mean", T.DoubleType(), True),
+        T.StructField("stddev", T.DoubleType(), True),
+        T.StructField("min", T.DoubleType(), True),
+        T.StructField("max", T.DoubleType(), True),
+        T.StructField(
+            "quantiles",
+            T.ArrayType(T.StructType([T.StructField("q", T.DoubleType()), T.StructField("value", T.DoubleType())])),
+            True,
+        ),
+        T.StructField("distinct_approx", T.LongType(), True),
+        T.StructField("hist_edges", T.ArrayType(T.DoubleType()), True),
+        T.StructField("hist_counts", T.ArrayType(T.DoubleType()), True),
+        T.StructField(
+            "top_k",
+            T.ArrayType(T.StructType([T.StructField("value", T.StringType()), T.StructField("count", T.LongType())])),
+            True,
+        ),
+    ]
+)
+PROFILE_KEYS: tuple[str, ...] = (*WINDOW_KEYS, "slice", "slice_value", "feature")
+
+BINS_SCHEMA = T.StructType(
+    [
+        T.StructField("feature", T.StringType(), False),
+        T.StructField("edges", T.ArrayType(T.DoubleType(), False), False),
+    ]
+)
+
+
+def bins_from_baseline(baseline: DataFrame, n_bins: int) -> DataFrame:
+    """Histogram edges per numeric feature: the baseline's quantiles at i/n_bins (whole population).
+
+    Bins are ``(-inf, e1], (e1, e2], ..., (ek, inf)``; repeated quantiles collapse.
+    """
+    ranks = F.array(*[F.lit(i / n_bins) for i in range(1, n_bins)])
+    rows = baseline.where(
+        (F.col("slice") == "all") & (F.col("kind") == "numeric") & F.col("kll").isNotNull()
+    )
+    return rows.select(
+        "feature", F.array_distinct(F.kll_sketch_get_quantile_double("kll", ranks)).alias("edges")
+    )
+
+
+def _top_k(k: int) -> Column:
+    return F.expr(
+        f"""transform(slice(array_sort(filter(map_entries(counts), e -> e.key != '{OTHER_CATEGORY}'),
+            (a, b) -> CASE WHEN a.value > b.value THEN -1 WHEN a.value < b.value THEN 1
+                           WHEN a.key < b.key THEN -1 WHEN a.key > b.key THEN 1 ELSE 0 END), 1, {k}),
+            e -> named_struct('value', e.key, 'count', e.value))"""
+    )
+
+
+def profile_metrics(states: DataFrame, bins: DataFrame | None, quantiles: Sequence[float], top_k: int) -> DataFrame:
+    """Profile metrics (:data:`PROFILE_SCHEMA`) of every state row."""
+    has_kll = F.col("kll").isNotNull() & (F.col("n") > 0)
+    qs = F.array(*[F.lit(float(q)) for q in quantiles])
+    n = F.col("n")
+    if bins is not None:
+        states = states.join(F.broadcast(bins), on="feature", how="left")
+    else:
+        states = states.withColumn("edges", F.lit(None).cast("array<double>"))
+    edge_ok = has_kll & F.col("edges").isNotNull()
+    grid = F.array(*[F.lit(float(r)) for r in GRID_RANKS])
+    # Bin b (1-based) is (edges[b-1], edges[b]]; counts = share of the quantile grid in it times n.
+    hist = F.expr(
+        f"""transform(sequence(1, size(edges) + 1), b -> size(filter(_qgrid, x ->
+              (b = 1 OR x > element_at(edges, greatest(b - 1, 1)))
+              AND (b > size(edges) OR x <= element_at(edges, least(b, size(edges))))))
+              * n / {float(len(GRID_RANKS))})"""
+    )
+    out = states.withColumn("_qgrid", F.when(edge_ok, F.kll_sketch_get_quantile_double("kll", grid))).select(
+        *WINDOW_KEYS,
+        *SLICE_KEYS,
+        "n_rows",
+        "n_null",
+        F.when(F.col("n_rows") > 0, F.col("n_null") / F.col("n_rows")).alias("null_fraction"),
+        "n",
+        "mean",
+        F.when(n > 1, F.sqrt(F.greatest(F.col("m2"), F.lit(0.0)) / (n - 1))).alias("stddev"),
+        "min",
+        "max",
+        F.when(
+            has_kll,
+            F.arrays_zip(qs.alias("q"), F.kll_sketch_get_quantile_double("kll", qs).alias("value")),
+        ).alias("quantiles"),
+        F.when(F.col("hll").isNotNull(), F.round(F.hll_sketch_estimate("hll")).cast("long")).alias(
+            "distinct_approx"
+        ),
+        F.when(edge_ok, F.col("edges")).alias("hist_edges"),
+        F.when(edge_ok, hist).alias("hist_counts"),
+        F.when(F.col("counts").isNotNull(), _top_k(top_k)).alias("top_k"),
+    )
+    return out.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in PROFILE_SCHEMA.fields])

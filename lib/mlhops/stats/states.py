@@ -1,0 +1,245 @@
+"""Mergeable per-window feature states: the one pass over feature rows, and their merge.
+
+A *state* summarises one feature in one window of one slice so that two states of disjoint
+windows merge into the state of their union without the raw rows:
+
+* counts: ``n_rows`` (rows), ``n_null`` (null values), ``n`` (non-null values) - summed;
+* moments: ``mean`` and ``m2`` (sum of squared deviations) - merged with Chan et al.'s
+  pairwise formula (exact up to floating point);
+* ``min`` / ``max`` - min / max;
+* ``kll``: a DataSketches KLL quantile sketch (Spark ``kll_sketch_agg_double``), merged with
+  ``kll_merge_agg_double``. Normalized rank error about 1.65% at k=200 (1.33% single-sided);
+  exact while a sketch has seen at most k values;
+* ``hll``: a DataSketches HLL distinct-count sketch (``hll_sketch_agg``), merged with
+  ``hll_union_agg``. Relative standard error 1.04/sqrt(2^lg_k) (1.6% at lg_k=12);
+* ``counts``: category -> count for categorical and binary features (exact up to
+  ``max_categories`` categories per state; rarer ones pooled under ``__other__``).
+
+Numeric and binary features get moments and sketches; categorical and binary ones get counts.
+The base grain is one UTC day (``day``); every coarser, sliding or cumulative window is a merge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from mlhops.config.stages import SliceSettings, StatsSettings
+from mlhops.features.spec import FeatureSpec
+
+ALL = "all"
+# Slice value of rows whose slicing expression is null.
+UNKNOWN_SLICE_VALUE = "unknown"
+# Category bucket pooling the categories beyond max_categories in one state.
+OTHER_CATEGORY = "__other__"
+
+SLICE_KEYS: tuple[str, ...] = ("slice", "slice_value", "feature", "kind")
+
+STATE_VALUE_FIELDS = [
+    T.StructField("n_rows", T.LongType(), False),
+    T.StructField("n_null", T.LongType(), False),
+    T.StructField("n", T.LongType(), False),
+    T.StructField("mean", T.DoubleType(), True),
+    T.StructField("m2", T.DoubleType(), True),
+    T.StructField("min", T.DoubleType(), True),
+    T.StructField("max", T.DoubleType(), True),
+    T.StructField("kll", T.BinaryType(), True),
+    T.StructField("hll", T.BinaryType(), True),
+    T.StructField("counts", T.MapType(T.StringType(), T.LongType(), False), True),
+]
+
+# mlhops.profile_states: one row per window x slice x feature; day states have granularity "day".
+STATE_SCHEMA = T.StructType(
+    [
+        T.StructField("granularity", T.StringType(), False),
+        T.StructField("window_start", T.DateType(), False),
+        T.StructField("window_end", T.DateType(), False),
+        T.StructField("slice", T.StringType(), False),
+        T.StructField("slice_value", T.StringType(), False),
+        T.StructField("feature", T.StringType(), False),
+        T.StructField("kind", T.StringType(), False),
+        *STATE_VALUE_FIELDS,
+    ]
+)
+WINDOW_KEYS: tuple[str, ...] = ("granularity", "window_start", "window_end")
+STATE_KEYS: tuple[str, ...] = (*WINDOW_KEYS, "slice", "slice_value", "feature")
+
+
+def _has_moments(spec: FeatureSpec) -> bool:
+    return spec.kind in ("numeric", "binary")
+
+
+def _has_counts(spec: FeatureSpec) -> bool:
+    return spec.kind in ("categorical", "binary")
+
+
+def slice_columns(slices: Sequence[SliceSettings]) -> list[Column]:
+    """One ``struct(slice, slice_value)`` per slice, the whole population (``all``) first."""
+    cols = [F.struct(F.lit(ALL).alias("slice"), F.lit(ALL).alias("slice_value"))]
+    for s in slices:
+        value = F.coalesce(F.expr(s.expr).cast("string"), F.lit(UNKNOWN_SLICE_VALUE))
+        cols.append(F.struct(F.lit(s.name).alias("slice"), value.alias("slice_value")))
+    return cols
+
+
+def with_slices(df: DataFrame, slices: Sequence[SliceSettings]) -> DataFrame:
+    """Each row once per slice, with ``slice`` and ``slice_value`` columns."""
+    exploded = df.withColumn("_slice", F.explode(F.array(*slice_columns(slices))))
+    return exploded.withColumns(
+        {"slice": F.col("_slice.slice"), "slice_value": F.col("_slice.slice_value")}
+    ).drop("_slice")
+
+
+def compute_states(
+    rows: DataFrame,
+    specs: Sequence[FeatureSpec],
+    stats: StatsSettings,
+    *,
+    day_col: str = "event_date",
+) -> DataFrame:
+    """Day states of every feature and slice from feature rows, in one aggregation pass.
+
+    Args:
+        rows: feature-table rows (``day_col`` plus one column per feature).
+        specs: the features to summarise.
+        stats: sketch sizes, category cap and slices.
+        day_col: the date column whose UTC day is the state's window.
+
+    Returns:
+        A DataFrame with :data:`STATE_SCHEMA`.
+    """
+    sliced = with_slices(rows.withColumn("day", F.col(day_col).cast("date")), stats.slices)
+    group = ["day", "slice", "slice_value"]
+    exprs: list[Column] = [F.count(F.lit(1)).alias("_rows")]
+    for i, spec in enumerate(specs):
+        c = F.col(f"`{spec.name}`")
+        exprs.append(F.count(c).alias(f"_{i}_n"))
+        if _has_moments(spec):
+            x = c.cast("double")
+            exprs += [
+                F.avg(x).alias(f"_{i}_mean"),
+                F.var_pop(x).alias(f"_{i}_var"),
+                F.min(x).alias(f"_{i}_min"),
+                F.max(x).alias(f"_{i}_max"),
+                F.kll_sketch_agg_double(x, stats.kll_k).alias(f"_{i}_kll"),
+            ]
+            hashed = F.when(c.isNotNull(), F.xxhash64(x))
+        else:
+            hashed = c.cast("string")
+        exprs.append(F.hll_sketch_agg(hashed, stats.hll_lg_k).alias(f"_{i}_hll"))
+    wide = sliced.groupBy(*group).agg(*exprs)
+
+    def _null(dtype: str) -> Column:
+        return F.lit(None).cast(dtype)
+
+    per_feature = []
+    for i, spec in enumerate(specs):
+        n = F.col(f"_{i}_n")
+        moments = _has_moments(spec)
+        per_feature.append(
+            F.struct(
+                F.lit(spec.name).alias("feature"),
+                F.lit(spec.kind).alias("kind"),
+                F.col("_rows").alias("n_rows"),
+                (F.col("_rows") - n).alias("n_null"),
+                n.alias("n"),
+                F.col(f"_{i}_mean").alias("mean") if moments else _null("double").alias("mean"),
+                (F.col(f"_{i}_var") * n).alias("m2") if moments else _null("double").alias("m2"),
+                F.col(f"_{i}_min").alias("min") if moments else _null("double").alias("min"),
+                F.col(f"_{i}_max").alias("max") if moments else _null("double").alias("max"),
+                F.when(n > 0, F.col(f"_{i}_kll")).alias("kll") if moments else _null("binary").alias("kll"),
+                F.when(n > 0, F.col(f"_{i}_hll")).alias("hll"),
+            )
+        )
+    long = wide.select(*group, F.explode(F.array(*per_feature)).alias("_f")).select(*group, "_f.*")
+    long = long.withColumns(
+        {"granularity": F.lit("day"), "window_start": F.col("day"), "window_end": F.date_add("day", 1)}
+    )
+    counted = [s for s in specs if _has_counts(s)]
+    if counted:
+        counts = _category_counts(sliced, counted, group, stats.max_categories)
+        long = long.join(counts, on=[*group, "feature"], how="left")
+    else:
+        long = long.withColumn("counts", F.lit(None).cast("map<string,bigint>"))
+    return long.select(*[f.name for f in STATE_SCHEMA.fields])
+
+
+def _category_counts(
+    sliced: DataFrame, specs: Sequence[FeatureSpec], group: list[str], max_categories: int
+) -> DataFrame:
+    values = F.array(
+        *[F.struct(F.lit(s.name).alias("feature"), F.col(f"`{s.name}`").cast("string").alias("value")) for s in specs]
+    )
+    long = (
+        sliced.select(*group, F.explode(values).alias("_c"))
+        .select(*group, "_c.feature", "_c.value")
+        .where(F.col("value").isNotNull())
+    )
+    counts = long.groupBy(*group, "feature", "value").agg(F.count(F.lit(1)).alias("count"))
+    return cap_categories(counts, [*group, "feature"], max_categories)
+
+
+def cap_categories(counts: DataFrame, keys: list[str], max_categories: int) -> DataFrame:
+    """``(keys, value, count)`` rows -> ``(keys, counts map)``, pooling rare categories.
+
+    The ``max_categories`` most frequent values (ties by value) keep their own entry; the rest
+    are summed under ``__other__``. Map entries are sorted by value, so reruns are identical.
+    """
+    rank = F.row_number().over(Window.partitionBy(*keys).orderBy(F.col("count").desc(), F.col("value")))
+    capped = counts.withColumn(
+        "value", F.when(rank <= max_categories, F.col("value")).otherwise(F.lit(OTHER_CATEGORY))
+    )
+    pooled = capped.groupBy(*keys, "value").agg(F.sum("count").cast("long").alias("count"))
+    return pooled.groupBy(*keys).agg(
+        F.map_from_entries(F.array_sort(F.collect_list(F.struct("value", "count")))).alias("counts")
+    )
+
+
+def merge_states(states: DataFrame, by: Sequence[str], max_categories: int) -> DataFrame:
+    """Merge states that share ``by`` + slice + feature into one state each.
+
+    Args:
+        states: rows with the state value columns (:data:`STATE_VALUE_FIELDS`) and ``by``.
+        by: columns naming the target window (e.g. ``granularity, window_start, window_end``).
+        max_categories: category cap of the merged counts.
+
+    Returns:
+        ``by`` + ``slice, slice_value, feature, kind`` + the merged state values.
+    """
+    keys = [*by, *SLICE_KEYS]
+    w = Window.partitionBy(*keys)
+    weighted = F.when(F.col("n") > 0, F.col("n") * F.col("mean"))
+    grand_mean = F.sum(weighted).over(w) / F.sum(F.when(F.col("n") > 0, F.col("n"))).over(w)
+    centered = states.withColumn("_gm", grand_mean)
+    # Chan et al.: M2 = sum(m2_i) + sum(n_i * (mean_i - mean)^2), with the grand mean first.
+    dev = F.when(F.col("n") > 0, F.col("m2") + F.col("n") * (F.col("mean") - F.col("_gm")) ** 2)
+    merged = centered.groupBy(*keys).agg(
+        F.sum("n_rows").cast("long").alias("n_rows"),
+        F.sum("n_null").cast("long").alias("n_null"),
+        F.sum("n").cast("long").alias("n"),
+        F.first("_gm", ignorenulls=True).alias("mean"),
+        F.sum(dev).alias("m2"),
+        F.min("min").alias("min"),
+        F.max("max").alias("max"),
+        F.kll_merge_agg_double("kll").alias("kll"),
+        F.hll_union_agg("hll").alias("hll"),
+    )
+    merged = merged.withColumns(
+        {
+            "mean": F.when(F.col("kind") != "categorical", F.col("mean")),
+            "m2": F.when(F.col("kind") != "categorical", F.col("m2")),
+            "kll": F.when((F.col("n") > 0) & (F.col("kind") != "categorical"), F.col("kll")),
+            "hll": F.when(F.col("n") > 0, F.col("hll")),
+        }
+    )
+    entries = (
+        states.where(F.col("counts").isNotNull())
+        .select(*keys, F.explode("counts").alias("value", "count"))
+        .groupBy(*keys, "value")
+        .agg(F.sum("count").cast("long").alias("count"))
+    )
+    counts = cap_categories(entries, keys, max_categories)
+    return merged.join(counts, on=keys, how="left").select(*keys, *[f.name for f in STATE_VALUE_FIELDS])

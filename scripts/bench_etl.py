@@ -1,0 +1,178 @@
+#!/usr/bin/env python
+"""ETL throughput (source rows/s) at several population sizes, with a DuckDB baseline.
+
+The shared 27-patient Synthea 3.x export is scaled by copying it k times: each copy gets fresh
+patient/encounter/claim/... ids (the UUIDs are rewritten per copy) and all dates shifted by k
+days; organisations, providers and payers stay shared, as in a real export. For every size the
+full ETL (``mlhops.pipelines.etl.run``: parse, de-identify, map, all OMOP tables, eras,
+quarantine, MERGE) runs into a fresh warehouse, and DuckDB does the measurement-to-OMOP mapping
+(observations.csv joined to CONCEPT / "Maps to" / UCUM, Measurement-domain rows written as
+Parquet) on the same files. Results go to stdout as a Markdown table.
+
+Usage: .venv/bin/python scripts/bench_etl.py [--sizes 1,2,4,8] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "lib"))
+
+SAMPLE = REPO / "data" / "sample" / "synthea27_csv"
+VOCAB = REPO / "data" / "vocabulary"
+# Files whose Id column names an entity that must be fresh in every copy.
+ENTITY_FILES = {"patients": "Id", "encounters": "Id", "claims": "Id", "claims_transactions": "ID",
+                "careplans": "Id", "imaging_studies": "Id"}
+REFERENCE_FILES = {"organizations", "providers", "payers"}
+_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(.*)$")
+
+
+def _fresh_ids(src: Path, copy: int) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for name, col in ENTITY_FILES.items():
+        path = src / f"{name}.csv"
+        if path.exists():
+            with open(path, newline="", encoding="utf-8") as fh:
+                for row in csv.DictReader(fh):
+                    mapping[row[col]] = str(uuid.uuid5(uuid.NAMESPACE_OID, f"{copy}:{row[col]}"))
+    return mapping
+
+
+def _shift(value: str, days: int) -> str:
+    m = _DATE.match(value)
+    if not m or not days:
+        return value
+    try:
+        d = dt.date.fromisoformat(m.group(1)) + dt.timedelta(days=days)
+    except ValueError:
+        return value
+    return d.isoformat() + m.group(2)
+
+
+def scale(src: Path, dst: Path, copies: int) -> int:
+    """Write ``copies`` copies of a Synthea export into ``dst``; returns the data rows written."""
+    dst.mkdir(parents=True, exist_ok=True)
+    total = 0
+    maps = [_fresh_ids(src, k) if k else {} for k in range(copies)]
+    for f in sorted(src.glob("*.csv")):
+        with open(f, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            header = next(reader)
+            rows = list(reader)
+        with open(dst / f.name, "w", newline="", encoding="utf-8") as out:
+            w = csv.writer(out, lineterminator="\n")
+            w.writerow(header)
+            for k in range(copies if f.stem not in REFERENCE_FILES else 1):
+                ids = maps[k]
+                for r in rows:
+                    w.writerow([_shift(ids.get(v, v), k) for v in r])
+                    total += 1
+    return total
+
+
+DUCKDB_SQL = """
+CREATE TEMP TABLE concept AS SELECT * FROM read_csv('{vocab}/CONCEPT.csv.gz', header=true, all_varchar=true);
+CREATE TEMP TABLE rel AS SELECT * FROM read_csv('{vocab}/CONCEPT_RELATIONSHIP.csv.gz', header=true, all_varchar=true)
+  WHERE relationship_id = 'Maps to' AND (invalid_reason IS NULL OR invalid_reason = '');
+COPY (
+  WITH obs AS (
+    SELECT * FROM read_csv('{obs}', header=true, all_varchar=true)
+  ), src AS (
+    SELECT o.*, c.concept_id AS source_concept_id FROM obs o
+    LEFT JOIN concept c ON c.vocabulary_id = 'LOINC' AND c.concept_code = o.CODE
+  ), std AS (
+    SELECT s.*, t.concept_id AS measurement_concept_id, t.domain_id
+    FROM src s LEFT JOIN rel r ON r.concept_id_1 = s.source_concept_id
+    LEFT JOIN concept t ON t.concept_id = r.concept_id_2 AND t.standard_concept = 'S'
+  )
+  SELECT row_number() OVER () AS measurement_id,
+         hash(PATIENT) AS person_id,
+         COALESCE(CAST(measurement_concept_id AS INTEGER), 0) AS measurement_concept_id,
+         CAST(TRY_CAST("DATE" AS TIMESTAMP) AS DATE) AS measurement_date,
+         TRY_CAST("DATE" AS TIMESTAMP) AS measurement_datetime,
+         32817 AS measurement_type_concept_id,
+         TRY_CAST("VALUE" AS DOUBLE) AS value_as_number,
+         COALESCE(CAST(u.concept_id AS INTEGER), 0) AS unit_concept_id,
+         CODE AS measurement_source_value,
+         COALESCE(CAST(source_concept_id AS INTEGER), 0) AS measurement_source_concept_id,
+         UNITS AS unit_source_value, "VALUE" AS value_source_value
+  FROM std LEFT JOIN concept u ON u.vocabulary_id = 'UCUM' AND u.concept_code = std.UNITS
+  WHERE COALESCE(domain_id, CASE WHEN TYPE = 'numeric' THEN 'Measurement' END) = 'Measurement'
+) TO '{out}' (FORMAT parquet);
+"""
+
+
+def duckdb_measurements(input_dir: Path, out: Path) -> tuple[int, float]:
+    """Measurement mapping in DuckDB: (observation rows read, seconds)."""
+    import duckdb
+
+    obs = input_dir / "observations.csv"
+    with open(obs, encoding="utf-8") as fh:
+        n = sum(1 for _ in fh) - 1
+    con = duckdb.connect()
+    con.execute("SET threads TO 2")
+    t0 = time.perf_counter()
+    con.execute(DUCKDB_SQL.format(vocab=VOCAB, obs=obs, out=out / "measurement.parquet"))
+    return n, time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1,2,4,8", help="copies of the 27-patient export, comma-separated")
+    ap.add_argument("--out", default=None, help="scratch folder (default: a temp dir, removed)")
+    args = ap.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    from mlhops.config import load_settings
+    from mlhops.pipelines import etl
+    from mlhops.pipelines.base import StageParams
+    from mlhops.spark import get_spark
+
+    scratch = Path(args.out or tempfile.mkdtemp(prefix="bench-etl-"))
+    settings = load_settings("local", warehouse=str(scratch / "wh-warmup"))
+    spark = get_spark(settings)
+    # warm-up (JIT, jar loading) on the smallest input, not reported
+    warm = scratch / "in-warm"
+    scale(SAMPLE, warm, 1)
+    etl.run(spark, settings, StageParams(run_id="bench-warmup", source="synthea-csv", input=str(warm)))
+
+    rows = []
+    for k in sizes:
+        inp = scratch / f"in-{k}"
+        n_rows = scale(SAMPLE, inp, k)
+        s = load_settings("local", warehouse=str(scratch / f"wh-{k}"))
+        t0 = time.perf_counter()
+        result = etl.run(spark, s, StageParams(run_id=f"bench-{k}", source="synthea-csv", input=str(inp)))
+        etl_s = time.perf_counter() - t0
+        obs_rows, duck_s = duckdb_measurements(inp, scratch)
+        rows.append((k, 27 * k, n_rows, etl_s, n_rows / etl_s, obs_rows, duck_s, obs_rows / duck_s,
+                     result.metrics.get("rows_written.measurement", 0)))
+        print(f"size {k}: {n_rows} rows, etl {etl_s:.1f}s, duckdb {duck_s:.2f}s", file=sys.stderr, flush=True)
+
+    load = os.getloadavg()
+    print(f"Machine: {platform.node()} {os.cpu_count()} CPUs, {platform.python_version()}, "
+          f"Spark {spark.version}, load average at end {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}\n")
+    print("| copies | patients | source rows | ETL s | ETL rows/s | obs rows | DuckDB meas. s | DuckDB rows/s | ETL/DuckDB rows/s | s per 1k rows |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for k, pts, n, es, er, on, ds, dr, _ in rows:
+        print(f"| {k} | {pts} | {n} | {es:.1f} | {er:.0f} | {on} | {ds:.2f} | {dr:.0f} | {er / dr:.3f} | {1000 * es / n:.2f} |")
+    spark.stop()
+    if not args.out:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

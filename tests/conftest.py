@@ -1,0 +1,56 @@
+"""Shared fixtures: one local Spark session (Delta, UTC) per test run, temp warehouses."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SHARED_DATA = SHARED / "data"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared/data; tests fail loudly when the shared data is absent."""
+    p = SHARED_DATA.joinpath(*parts)
+    if not p.exists():
+        raise FileNotFoundError(f"shared test data missing: {p}")
+    return p
+
+
+@pytest.fixture(scope="session")
+def settings_factory(tmp_path_factory):
+    """Settings for a fresh temp warehouse; MLflow shares one SQLite store per test session
+    (creating a store runs its schema migrations, which is too slow to repeat per test)."""
+    from mlhops.config import load_settings
+    from mlhops.config.loader import deep_merge
+
+    mlflow_dir = tmp_path_factory.mktemp("mlflow")
+    tracking = {
+        "mlflow": {
+            "tracking_uri": f"sqlite:///{mlflow_dir / 'mlflow.db'}",
+            "artifact_location": (mlflow_dir / "artifacts").as_uri(),
+        }
+    }
+
+    def make(warehouse: Path | None = None, **overrides):
+        wh = warehouse or tmp_path_factory.mktemp("warehouse")
+        merged = deep_merge(tracking, overrides)
+        return load_settings("local", warehouse=str(wh), conf_dir=REPO / "conf", overrides=merged)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def spark(settings_factory):
+    from mlhops.spark import get_spark
+
+    os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
+    settings = settings_factory(
+        spark={"conf": {"spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "2"}}
+    )
+    session = get_spark(settings)
+    yield session
+    session.stop()

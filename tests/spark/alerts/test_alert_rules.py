@@ -1,0 +1,134 @@
+"""Each alert type, planted once in the table it watches, raises exactly its alert."""
+
+import datetime as dt
+import http.server
+import json
+import threading
+
+import pytest
+
+from mlhops.alerts.rules import load_rules
+from mlhops.drift.result import DriftResult, to_dataframe
+from mlhops.io import Catalog, merge_into, read_table
+from mlhops.models import tables as mt
+from mlhops.pipelines import alerts as alert_stage
+from mlhops.pipelines.base import StageParams
+
+D1, D2, D3 = dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 8), dt.datetime(2024, 1, 15)
+
+
+def _drift(feature, start, drift, effect, detector="ks"):
+    return DriftResult(
+        detector=detector, feature=feature, window_start=start, window_end=start + dt.timedelta(days=7),
+        statistic=effect, p_value=0.001 if drift else 0.5, p_value_adjusted=0.002 if drift else 0.6,
+        threshold=0.05, drift=drift, effect_size=effect, effect_size_name="ks_d", n_reference=500,
+        n_current=400, granularity="week",
+    )
+
+
+def plant(spark, cat, kind):
+    if kind == "drift":  # heart rate drifts two windows in a row; age only once
+        rows = [_drift("heart_rate", D2, True, 0.3), _drift("heart_rate", D3, True, 0.35),
+                _drift("age", D2, True, 0.4), _drift("age", D3, False, 0.01)]
+        merge_into(to_dataframe(spark, rows), cat, "mlhops.drift_metrics", ["detector", "feature", "window_start"])
+    elif kind == "multivariate_drift":
+        rows = [_drift("vitals", D3, True, 0.02, detector="mmd")]
+        merge_into(to_dataframe(spark, rows), cat, "mlhops.multivariate_drift", ["detector", "feature", "window_start"])
+    elif kind in ("performance", "calibration"):
+        metric, value = ("auroc", 0.55) if kind == "performance" else ("ece", 0.2)
+        row = ("risk", "1", D3.date(), (D3 + dt.timedelta(days=7)).date(), "realized", "all", "all", metric,
+               value, value - 0.05, value + 0.05, 800, 90, 800, 0.3, D3.date())
+        merge_into(spark.createDataFrame([row], mt.PERFORMANCE_SCHEMA), cat, mt.PERFORMANCE_METRICS, list(mt.PERFORMANCE_KEYS))
+    elif kind == "fairness":
+        row = ("risk", "1", D3.date(), (D3 + dt.timedelta(days=7)).date(), "sex", "F", "M", "tpr",
+               0.55, 0.8, -0.25, 0.69, -0.4, -0.1, 300, True, D3.date())
+        merge_into(spark.createDataFrame([row], mt.FAIRNESS_SCHEMA), cat, mt.FAIRNESS, list(mt.FAIRNESS_KEYS))
+    elif kind == "quality":
+        from mlhops.quality.results import QUALITY_RESULTS_SCHEMA, QUALITY_RESULTS_TABLE, QUALITY_RESULTS_KEYS
+
+        base = {f.name: None for f in QUALITY_RESULTS_SCHEMA.fields}
+        base.update(check_id="measurement_heart_rate_range", category="plausibility", subcategory="atemporal",
+                    table_name="measurement", field="value_as_number", window_start=D3,
+                    window_end=D3 + dt.timedelta(days=7), rows_checked=1000, rows_failing=200,
+                    pct_failing=20.0, threshold=1.0, status="fail")
+        df = spark.createDataFrame([tuple(base[f.name] for f in QUALITY_RESULTS_SCHEMA.fields)], QUALITY_RESULTS_SCHEMA)
+        merge_into(df, cat, QUALITY_RESULTS_TABLE, list(QUALITY_RESULTS_KEYS))
+    else:
+        raise AssertionError(kind)
+
+
+EXPECTED = {
+    "drift": ("feature-drift", "drift.md#univariate-drift", "heart_rate"),
+    "multivariate_drift": ("multivariate-drift", "drift.md#multivariate-drift", "vitals"),
+    "performance": ("auroc-below-bound", "model-performance.md#performance-below-bound", "auroc"),
+    "calibration": ("calibration-error-above-bound", "model-performance.md#calibration-below-bound", "ece"),
+    "fairness": ("sensitivity-gap", "fairness.md#fairness-gap", "sex=F"),
+    "quality": ("quality-check-failed", "quality.md#quality-check-failed", "measurement_heart_rate_range"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED))
+def test_planted_problem_raises_exactly_its_alert(spark, settings_factory, kind):
+    s = settings_factory()
+    cat = Catalog(s.warehouse)
+    plant(spark, cat, kind)
+    result = alert_stage.run(spark, s, StageParams(run_id="r1"))
+    alerts = read_table(spark, cat, "mlhops.alerts").collect()
+    rule_id, runbook, subject_part = EXPECTED[kind]
+    assert [a.rule_id for a in alerts] == [rule_id]
+    assert alerts[0].runbook == f"docs/runbooks/{runbook}"
+    assert subject_part in alerts[0].subject
+    severity = {r.id: r.severity for r in load_rules(alert_stage.rules_path(s))}[rule_id]
+    assert result.status == ("alerts" if severity in ("high", "critical") else "ok")
+
+
+def test_rerun_raises_no_duplicate_alerts(spark, settings_factory):
+    s = settings_factory()
+    cat = Catalog(s.warehouse)
+    plant(spark, cat, "drift")
+    first = alert_stage.run(spark, s, StageParams(run_id="r1"))
+    second = alert_stage.run(spark, s, StageParams(run_id="r2"))
+    assert first.metrics["alerts_new"] == 1 and second.metrics["alerts_new"] == 0
+    assert read_table(spark, cat, "mlhops.alerts").count() == 1
+
+
+def test_alert_in_an_older_window_does_not_drive_the_exit_code(spark, settings_factory):
+    s = settings_factory()
+    cat = Catalog(s.warehouse)
+    plant(spark, cat, "multivariate_drift")  # high severity, window D3
+    later = _drift("vitals", D3 + dt.timedelta(days=7), False, 0.0, detector="mmd")
+    merge_into(to_dataframe(spark, [later]), cat, "mlhops.multivariate_drift", ["detector", "feature", "window_start"])
+    result = alert_stage.run(spark, s, StageParams(run_id="r1"))
+    assert result.metrics["alerts_new"] == 1  # still recorded
+    assert result.status == "ok"  # but the latest window is clean
+
+
+class _Hook(http.server.BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Hook.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_new_alerts_are_posted_once_to_the_webhook(spark, settings_factory):
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        s = settings_factory(alerts={"webhook_url": url})
+        plant(spark, Catalog(s.warehouse), "fairness")
+        alert_stage.run(spark, s, StageParams(run_id="r1"))
+        alert_stage.run(spark, s, StageParams(run_id="r2"))
+    finally:
+        server.shutdown()
+    assert len(_Hook.received) == 1
+    payload = _Hook.received[0]
+    assert payload["run_id"] == "r1"
+    assert [a["rule_id"] for a in payload["alerts"]] == ["sensitivity-gap"]
+    assert payload["alerts"][0]["runbook"] == "docs/runbooks/fairness.md#fairness-gap"

@@ -1,0 +1,81 @@
+"""drift fit registers a version in MLflow; drift loads it by alias and writes per-window results."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from mlhops.drift.registry import DetectorNotRegisteredError, load_registered
+from mlhops.io import Catalog, merge_into, read_table
+from mlhops.pipelines import drift as drift_stage
+from mlhops.pipelines.base import StageParams
+from mlhops.tracking import configure_mlflow, mlflow_run
+from tests.unit.drift.uci import FEATURES, load_uci
+
+SITES = 2
+
+
+def _feature_table(spark, settings) -> pd.DataFrame:
+    df = load_uci(nrows=3000).reset_index(drop=True)
+    df["person_id"] = df["patient_nbr"].astype("int64") % 2_000_000_000
+    df["visit_occurrence_id"] = df["encounter_id"].astype("int64")
+    # Two reference weeks then two scored weeks; site from the row number.
+    df["event_time"] = [dt.datetime(2024, 1, 1) + dt.timedelta(hours=int(i) % (28 * 24)) for i in df.index]
+    df["event_date"] = df["event_time"].dt.date
+    df["care_site_id"] = (df.index % SITES + 1).astype("int64")
+    week4 = df["event_time"] >= dt.datetime(2024, 1, 22)
+    df["num_lab_procedures"] = df["num_lab_procedures"].astype("float64")
+    df.loc[week4, "num_lab_procedures"] = df.loc[week4, "num_lab_procedures"] * 1.6
+    cols = ["person_id", "visit_occurrence_id", "event_time", "event_date", "care_site_id"] + [f.name for f in FEATURES]
+    sdf = spark.createDataFrame(df[cols].astype({c: "object" for c in ("race", "gender", "age", "admission_type_id",
+                                                                        "admission_source_id", "A1Cresult", "payer_code")}))
+    merge_into(sdf, Catalog(settings.warehouse), "mlhops.features", ["visit_occurrence_id"])
+    return df
+
+
+@pytest.fixture(scope="module")
+def drift_settings(settings_factory):
+    return settings_factory(drift={
+        "reference_start": "2024-01-01", "reference_end": "2024-01-15", "slices": ["site"], "sample_cap": 800,
+        "min_rows": 150, "detectors": ["mmd", "ks"], "vae_epochs": 5, "n_permutations": 50, "device": "cpu",
+        "model_name": "test-drift",
+    })
+
+
+def test_fit_registers_then_nightly_scores_by_alias_and_flags_the_shifted_week(spark, drift_settings):
+    from mlhops.drift.multivariate import fit_detectors, score_windows
+
+    settings = drift_settings
+    _feature_table(spark, settings)
+    configure_mlflow(settings)
+    with pytest.raises(DetectorNotRegisteredError):
+        load_registered("test-drift", "production")
+    # The nightly action never fits: without a registered version it fails and says what to run.
+    nightly = drift_stage.run(spark, settings, StageParams(run_id="r0", start=dt.date(2024, 1, 15), end=dt.date(2024, 1, 22)))
+    assert nightly.status == "failed" and "mlhops drift fit" in nightly.message
+    with mlflow_run(settings, "drift_fit") as run:
+        out = fit_detectors(spark, settings, run.info.run_id, features=FEATURES)
+    assert out["version"] == "1" and out["n_suites"] == 1 + SITES
+    reg = load_registered("test-drift", "production")
+    assert reg.tags["mlhops.reference_end"] == "2024-01-15"
+    assert reg.tags["mlhops.features"].split(",") == [f.name for f in FEATURES]
+    assert reg.tags["mlhops.data_version.features"] == "0"
+
+    with mlflow_run(settings, "drift"):
+        res = score_windows(spark, settings, dt.date(2024, 1, 15), dt.date(2024, 1, 29), "run-1")
+    assert res["windows"] == 2 and res["version"] == "1"
+    table = read_table(spark, Catalog(settings.warehouse), "mlhops.multivariate_drift")
+    rows = {(r["window_start"].day, r["slice_value"], r["detector"]): r for r in table.collect()}
+    assert len(rows) == 2 * (1 + SITES) * 2
+    assert rows[(22, "all", "mmd")]["drift"] and not rows[(15, "all", "mmd")]["drift"]
+    assert rows[(22, "all", "mmd")]["detector_version"] == "1" and rows[(22, "all", "mmd")]["device"] == "cpu"
+    # Re-running the same windows replaces its rows (MERGE on the result keys) with the same p-values.
+    with mlflow_run(settings, "drift"):
+        score_windows(spark, settings, dt.date(2024, 1, 15), dt.date(2024, 1, 29), "run-2")
+    again = read_table(spark, Catalog(settings.warehouse), "mlhops.multivariate_drift")
+    assert again.count() == len(rows)
+    assert sorted(r["p_value"] for r in again.collect()) == sorted(r["p_value"] for r in rows.values())
+    assert again.where(F.col("run_id") == "run-1").count() == 0

@@ -1,0 +1,41 @@
+"""Seeded, capped Spark sampling: reproducible, per slice, proportional strata."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from mlhops.config.stages import SliceSettings
+from mlhops.drift.sampling import collect_sample, in_window, sample_rows
+
+
+def _visits(spark, n: int = 400):
+    rows = [
+        (i, 1000 + i, dt.datetime(2024, 1, 1 + i % 20, 8), 1 + (i % 3), "F" if i % 4 == 0 else "M", float(i % 17))
+        for i in range(n)
+    ]
+    return spark.createDataFrame(rows, "person_id int, visit_occurrence_id int, event_time timestamp, care_site_id int, sex string, lab double")
+
+
+def test_same_seed_draws_the_same_rows_and_each_slice_value_is_capped(spark):
+    df = _visits(spark).repartition(3)
+    site = [SliceSettings("site", "cast(care_site_id AS string)")]
+    a = collect_sample(sample_rows(df, cap=50, seed=7, slices=site))
+    b = collect_sample(sample_rows(df.repartition(5), cap=50, seed=7, slices=site))
+    assert a.equals(b)
+    counts = a.groupby(["slice", "slice_value"]).size().to_dict()
+    assert counts == {("all", "all"): 50, ("site", "1"): 50, ("site", "2"): 50, ("site", "3"): 50}
+    c = collect_sample(sample_rows(df, cap=50, seed=8, slices=site))
+    assert set(c["visit_occurrence_id"]) != set(a["visit_occurrence_id"])
+
+
+def test_stratified_sample_keeps_stratum_proportions(spark):
+    df = _visits(spark)
+    s = collect_sample(sample_rows(df, cap=80, seed=1, method="stratified", strata=["sex"]))
+    assert len(s) == 80
+    assert s["sex"].value_counts().to_dict() == {"M": 60, "F": 20}
+
+
+def test_window_filter_is_half_open(spark):
+    df = _visits(spark)
+    w = in_window(df, dt.date(2024, 1, 1), dt.date(2024, 1, 2)).collect()
+    assert {r["event_time"].day for r in w} == {1}

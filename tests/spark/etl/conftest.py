@@ -1,0 +1,82 @@
+"""ETL fixtures: each shared Synthea population goes through the ETL once per test session."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, shared_path
+
+SHIFT_DAYS = 30
+
+
+@dataclass
+class EtlRun:
+    """One ETL run: its settings (warehouse) and the stage result."""
+
+    settings: object
+    result: object
+    input_dir: Path
+
+
+def run_etl(spark, settings, input_dir: Path, run_id: str):
+    from mlhops.pipelines import etl
+    from mlhops.pipelines.base import StageParams
+
+    return etl.run(spark, settings, StageParams(run_id=run_id, source="synthea-csv", input=str(input_dir)))
+
+
+def data_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="session")
+def synthea27(spark, settings_factory) -> EtlRun:
+    settings = settings_factory()
+    input_dir = shared_path("synthea27_csv")
+    return EtlRun(settings, run_etl(spark, settings, input_dir, "run-27"), input_dir)
+
+
+@pytest.fixture(scope="session")
+def ma115(spark, settings_factory) -> EtlRun:
+    settings = settings_factory(deid={"date_shift_max_days": SHIFT_DAYS})
+    input_dir = shared_path("synthea_ma115", "csv")
+    return EtlRun(settings, run_etl(spark, settings, input_dir, "run-115"), input_dir)
+
+
+def write_subset(src: Path, dst: Path, patient_ids: set[str]) -> Path:
+    """Copy a Synthea export keeping only the rows of ``patient_ids`` (reference files whole)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in sorted(src.glob("*.csv")):
+        with open(f, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            header = next(reader)
+            col = next((header.index(c) for c in ("PATIENT", "PATIENTID") if c in header), None)
+            if f.stem == "patients":
+                col = header.index("Id")
+            rows = [r for r in reader if col is None or r[col] in patient_ids]
+        with open(dst / f.name, "w", newline="", encoding="utf-8") as out:
+            w = csv.writer(out, lineterminator="\n")
+            w.writerow(header)
+            w.writerows(rows)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def repo_vocabulary() -> Path:
+    return REPO / "data" / "vocabulary"
+
+
+@pytest.fixture
+def fresh_copy(tmp_path):
+    def make(src: Path) -> Path:
+        dst = tmp_path / src.name
+        shutil.copytree(src, dst)
+        return dst
+
+    return make

@@ -1,0 +1,82 @@
+"""``mlhops etl --source dicom``: the pydicom test files into persons, imaging procedures,
+acquisition measurements and the MI-CDM imaging tables, every file accounted for."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlhops.etl.sources import dicom, dicom_omop
+from mlhops.io import Catalog, read_table
+from mlhops.omop import mi_cdm
+from mlhops.pipelines import etl
+from mlhops.pipelines.base import StageParams
+from tests.conftest import shared_path
+
+FILES = 177  # 168 DICOM-named files + 9 documentation/other files
+
+
+@pytest.fixture(scope="module")
+def loaded(spark, settings_factory):
+    settings = settings_factory(deid={"date_shift_max_days": 30})
+    params = StageParams(run_id="dicom-1", source="dicom", input=str(shared_path("dicom_pydicom_test_files")))
+    result = etl.run(spark, settings, params)
+    catalog = Catalog(settings.warehouse)
+    tables = {t: read_table(spark, catalog, f"omop.{t}").toPandas()
+              for t in ("image_occurrence", "image_feature", "procedure_occurrence", "measurement", "person")}
+    quarantine = read_table(spark, catalog, "mlhops.quarantine").toPandas()
+    return result, tables, quarantine
+
+
+def test_every_file_is_an_image_a_quarantined_file_or_a_filtered_file(loaded):
+    result, _, quarantine = loaded
+    m = result.metrics
+    assert result.stage == "etl" and result.details["layout"].startswith("dicom")
+    assert m["rows_read.dicom_files"] == FILES
+    assert m["rows_read.dicom_files"] == (
+        m["rows_loaded.dicom_files"] + m["rows_quarantined.dicom_files"] + m["rows_filtered.dicom_files"]
+    )
+    files_q = quarantine[quarantine["source_table"] == dicom.SOURCE_TABLE]
+    assert len(files_q) == m["rows_quarantined.dicom_files"]
+    assert files_q["file_sha256"].notna().all()
+    # Parse failures keep pydicom's reason; the rest name the attribute or the missing link.
+    reasons = set(files_q["reason"].str.split(":").str[0])
+    assert reasons <= {"InvalidDicomError", "truncated", "missing required DICOM attribute",
+                       "imaging procedure not loaded (patient unknown or quarantined)"}
+
+
+def test_imaging_tables_conform_to_the_mi_cdm_definition(spark, loaded):
+    _, tables, _ = loaded
+    occ, feat = tables["image_occurrence"], tables["image_feature"]
+    assert list(occ.columns) == mi_cdm.columns("image_occurrence")
+    assert list(feat.columns) == mi_cdm.columns("image_feature")
+    for name, df in (("image_occurrence", occ), ("image_feature", feat)):
+        assert len(df) > 0
+        assert df[mi_cdm.required_columns(name)].notna().all().all(), name
+        assert df[mi_cdm.primary_key(name)].is_unique
+    assert set(feat["image_occurrence_id"]) <= set(occ["image_occurrence_id"])
+
+
+def test_each_series_links_to_its_study_procedure_and_features_to_measurements(loaded):
+    _, tables, _ = loaded
+    occ, feat = tables["image_occurrence"], tables["image_feature"]
+    proc, meas, person = tables["procedure_occurrence"], tables["measurement"], tables["person"]
+    assert set(occ["procedure_occurrence_id"]) <= set(proc["procedure_occurrence_id"])
+    assert set(occ["person_id"]) <= set(person["person_id"])
+    linked = feat.merge(meas, left_on="image_feature_event_id", right_on="measurement_id")
+    assert len(linked) == len(feat)
+    assert (feat["image_feature_event_field_concept_id"] == mi_cdm.MEASUREMENT_FIELD_CONCEPT_ID).all()
+    kvp = linked[linked["measurement_source_value"] == "KVP"]
+    assert len(kvp) and (kvp["unit_source_value"] == "kV").all() and kvp["value_as_number"].gt(0).all()
+    assert set(proc["procedure_source_value"]) >= {"CT", "MR"}
+
+
+def test_uids_are_pseudonymised_and_no_header_identifier_is_written(loaded):
+    _, tables, _ = loaded
+    occ = tables["image_occurrence"]
+    assert occ["image_study_uid"].str.match(r"^2\.25\.\d+$").all()
+    assert occ["image_series_uid"].str.match(r"^2\.25\.\d+$").all()
+    # CT_small.dcm's real study UID and patient id never reach a table.
+    ct_study = "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322"
+    everything = " ".join(df.astype(str).to_csv() for df in tables.values())
+    assert ct_study not in everything and "1CT1" not in everything
+    assert occ["local_path"].isna().all()

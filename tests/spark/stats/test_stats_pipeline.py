@@ -1,0 +1,130 @@
+"""The stats stage end to end: planted shifts are flagged where they are; incremental == full."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from mlhops.io import Catalog, read_table
+from mlhops.pipelines import stats as stats_stage
+from mlhops.pipelines.base import StageParams
+from tests.spark.stats.conftest import write_features
+
+SHIFT_WEEK = dt.date(2024, 2, 12)  # week 7
+AGE_WEEK = dt.date(2024, 2, 19)  # week 8
+MISSING_WEEK = dt.date(2024, 2, 26)  # week 9
+
+
+def _week(pdf, start):
+    d = np.array(pdf["event_date"].tolist())
+    return (d >= start) & (d < start + dt.timedelta(days=7))
+
+
+def _drift(spark, settings):
+    return read_table(spark, Catalog(settings.warehouse), "mlhops.drift_metrics").toPandas()
+
+
+def test_planted_shifts_are_flagged_in_their_window_and_feature_only(spark, stats_settings, diabetes_rows):
+    settings = stats_settings()
+    pdf = diabetes_rows.copy()
+    unit = _week(pdf, SHIFT_WEEK)
+    pdf.loc[unit, "lab_procedures"] *= 2.0  # a lab reported in another unit
+    young = _week(pdf, AGE_WEEK) & (pdf["age"] < 60)
+    pdf = pdf[~young | (np.arange(len(pdf)) % 5 == 0)]  # age mix: most young patients gone
+    gone = _week(pdf, MISSING_WEEK) & (pdf["care_site_id"] == 2)
+    pdf.loc[gone, "lab_procedures"] = np.nan  # the lab goes missing at one site
+    write_features(spark, settings, pdf)
+
+    result = stats_stage.run(spark, settings, StageParams(run_id="t"))
+    assert result.status == "ok"
+    drift = _drift(spark, settings)
+    ks = drift[(drift.detector == "ks") & (drift.slice == "all") & (drift.reference == "baseline")]
+    flagged = {(r.window_start.date(), r.feature) for r in ks.itertuples() if r.drift}
+    assert (SHIFT_WEEK, "lab_procedures") in flagged
+    assert (AGE_WEEK, "age") in flagged
+    lab_weeks = {w for w, f in flagged if f == "lab_procedures"}
+    assert lab_weeks == {SHIFT_WEEK}
+    assert {w for w, f in flagged if f == "age"} == {AGE_WEEK}
+    # Against the previous week the unit change is flagged when it starts and when it ends.
+    prev = drift[(drift.detector == "ks") & (drift.slice == "all") & (drift.reference == "previous")
+                 & (drift.feature == "lab_procedures") & drift.drift]
+    assert {r.window_start.date() for r in prev.itertuples()} >= {SHIFT_WEEK, SHIFT_WEEK + dt.timedelta(days=7)}
+
+    profile = read_table(spark, Catalog(settings.warehouse), "mlhops.profile_metrics").toPandas()
+    site = profile[(profile.granularity == "week") & (profile.slice == "site") & (profile.feature == "lab_procedures")]
+    null_frac = {(r.window_start, r.slice_value): r.null_fraction for r in site.itertuples()}
+    assert null_frac[(MISSING_WEEK, "2")] == 1.0
+    assert null_frac[(MISSING_WEEK, "1")] == 0.0 and null_frac[(SHIFT_WEEK, "2")] == 0.0
+
+
+def test_windows_below_the_minimum_sample_are_not_tested(spark, stats_settings, diabetes_rows):
+    settings = stats_settings(drift={"granularities": ["week"], "min_samples": 100000})
+    write_features(spark, settings, diabetes_rows)
+    stats_stage.run(spark, settings, StageParams(run_id="t"))
+    drift = _drift(spark, settings)
+    assert len(drift) > 0
+    assert set(drift.status) == {"insufficient_data"} and not drift.drift.any()
+
+
+def _sorted_table(spark, settings, name, keys):
+    pdf = read_table(spark, Catalog(settings.warehouse), name).toPandas()
+    return pdf.sort_values(keys).reset_index(drop=True)
+
+
+def test_incremental_run_after_late_and_updated_rows_equals_full_recompute(
+    spark, stats_settings, diabetes_rows, tmp_path_factory
+):
+    settings = stats_settings()
+    rows = diabetes_rows
+    first = rows[np.array(rows["event_date"].tolist()) < dt.date(2024, 3, 4)]
+    write_features(spark, settings, first)
+    stats_stage.run(spark, settings, StageParams(run_id="full"))
+
+    # Next night: a new week, one late row in week 2, one corrected value in week 3.
+    late = rows[np.array(rows["event_date"].tolist()) >= dt.date(2024, 3, 4)].copy()
+    late_row = first.iloc[[0]].copy()
+    late_row["visit_occurrence_id"] = 10_000_000
+    late_row["event_date"] = dt.date(2024, 1, 9)
+    fixed = first[_week(first, dt.date(2024, 1, 15))].iloc[[0]].copy()
+    fixed["lab_procedures"] = 999.0
+    import pandas as pd
+
+    write_features(spark, settings, pd.concat([late, late_row, fixed]))
+    result = stats_stage.run(spark, settings, StageParams(run_id="incremental"))
+    assert result.message.startswith("incremental")
+    assert result.metrics["days_recomputed"] < 20
+
+    final = pd.concat([first[first.visit_occurrence_id != fixed.visit_occurrence_id.iloc[0]], late, late_row, fixed])
+    fresh = stats_settings()
+    fresh = dataclasses.replace(fresh, warehouse=str(tmp_path_factory.mktemp("fresh")))
+    write_features(spark, fresh, final)
+    stats_stage.run(spark, fresh, StageParams(run_id="full2"))
+
+    keys = ["granularity", "window_start", "slice", "slice_value", "feature"]
+    a = _sorted_table(spark, settings, "mlhops.profile_metrics", keys)
+    b = _sorted_table(spark, fresh, "mlhops.profile_metrics", keys)
+    assert a[keys].equals(b[keys])
+    for col in ("n_rows", "n_null", "n", "min", "max"):
+        assert a[col].equals(b[col]), col
+    assert np.allclose(a["mean"].astype(float), b["mean"].astype(float), rtol=1e-12, equal_nan=True)
+    assert np.allclose(a["stddev"].astype(float), b["stddev"].astype(float), rtol=1e-9, equal_nan=True)
+    assert [list(map(tuple, t)) if t is not None else None for t in a.top_k] == [
+        list(map(tuple, t)) if t is not None else None for t in b.top_k
+    ]
+    dkeys = ["detector", "granularity", "window_start", "slice", "slice_value", "reference", "feature"]
+    da = _sorted_table(spark, settings, "mlhops.drift_metrics", dkeys)
+    db = _sorted_table(spark, fresh, "mlhops.drift_metrics", dkeys)
+    assert da[dkeys].equals(db[dkeys])
+    chi = da.detector == "chi2"
+    assert np.allclose(da.statistic[chi].astype(float), db.statistic[chi].astype(float), equal_nan=True)
+    ks = da.detector == "ks"
+    assert np.nanmax(np.abs(da.statistic[ks].astype(float) - db.statistic[ks].astype(float))) <= 0.05
+
+    # Re-running with nothing new leaves every table as it is.
+    before = {n: read_table(spark, Catalog(settings.warehouse), n).count() for n in ("mlhops.profile_states",)}
+    again = stats_stage.run(spark, settings, StageParams(run_id="again"))
+    assert again.metrics["days_recomputed"] == 0.0
+    assert before == {n: read_table(spark, Catalog(settings.warehouse), n).count() for n in before}

@@ -1,0 +1,30 @@
+"""Fixtures for the multivariate drift tests: a UCI reference/current split and a fitted suite."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tests.unit.drift.uci import FEATURES, load_uci
+
+# Small enough for the shared 2-core machine, large enough for the planted shifts to show.
+N_ROWS = 600
+
+
+@pytest.fixture(scope="session")
+def uci_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Disjoint reference and current samples of the same population (seeded)."""
+    df = load_uci(nrows=20000)
+    ref = df.sample(N_ROWS, random_state=11)
+    cur = df.drop(ref.index).sample(N_ROWS, random_state=12)
+    return ref.reset_index(drop=True), cur.reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def fitted_suite(uci_frames):
+    from mlhops.drift.detectors import SuiteConfig, fit_suite
+
+    cfg = SuiteConfig(
+        vae_epochs=15, n_permutations=100, classifier_epochs=3, classifier_folds=3, latent_dim=6, device="cpu"
+    )
+    return fit_suite(uci_frames[0], FEATURES, cfg, meta={"reference_start": "2020-01-01"})
