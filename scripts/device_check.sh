@@ -26,11 +26,11 @@ timeout 150 "$PYTHON" scripts/bench_drift.py --device cuda --sizes "$SIZES" --fe
   --alibi-baseline --alibi-sizes "$TARGET" --json "$OUT/bench_gpu.json" >> "$OUT/device_check.log" 2>&1 || { log "GPU bench failed ($?)"; status=1; }
 
 log "2/4 CPU of the same machine: the MMD issue target (5000/side, 32 features, 100 permutations)"
-timeout 100 "$PYTHON" scripts/bench_drift.py --device cpu --sizes "$TARGET" --features 32 --detectors mmd,ks \
+timeout 120 "$PYTHON" scripts/bench_drift.py --device cpu --sizes "$TARGET" --features 32 --detectors mmd,ks \
   --alibi-baseline --alibi-sizes "$TARGET" --json "$OUT/bench_cpu.json" >> "$OUT/device_check.log" 2>&1 || { log "CPU bench failed ($?)"; status=1; }
 
 log "3/4 GPU save -> load round trip (identical p-values) and GPU vs CPU p-values on one sample"
-timeout 90 "$PYTHON" - "$OUT" "$ROWS" >> "$OUT/device_check.log" 2>&1 <<'PY' || { log "round trip failed ($?)"; status=1; }
+timeout 80 "$PYTHON" - "$OUT" "$ROWS" >> "$OUT/device_check.log" 2>&1 <<'PY' || { log "round trip failed ($?)"; status=1; }
 import json, sys, tempfile
 import numpy as np, pandas as pd
 from dataclasses import dataclass

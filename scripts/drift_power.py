@@ -127,7 +127,7 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     detectors = tuple(args.detectors.split(","))
     cfg = SuiteConfig(detectors=detectors, alpha=args.alpha, n_permutations=args.permutations, vae_epochs=20,
-                      classifier_epochs=3, classifier_folds=3, seed=args.seed, device="cpu")
+                      classifier_epochs=3, classifier_folds=0, seed=args.seed, device="cpu")
     rows: list[dict] = []
     # Unshifted trials first (the false-alarm check), then shifts by growing size; the report is
     # rewritten after every step, so an interrupted run still documents what it completed.
@@ -171,7 +171,6 @@ def write_report(res: pd.DataFrame, args: argparse.Namespace, detectors: tuple[s
             ax.plot(sizes, [rate.loc[(shift, n), d] for n in sizes], marker="o", label=d)
         ax.axhline(args.alpha, color="grey", lw=0.8, ls="--")
         ax.set_title(shift)
-        ax.set_xscale("log")
         ax.set_xticks(sizes, [str(n) for n in sizes])
         ax.set_xlabel("rows per side")
     axes[0].set_ylabel("detection rate")
@@ -189,8 +188,13 @@ def write_report(res: pd.DataFrame, args: argparse.Namespace, detectors: tuple[s
         "model-training pool, a reference pool and a test pool. A logistic-regression readmission model trained on",
         "the first pool adds `risk_score` (its output) as a feature. Features: 9 numeric (incl. `risk_score`),",
         "7 categorical, 2 binary -> preprocessing (median imputation + missingness indicators, scaling, one-hot)",
-        f"-> our torch VAE (latent {8}) for MMD / LSDD / KS; the classifier (MLP, 3 folds) sees the preprocessed",
-        "matrix. One suite is fitted per sample size on a reference sample of that size.",
+        "-> our torch VAE (latent 8) for MMD / LSDD / KS; the classifier (MLP, trained on 75%, tested on",
+        "the held-out 25%) sees the preprocessed matrix. One suite is fitted per sample size on a reference sample of that size.",
+        "",
+        "Caveat (measured, not yet explained): the domain classifier's false-alarm rate is above alpha at",
+        "n = 200 (see below), in this held-out-split mode as in a first run with 3-fold out-of-fold",
+        "predictions (also 9/50). MMD, LSDD and KS stay within alpha. Until this is understood, treat a",
+        "classifier-only flag as a prompt to look, not an alert. All trials share one reference sample per size.",
         "",
         f"**What was run.** alpha = {args.alpha}, {args.permutations} permutations, {args.trials} trials per shift and",
         f"size, {args.null_trials} unshifted trials at n = {args.null_size}, CPU only (2 shared cores),"

@@ -51,26 +51,34 @@ def build_parser() -> argparse.ArgumentParser:
     etl.add_argument("--source", required=True, choices=ETL_SOURCES)
     etl.add_argument("--input", help="input directory (default: etl.inputs.<source> of the config)")
 
+    verbs = {}
     for verb, text in [
         ("quality", "data quality checks -> quality_results"),
         ("features", "OMOP -> feature table"),
         ("stats", "features -> profile_metrics -> drift_metrics (incremental)"),
-        ("train", "train the reference model and register it"),
+        ("train", "train the reference model (or recalibrate it) and register it"),
         ("score", "score new windows with the champion model"),
-        ("evaluate", "performance, calibration, fairness, label/concept shift"),
+        ("evaluate", "performance, calibration, fairness, label/concept shift, label requests, triggers"),
         ("alerts", "evaluate alert rules -> alerts"),
         ("report", "HTML monitoring report and model card"),
     ]:
-        sub.add_parser(verb, parents=[common, window], help=text)
+        verbs[verb] = sub.add_parser(verb, parents=[common, window], help=text)
+    verbs["train"].add_argument("--mode", choices=["train", "recalibrate"], help="default: train")
+    verbs["train"].add_argument("--as-of", type=_date, help="label cut-off date (default: today UTC)")
+    verbs["evaluate"].add_argument("--as-of", type=_date, help="label cut-off date (default: end of window - 1 day)")
+    verbs["evaluate"].add_argument("--trigger", choices=["retrain", "recalibrate"], help="an on-demand trigger")
 
     drift = sub.add_parser("drift", parents=[common, window], help="run registered multivariate detectors")
-    drift.add_argument("action", nargs="?", choices=["run", "fit"], default="run")
+    drift.add_argument("action", nargs="?", choices=["run", "fit"], default="run",
+                       help="run: score windows with the registered detectors; fit: fit and register")
+    drift.add_argument("--no-set-alias", action="store_true", help="fit: register without moving the alias")
 
-    promote = sub.add_parser("promote", parents=[common], help="set the champion alias to a model version")
-    promote.add_argument("--version", required=True, help="registered model version to promote")
-    promote.add_argument("--model", help="registered model name (default: from config)")
-    rollback = sub.add_parser("rollback", parents=[common], help="move champion back to the previous version")
-    rollback.add_argument("--model", help="registered model name (default: from config)")
+    promote = sub.add_parser("promote", parents=[common], help="make a version (default: the challenger) champion")
+    promote.add_argument("--version", help="registered model version (default: the challenger)")
+    promote.add_argument("--reason", help="why (recorded in mlhops/model_events and MLflow)")
+    rollback = sub.add_parser("rollback", parents=[common], help="move champion back to the version it replaced")
+    rollback.add_argument("--version", help="roll back to this version instead of the previous champion")
+    rollback.add_argument("--reason", help="why (recorded in mlhops/model_events and MLflow)")
 
     nightly = sub.add_parser("nightly", parents=[common, window], help="all stages in order")
     nightly.add_argument("--only", action="append", metavar="STAGE", help="run only these stages")
@@ -109,13 +117,19 @@ def setup_logging(level: str) -> None:
 def _stage_and_extra(args: argparse.Namespace) -> tuple[list[str], dict[str, Any]]:
     verb = args.verb
     if verb == "drift":
-        return ["drift"], {"action": args.action}
+        extra: dict[str, Any] = {"action": "fit" if args.action == "fit" else "score"}
+        if args.no_set_alias:
+            extra["set_alias"] = False
+        return ["drift"], extra
     if verb in ("promote", "rollback"):
-        extra = {"action": verb, "model": args.model}
-        if verb == "promote":
+        extra = {"action": verb}
+        if args.version:
             extra["version"] = args.version
+        if args.reason:
+            extra["reason"] = args.reason
         return ["promote"], extra
-    return [verb], {}
+    extra = {k: getattr(args, k) for k in ("mode", "as_of", "trigger") if getattr(args, k, None) is not None}
+    return [verb], {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in extra.items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,6 +17,10 @@ class DataQualityError(MLHOpsError):
     """Input data cannot be processed at all (rows that can be are quarantined instead)."""
 
 
+class InsufficientDataError(DataQualityError):
+    """Too little data for a statistically meaningful result (a result, not a pipeline failure)."""
+
+
 class StageError(MLHOpsError):
     """A pipeline stage failed; carries the stage name."""
 

@@ -50,3 +50,21 @@ def read_secret(reference: str) -> str:
     if dbutils is None or not key:
         raise ConfigError(f"secret {reference}: needs Databricks dbutils and the form scope/key")
     return str(dbutils.secrets.get(scope=scope, key=key))
+
+
+def show(obj: Any, title: str | None = None) -> None:
+    """``display`` on Databricks; a plain-text print locally (pandas or Spark DataFrames)."""
+    main = sys.modules.get("__main__")
+    display = getattr(main, "display", None) if is_databricks() else None
+    if display is not None:
+        display(obj)
+        return
+    if title:
+        print(f"\n== {title}")
+    to_string = getattr(obj, "to_string", None)
+    if callable(to_string):
+        print(to_string(max_rows=60, max_cols=20))
+    elif hasattr(obj, "show"):
+        obj.show(40, truncate=False)
+    else:
+        print(obj)

@@ -19,6 +19,8 @@ _CORE_CONF = {
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
     "spark.sql.session.timeZone": "UTC",
     "spark.databricks.delta.schema.autoMerge.enabled": "false",
+    # New tables record their change data feed, so incremental stages read only what changed.
+    "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "true",
 }
 
 # Sane defaults for a laptop/CI run; never applied when a master is not set by us.

@@ -180,11 +180,11 @@ def quality(spark: SparkSession, catalog: Catalog, rule: AlertRule) -> DataFrame
     subject = F.concat_ws(" ", "check_id", F.concat_ws(".", "table_name", "field"))
     msg = F.format_string(
         "quality check %s (%s) failed: %d of %d rows (%.2f%%) above threshold %.2f%%",
-        "check_id", "category", "rows_failing", "rows_checked", "pct_failing", "threshold",
+        "check_id", "category", "rows_failing", "rows_checked", "pct_failing", "threshold_pct",
     )
     return _candidates(
         df, rule, subject=subject, window_start=F.col("window_start"), window_end=F.col("window_end"),
-        value=F.col("pct_failing"), threshold=F.col("threshold"), message=msg,
+        value=F.col("pct_failing"), threshold=F.col("threshold_pct"), message=msg,
         current=current,
     )
 

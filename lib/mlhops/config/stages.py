@@ -121,23 +121,26 @@ class DriftSettings:
     # Registered model holding the detectors; nightly runs load the version behind ``alias``.
     model_name: str = "mlhops-drift-detectors"
     alias: str = "production"
+    # Nightly with no registered version: fit one (logged and registered) instead of failing.
+    # Meant for a first local run; production leaves it false and runs `mlhops drift fit`.
+    fit_if_missing: bool = False
     # Feature names to use (empty: every feature of conf/features).
     features: list[str] = field(default_factory=list)
     # Reference period [start, end) (ISO dates); unset: stats.baseline.
     reference_start: str | None = None
     reference_end: str | None = None
-    granularity: str = "week"  # windows scored: day | week | month
+    granularity: Literal["day", "week", "month"] = "week"  # windows scored
     slices: list[str] = field(default_factory=list)  # names from stats.slices ("all" always)
-    sampling: str = "uniform"  # uniform | stratified
+    sampling: Literal["uniform", "stratified"] = "uniform"
     strata: list[str] = field(default_factory=list)
     sample_cap: int = 5000  # rows per window and slice value (and for the reference)
     min_rows: int = 200  # fewer sampled rows: result with status insufficient_data
     seed: int = 0
-    device: str = "auto"  # auto (CUDA if present) | cpu | cuda
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA if present at run time
     detectors: list[str] = field(default_factory=lambda: ["mmd", "lsdd", "classifier", "ks"])
     alpha: float = 0.05
     n_permutations: int = 100
-    mmd_permutation: str = "batched"  # batched (one kernel matrix) | alibi (alibi's own loop)
+    mmd_permutation: Literal["batched", "alibi"] = "batched"  # batched: one kernel matrix
     latent_dim: int = 8
     hidden_dim: int = 64
     vae_epochs: int = 30
@@ -146,7 +149,7 @@ class DriftSettings:
     vae_beta: float = 0.5
     classifier_hidden: int = 32
     classifier_epochs: int = 5
-    classifier_folds: int = 5
+    classifier_folds: int = 0  # 0: test on a held-out 25% split; k>1: k-fold out-of-fold predictions
 
     def __post_init__(self) -> None:
         if self.sampling not in ("uniform", "stratified"):

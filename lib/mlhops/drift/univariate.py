@@ -67,8 +67,8 @@ def ks_from_quantiles(q_ref: np.ndarray, q_cur: np.ndarray, n_ref: int, n_cur: i
     points = np.concatenate([a, b])
     d = float(np.max(np.abs(np.searchsorted(a, points, "right") / len(a) - np.searchsorted(b, points, "right") / len(b))))
     m, n = sorted([float(n_ref), float(n_cur)], reverse=True)
-    en = m * n / (m + n)
-    p = float(np.clip(sps.kstwo.sf(d, np.round(en)), 0.0, 1.0))
+    en = int(np.round(m * n / (m + n))) if m + n > 0 else 0
+    p = float(np.clip(sps.kstwo.sf(d, en), 0.0, 1.0)) if en >= 1 else 1.0
     return TestOutcome("ks", d, p, d, "ks_d")
 
 

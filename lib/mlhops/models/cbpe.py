@@ -22,7 +22,9 @@ from mlhops.models.metrics import auroc, auprc, brier, threshold_metrics
 from mlhops.models.recalibration import ScoreMap
 
 # Metrics CBPE estimates (calibration metrics are 0 by assumption and so not estimated).
-CBPE_METRICS: tuple[str, ...] = ("auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "brier", "prevalence")
+CBPE_METRICS: tuple[str, ...] = (
+    "auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "brier", "prevalence",
+)
 
 
 def _safe(num: float, den: float) -> float:

@@ -61,7 +61,10 @@ def cusum(z: ArrayLike, *, k: float, h: float, two_sided: bool = False) -> Detec
 
 
 def page_hinkley(z: ArrayLike, *, delta: float, lam: float, two_sided: bool = False) -> DetectorRun:
-    """Page-Hinkley: ``m_t = sum(x - mean_t - delta)``; alarm when ``m_t - min m > lam`` (mirrored if two-sided)."""
+    """Page-Hinkley: ``m_t = sum(x - mean_t - delta)``, alarm when ``m_t - min m > lam``.
+
+    ``two_sided`` also watches decreases (the mirrored statistic).
+    """
     za = np.asarray(z, dtype=np.float64)
     stat = np.empty(za.size)
     alarms: list[int] = []

@@ -27,7 +27,7 @@ from mlhops.models.reference import ReferenceProfile, score_psi
 from mlhops.models.scoring import keyed_hash
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class WindowCases:
     """The scored cases of one window of one model version (labels: -1 when not known yet)."""
 
@@ -93,7 +93,8 @@ def _perf_row(w: WindowCases, method: str, attribute: str, grp: str, m: MetricEs
         "model_name": w.model_name, "model_version": w.model_version, "window_start": w.window_start,
         "window_end": w.window_end, "method": method, "attribute": attribute, "grp": grp, "metric": m.metric,
         "estimate": m.estimate, "ci_lower": m.ci_lower, "ci_upper": m.ci_upper, "n": m.n,
-        "n_positive": m.n_positive, "n_scored": int(w.scores.size), "threshold": threshold, "labels_as_of": as_of,
+        "n_positive": m.n_positive, "n_scored": int(w.scores.size), "threshold": threshold,
+        "labels_as_of": as_of,
     }
 
 
@@ -106,7 +107,9 @@ def _drift_row(w: WindowCases, detector: str, statistic: float, threshold: float
     }
 
 
-def evaluate_window(w: WindowCases, profile: ReferenceProfile, cfg: ModelSettings, as_of: dt.date) -> WindowEvaluation:
+def evaluate_window(
+    w: WindowCases, profile: ReferenceProfile, cfg: ModelSettings, as_of: dt.date
+) -> WindowEvaluation:
     """Realized metrics (overall and per reportable subgroup), disparities, CBPE, BBSE and PSI."""
     ev = WindowEvaluation()
     t = profile.threshold
@@ -126,7 +129,9 @@ def evaluate_window(w: WindowCases, profile: ReferenceProfile, cfg: ModelSetting
         results = subgroup_metrics(y, p, groups, t, min_group_size=fair.min_group_size,
                                    min_cell_size=fair.min_cell_size, ece_bins=cfg.ece_bins, **kw)
         for r in results:
-            ev.performance += [_perf_row(w, "realized", r.attribute, r.group, m, t, as_of) for m in r.metrics.values()]
+            ev.performance += [
+                _perf_row(w, "realized", r.attribute, r.group, m, t, as_of) for m in r.metrics.values()
+            ]
         for d in disparities(results, overall, reference=fair.reference, max_difference=fair.max_difference,
                              min_ratio=fair.min_ratio):
             ev.fairness.append({
@@ -174,7 +179,8 @@ def concept_drift(windows: Sequence[WindowCases], profile: ReferenceProfile, cfg
         ("page_hinkley_residual", page_hinkley(z, delta=cd.page_hinkley_delta, lam=cd.page_hinkley_lambda,
                                                two_sided=True), ends),
         ("ddm_error", ddm(((p >= profile.threshold) != y).astype(float), min_instances=cd.ddm_min_instances,
-                          warning_level=cd.ddm_warning_level, drift_level=cd.ddm_drift_level), np.arange(y.size)),
+                          warning_level=cd.ddm_warning_level, drift_level=cd.ddm_drift_level),
+         np.arange(y.size)),
     ]
     rows: list[dict] = []
     alarms: dict[dt.date, int] = {}
@@ -186,6 +192,8 @@ def concept_drift(windows: Sequence[WindowCases], profile: ReferenceProfile, cfg
             stat = float(run.statistic[in_w].max()) if in_w.any() else math.nan
             count = sum(1 for a in run.alarms if own[positions[a]] == i)
             total += count
-            rows.append(_drift_row(w, name, stat, run.threshold, 0.0, math.nan, math.nan, n_w, count > 0, as_of))
+            rows.append(
+                _drift_row(w, name, stat, run.threshold, 0.0, math.nan, math.nan, n_w, count > 0, as_of)
+            )
         alarms[w.window_start] = total
     return rows, alarms

@@ -56,7 +56,9 @@ class Disparity:
     flagged: bool
 
 
-def reportable_groups(values: np.ndarray, y: np.ndarray, min_group_size: int, min_cell_size: int) -> list[str]:
+def reportable_groups(
+    values: np.ndarray, y: np.ndarray, min_group_size: int, min_cell_size: int
+) -> list[str]:
     """Groups of ``values`` large enough to report (sorted), using labels ``y`` for cell sizes."""
     out = []
     for g in np.unique(values):

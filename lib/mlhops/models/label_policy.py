@@ -91,11 +91,16 @@ def plan_label_requests(
         else:
             uncertainty = signal + settings.uncertainty_per_window * since
             if uncertainty > settings.tolerance:
-                reason = f"estimated accuracy change {signal:.3f} + uncertainty {settings.uncertainty_per_window * since:.3f} > {settings.tolerance:.3f}"
+                reason = (
+                    f"estimated accuracy change {signal:.3f} + uncertainty "
+                    f"{settings.uncertainty_per_window * since:.3f} > {settings.tolerance:.3f}"
+                )
                 priority = 1 if signal > settings.drift_threshold else 2
             elif since >= settings.period_windows:
                 reason = f"periodic: {since} windows since last labels"
         if reason is not None:
-            requests.append(LabelRequest(w.window_start, w.window_end, settings.policy, reason, n_req, priority))
+            requests.append(
+                LabelRequest(w.window_start, w.window_end, settings.policy, reason, n_req, priority)
+            )
             last_index = i
     return requests

@@ -36,7 +36,9 @@ class LabelShiftEstimate:
     shift_detected: bool
 
 
-def solve_prior(joint_counts: np.ndarray, predicted_positive: float, n_target: float) -> tuple[float, np.ndarray]:
+def solve_prior(
+    joint_counts: np.ndarray, predicted_positive: float, n_target: float
+) -> tuple[float, np.ndarray]:
     """Positive prior and weights from reference joint counts (rows: prediction) and window predictions."""
     c = joint_counts / joint_counts.sum()
     if np.linalg.cond(c) > MAX_CONDITION:
@@ -81,4 +83,6 @@ def bbse(
         draws[r], _ = solve_prior(c_star, t_star, n_target)
     lo, hi = percentile_interval(draws, confidence)
     detected = bool(not math.isnan(lo) and not (lo <= ref_prior <= hi))
-    return LabelShiftEstimate(ref_prior, est, lo, hi, float(w[0]), float(w[1]), n_ref, int(n_target), detected)
+    return LabelShiftEstimate(
+        ref_prior, est, lo, hi, float(w[0]), float(w[1]), n_ref, int(n_target), detected
+    )

@@ -29,7 +29,9 @@ def build_labels(visits: DataFrame, task: TaskSpec) -> DataFrame:
     as-of date without favouring early positives.
     """
     spec = task.label
-    idx = visits.where(_in("visit_concept_id", spec.index_visit_concept_ids) & F.col("visit_end_date").isNotNull())
+    idx = visits.where(
+        _in("visit_concept_id", spec.index_visit_concept_ids) & F.col("visit_end_date").isNotNull()
+    )
     idx = idx.select(
         F.col("person_id").cast("long").alias("person_id"),
         F.col("visit_occurrence_id").cast("long").alias("visit_occurrence_id"),
@@ -43,7 +45,9 @@ def build_labels(visits: DataFrame, task: TaskSpec) -> DataFrame:
             "visit_occurrence_id",
             F.col("start").alias("index_date"),
             long_stay.cast("int").alias("label"),
-            F.when(long_stay, F.date_add("start", spec.horizon_days)).otherwise(F.col("end")).alias("label_available_date"),
+            F.when(long_stay, F.date_add("start", spec.horizon_days))
+            .otherwise(F.col("end"))
+            .alias("label_available_date"),
         )
     else:
         outcomes = visits.where(_in("visit_concept_id", spec.outcome_visit_concept_ids)).select(
@@ -60,7 +64,9 @@ def build_labels(visits: DataFrame, task: TaskSpec) -> DataFrame:
             & (F.col("o_start") <= horizon_end),
             "left",
         )
-        first = joined.groupBy("person_id", "visit_occurrence_id", "end").agg(F.min("o_start").alias("next_start"))
+        first = joined.groupBy("person_id", "visit_occurrence_id", "end").agg(
+            F.min("o_start").alias("next_start")
+        )
         out = first.select(
             "person_id",
             "visit_occurrence_id",
@@ -70,4 +76,5 @@ def build_labels(visits: DataFrame, task: TaskSpec) -> DataFrame:
             # as they happen would over-represent positives among recent labelled cases.
             horizon_end.alias("label_available_date"),
         )
-    return out.select(F.lit(task.name).alias("task"), "*").select(*[c.split()[0] for c in LABELS_SCHEMA.split(", ")])
+    columns = [c.split()[0] for c in LABELS_SCHEMA.split(", ")]
+    return out.select(F.lit(task.name).alias("task"), "*").select(*columns)

@@ -7,7 +7,6 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from mlhops.config.model import Settings
 from mlhops.models import registry
@@ -44,7 +43,6 @@ def recalibrate(
     window_start: dt.date,
     window_end: dt.date,
     task: str,
-    example: pd.DataFrame,
 ) -> Recalibration:
     """Fit a score map on half of a labelled window, compare on the other half, register as challenger.
 
@@ -71,7 +69,8 @@ def recalibrate(
     }
     version, _ = registry.register(
         settings, name=champion.name, model=model, features=champion.features, profile=profile,
-        example=example, metrics=metrics,
+        example=None, metrics=metrics,
+        signature=registry.signature_of(settings, champion.name, champion.version),
         params={"method": method, "n_fit": int(fit_idx.sum()), "n_holdout": int((~fit_idx).sum()),
                 "parent_version": champion.version, **score_map.to_dict()},
         tags=tags, alias=registry.CHALLENGER, run_name="recalibrate",
@@ -90,7 +89,9 @@ class AliasChange:
 
 
 def promote(settings: Settings, name: str, version: str | None = None) -> AliasChange:
-    """Make ``version`` (default: the challenger) the champion; the old champion becomes ``previous_champion``.
+    """Make ``version`` (default: the challenger) the champion.
+
+    The replaced champion becomes ``previous_champion``.
 
     Raises:
         RegistryError: no challenger and no version given, or the version does not exist.
@@ -120,7 +121,9 @@ def rollback(settings: Settings, name: str, version: str | None = None) -> Alias
     """
     target = version or registry.alias_version(settings, name, registry.PREVIOUS_CHAMPION)
     if target is None:
-        raise registry.RegistryError(f"model {name}: no previous champion to roll back to and no version given")
+        raise registry.RegistryError(
+            f"model {name}: no previous champion to roll back to and no version given"
+        )
     registry.load(settings, name, target)
     current = registry.alias_version(settings, name, registry.CHAMPION)
     registry.move_alias(settings, name, registry.CHAMPION, target)

@@ -177,7 +177,9 @@ def calibration_slope_intercept(y: ArrayLike, p: ArrayLike) -> tuple[float, floa
     return slope, intercept
 
 
-def classification_metrics(y: ArrayLike, p: ArrayLike, threshold: float, *, ece_bins: int = 10) -> dict[str, float]:
+def classification_metrics(
+    y: ArrayLike, p: ArrayLike, threshold: float, *, ece_bins: int = 10
+) -> dict[str, float]:
     """All of :data:`LABEL_METRICS` for one set of predictions."""
     ya, pa = _arrays(y, p)
     slope, intercept = calibration_slope_intercept(ya, pa)

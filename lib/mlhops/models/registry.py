@@ -75,16 +75,18 @@ def register(
     model: Any,
     features: tuple[str, ...],
     profile: ReferenceProfile,
-    example: pd.DataFrame,
+    example: pd.DataFrame | None,
     metrics: Mapping[str, float],
     params: Mapping[str, Any],
     tags: Mapping[str, str],
     alias: str,
     run_name: str,
+    signature: Any | None = None,
 ) -> tuple[str, str]:
     """Log ``model`` in a new MLflow run, register it under ``name`` and point ``alias`` at it.
 
-    Returns ``(version, run_id)``.
+    The signature is inferred from ``example`` unless given (a recalibration reuses its
+    parent's). Returns ``(version, run_id)``.
     """
     import mlflow
     from mlflow.models import infer_signature
@@ -93,7 +95,8 @@ def register(
     with mlflow_run(settings, run_name, tags=all_tags, params=params) as run:
         finite = {k: float(v) for k, v in metrics.items() if v == v}  # drop nan
         mlflow.log_metrics(finite)
-        signature = infer_signature(example, model.predict_proba(example)[:, 1])
+        if signature is None and example is not None:
+            signature = infer_signature(example, model.predict_proba(example)[:, 1])
         info = mlflow.sklearn.log_model(model, name="model", signature=signature, registered_model_name=name)
         mlflow.log_text(profile.to_json(), PROFILE_ARTIFACT)
         mlflow.log_dict({"features": list(features)}, FEATURES_ARTIFACT)
@@ -129,6 +132,14 @@ def load(settings: Settings, name: str, alias_or_version: str) -> LoadedModel:
     profile = ReferenceProfile.from_json(mlflow.artifacts.load_text(f"runs:/{mv.run_id}/{PROFILE_ARTIFACT}"))
     feats = json.loads(mlflow.artifacts.load_text(f"runs:/{mv.run_id}/{FEATURES_ARTIFACT}"))["features"]
     return LoadedModel(name, str(mv.version), model, profile, tuple(feats), str(mv.run_id))
+
+
+def signature_of(settings: Settings, name: str, version: str) -> Any:
+    """The MLflow signature a registered version was logged with (None if it has none)."""
+    import mlflow
+
+    configure_mlflow(settings)
+    return mlflow.models.get_model_info(f"models:/{name}/{version}").signature
 
 
 def move_alias(settings: Settings, name: str, alias: str, version: str) -> None:

@@ -16,7 +16,9 @@ from mlhops.models.tables import INFERENCE_SCHEMA
 
 # Subgroup attributes read from person-derived feature columns when the feature set has them.
 _PERSON_ATTRS = {"sex": "sex", "race": "race", "ethnicity": "ethnicity"}
-_PERSON_CONCEPTS = {"sex": "gender_concept_id", "race": "race_concept_id", "ethnicity": "ethnicity_concept_id"}
+_PERSON_CONCEPTS = {
+    "sex": "gender_concept_id", "race": "race_concept_id", "ethnicity": "ethnicity_concept_id",
+}
 UNKNOWN = "unknown"
 
 
@@ -100,7 +102,9 @@ def score(
     salt: str,
     scored_at: dt.datetime,
 ) -> DataFrame:
-    """Score ``rows`` (feature rows with ``window_start``/``window_end`` and ``sg_*`` columns) into the inference-log shape.
+    """Score ``rows`` into the inference-log shape.
+
+    ``rows`` are feature rows with ``window_start``/``window_end`` and ``sg_*`` subgroup columns.
 
     The model is broadcast once and applied per Arrow batch with ``mapInPandas``; nothing is
     collected to the driver.
@@ -122,13 +126,15 @@ def score(
             yield out
 
     ddl = ", ".join(
-        ["person_id long", "visit_occurrence_id long", "event_time timestamp", "window_start date", "window_end date"]
+        ["person_id long", "visit_occurrence_id long", "event_time timestamp",
+         "window_start date", "window_end date"]
         + [f"{g} string" for g in groups]
         + ["score double"]
     )
     selected = rows.select(
         F.col("person_id").cast("long"), F.col("visit_occurrence_id").cast("long"),
-        F.col("event_time").cast("timestamp"), F.col("window_start").cast("date"), F.col("window_end").cast("date"),
+        F.col("event_time").cast("timestamp"),
+        F.col("window_start").cast("date"), F.col("window_end").cast("date"),
         *groups, *[c for c in features if c not in passthrough],
     )
     joined = selected.mapInPandas(apply, ddl)

@@ -13,7 +13,7 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from mlhops.errors import DataQualityError
+from mlhops.errors import DataQualityError, InsufficientDataError
 from mlhops.features.spec import FeatureSpec
 from mlhops.models.metrics import classification_metrics
 from mlhops.models.reference import ReferenceProfile, build_profile
@@ -89,7 +89,8 @@ def build_estimator(specs: Sequence[FeatureSpec], algorithm: str) -> Any:
     if categorical:
         parts.append(("cat", Pipeline([
             ("str", to_str),
-            ("onehot", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5, sparse_output=False)),
+            ("onehot", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5,
+                                     sparse_output=False)),
         ]), categorical))
     pre = ColumnTransformer(parts, remainder="drop")
     if algorithm == "gradient_boosting":
@@ -103,7 +104,7 @@ def threshold_for_sensitivity(y: np.ndarray, p: np.ndarray, target: float) -> fl
     """Largest threshold whose sensitivity on ``(y, p)`` reaches ``target``."""
     pos = np.sort(p[y == 1])[::-1]
     if pos.size == 0:
-        raise DataQualityError("validation split has no positive cases: cannot choose a threshold")
+        raise InsufficientDataError("validation split has no positive cases: cannot choose a threshold")
     k = max(1, math.ceil(target * pos.size))
     return float(pos[k - 1])
 
@@ -120,15 +121,18 @@ def fit(pdf: pd.DataFrame, specs: Sequence[FeatureSpec], task: TaskSpec, *, ece_
     for split, part in (("train", train), ("validation", val)):
         counts = part["label"].value_counts()
         if min(int(counts.get(0, 0)), int(counts.get(1, 0))) < MIN_CASES_PER_CLASS:
-            raise DataQualityError(
+            raise InsufficientDataError(
                 f"task {task.name}: {split} split has fewer than {MIN_CASES_PER_CLASS} cases of a class"
             )
     model = build_estimator(specs, task.algorithm)
     model.fit(train[names], train["label"].to_numpy())
     y_val = val["label"].to_numpy().astype(np.int64)
     p_val = model.predict_proba(val[names])[:, 1]
-    threshold = task.threshold if task.threshold is not None else threshold_for_sensitivity(y_val, p_val, task.target_sensitivity)
-    metrics = {f"validation_{k}": v for k, v in classification_metrics(y_val, p_val, threshold, ece_bins=ece_bins).items()}
+    threshold = task.threshold
+    if threshold is None:
+        threshold = threshold_for_sensitivity(y_val, p_val, task.target_sensitivity)
+    val_metrics = classification_metrics(y_val, p_val, threshold, ece_bins=ece_bins)
+    metrics = {f"validation_{k}": v for k, v in val_metrics.items()}
     logger.info("trained %s on %d cases (validation %d)", task.name, len(train), len(val))
     return TrainedModel(model, tuple(names), threshold, metrics,
                         build_profile(y_val, p_val, threshold, ece_bins=ece_bins), len(train), len(val))

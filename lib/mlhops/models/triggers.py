@@ -44,15 +44,20 @@ def evaluate_triggers(
     w0, w1 = signals.window_start, signals.window_end
     out: list[Trigger] = []
     if settings.periodic_retrain_days > 0 and signals.model_age_days >= settings.periodic_retrain_days:
-        out.append(Trigger("periodic", "retrain", f"model age {signals.model_age_days} d >= {settings.periodic_retrain_days} d", w0, w1))
+        why = f"model age {signals.model_age_days} d >= {settings.periodic_retrain_days} d"
+        out.append(Trigger("periodic", "retrain", why, w0, w1))
     if not math.isnan(signals.auroc) and signals.auroc < settings.min_auroc:
-        out.append(Trigger("performance", "retrain", f"AUROC {signals.auroc:.3f} < {settings.min_auroc:.3f}", w0, w1))
+        why = f"AUROC {signals.auroc:.3f} < {settings.min_auroc:.3f}"
+        out.append(Trigger("performance", "retrain", why, w0, w1))
     if not math.isnan(signals.ece) and signals.ece > settings.max_ece:
-        out.append(Trigger("calibration", "recalibrate", f"ECE {signals.ece:.3f} > {settings.max_ece:.3f}", w0, w1))
+        why = f"ECE {signals.ece:.3f} > {settings.max_ece:.3f}"
+        out.append(Trigger("calibration", "recalibrate", why, w0, w1))
     if not math.isnan(signals.score_psi) and signals.score_psi > settings.max_score_psi:
-        out.append(Trigger("data_drift", "retrain", f"score PSI {signals.score_psi:.3f} > {settings.max_score_psi:.3f}", w0, w1))
+        why = f"score PSI {signals.score_psi:.3f} > {settings.max_score_psi:.3f}"
+        out.append(Trigger("data_drift", "retrain", why, w0, w1))
     if settings.on_concept_drift and signals.concept_alarms > 0:
-        out.append(Trigger("concept_drift", "recalibrate", f"{signals.concept_alarms} error-stream alarm(s)", w0, w1))
+        why = f"{signals.concept_alarms} error-stream alarm(s)"
+        out.append(Trigger("concept_drift", "recalibrate", why, w0, w1))
     if on_demand is not None:
         out.append(Trigger("on_demand", on_demand, "requested by operator", w0, w1))
     return out

@@ -20,6 +20,7 @@ STAGES: dict[str, str] = {
     "train": "mlhops.pipelines.train",
     "score": "mlhops.pipelines.score",
     "evaluate": "mlhops.pipelines.evaluate",
+    "promote": "mlhops.pipelines.promote",
     "alerts": "mlhops.pipelines.alerts",
     "report": "mlhops.pipelines.report",
 }
@@ -37,6 +38,7 @@ DEPENDS_ON: dict[str, tuple[str, ...]] = {
     "train": ("features",),
     "score": ("train",),
     "evaluate": ("score",),
+    "promote": (),
     "alerts": (),
     "report": (),
 }

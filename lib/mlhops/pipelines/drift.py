@@ -61,17 +61,32 @@ def run(spark: SparkSession, settings: Settings, params: StageParams) -> StageRe
         )
     start = params.start or reference_period(settings)[1]
     end = params.end or latest_window_end(spark, settings) or dt.date.today()
+    fitted: str | None = None
     try:
-        with mlflow_run(settings, "drift", tags={"mlhops.run_id": params.run_id},
-                        params={"start": start.isoformat(), "end": end.isoformat()}) as run_:
-            out = score_windows(spark, settings, start, end, params.run_id)
+        out = _score(spark, settings, params.run_id, start, end)
     except DetectorNotRegisteredError as exc:
-        return StageResult(STAGE, "failed", str(exc))
+        if not ds.fit_if_missing:
+            return StageResult(STAGE, "failed", str(exc))
+        # First run of a new installation, allowed by configuration only: fit once, logged and
+        # registered like `mlhops drift fit`. An existing version is never replaced here.
+        logger.warning("no registered %s version: fitting one (drift.fit_if_missing is true)", ds.model_name)
+        with mlflow_run(settings, "drift_fit", tags={"mlhops.run_id": params.run_id}) as fit_run:
+            fitted = str(fit_detectors(spark, settings, fit_run.info.run_id)["version"])
+        out = _score(spark, settings, params.run_id, start, end)
     version = table_version(spark, cat, MULTIVARIATE_DRIFT_TABLE)
     return StageResult(
         STAGE, "ok", f"{out['results']} results over {out['windows']} windows, {out['flags']} flagged",
         metrics={"windows": float(out["windows"]), "results": float(out["results"]), "flags": float(out["flags"]),
                  "seconds": time.perf_counter() - started},
         tables={MULTIVARIATE_DRIFT_TABLE: int(version)} if version is not None else {},
-        details={"detector_version": out["version"], "mlflow_run_id": run_.info.run_id},
+        details={"detector_version": out["version"], "mlflow_run_id": out["mlflow_run_id"],
+                 "fitted_first_version": fitted},
     )
+
+
+def _score(spark: SparkSession, settings: Settings, run_id: str, start: dt.date, end: dt.date) -> dict:  # type: ignore[type-arg]
+    with mlflow_run(settings, "drift", tags={"mlhops.run_id": run_id},
+                    params={"start": start.isoformat(), "end": end.isoformat()}) as run_:
+        out = dict(score_windows(spark, settings, start, end, run_id))
+    out["mlflow_run_id"] = run_.info.run_id
+    return out

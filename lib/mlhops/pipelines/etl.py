@@ -46,8 +46,14 @@ def run(spark: SparkSession, settings: Settings, params: StageParams) -> StageRe
     source = params.source or DEFAULT_SOURCE
     input_path = _input_path(settings, source, params.input)
     started = time.monotonic()
-    previous = spark.conf.get("spark.sql.shuffle.partitions")
-    spark.conf.set("spark.sql.shuffle.partitions", str(settings.etl.shuffle_partitions))
+    overrides = {
+        "spark.sql.shuffle.partitions": str(settings.etl.shuffle_partitions),
+        # CSV column pruning skips the field-count check, so malformed rows would go unnoticed.
+        CSV_PRUNING: "false",
+    }
+    previous = {k: spark.conf.get(k, None) for k in overrides}
+    for k, v in overrides.items():
+        spark.conf.set(k, v)
     try:
         direct = get_loader(source)
         if direct is not None:  # sources that write their own tables (existing OMOP, DICOM)
@@ -59,7 +65,11 @@ def run(spark: SparkSession, settings: Settings, params: StageParams) -> StageRe
             layout, input_files = batch.layout, batch.input_files
             loaded = load_batch(spark, settings, batch, params.run_id)
     finally:
-        spark.conf.set("spark.sql.shuffle.partitions", previous)
+        for k, v in previous.items():
+            if v is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, v)
     cons = loaded.conservation
     assert cons is not None
     metrics: dict[str, float] = dict(cons.metrics())

@@ -13,9 +13,7 @@ import logging
 import math
 from typing import Any
 
-import numpy as np
-import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from mlhops.config.loader import resolve_salt
@@ -43,7 +41,9 @@ STAGE = "evaluate"
 RECALIBRATION_KINDS = ("calibration", "concept_drift", "on_demand")
 
 
-def _write(spark: SparkSession, catalog: Catalog, rows: list[dict], schema: str, name: str, keys: tuple[str, ...]) -> None:
+def _write(
+    spark: SparkSession, catalog: Catalog, rows: list[dict], schema: str, name: str, keys: tuple[str, ...]
+) -> None:
     """MERGE rows into a table (created, possibly empty, on first run so readers always find it)."""
     if not rows and table_exists(spark, catalog, name):
         return
@@ -115,7 +115,8 @@ def run(spark: SparkSession, settings: Settings, params: StageParams) -> StageRe
                 latest = w is own[-1]
                 demand = params.extra.get("trigger") if latest and version == champion else None
                 for t in evaluate_triggers(sig, cfg.triggers, on_demand=demand):
-                    triggers.append({"model_name": name, "model_version": version, "window_start": t.window_start,
+                    triggers.append({"model_name": name, "model_version": version,
+                                     "window_start": t.window_start,
                                      "window_end": t.window_end, "kind": t.kind, "action": t.action,
                                      "reason": t.reason, "labels_as_of": as_of})
         _write(spark, catalog, perf, PERFORMANCE_SCHEMA, PERFORMANCE_METRICS, PERFORMANCE_KEYS)
@@ -124,7 +125,9 @@ def run(spark: SparkSession, settings: Settings, params: StageParams) -> StageRe
         _write(spark, catalog, triggers, MODEL_TRIGGERS_SCHEMA, MODEL_TRIGGERS, MODEL_TRIGGERS_KEYS)
         requests = _plan_requests(windows, champion, profiles, cfg, name, as_of)
         _write(spark, catalog, requests, LABEL_REQUESTS_SCHEMA, LABEL_REQUESTS, LABEL_REQUESTS_KEYS)
-    details: dict[str, Any] = {"triggers": [(t["model_version"], str(t["window_start"]), t["kind"]) for t in triggers]}
+    details: dict[str, Any] = {
+        "triggers": [(t["model_version"], str(t["window_start"]), t["kind"]) for t in triggers]
+    }
     fired = [t for t in triggers if t["model_version"] == champion and t["action"] == "recalibrate"
              and t["kind"] in RECALIBRATION_KINDS]
     if fired and (cfg.triggers.auto_recalibrate or params.extra.get("trigger") == "recalibrate"):
@@ -144,13 +147,15 @@ def run(spark: SparkSession, settings: Settings, params: StageParams) -> StageRe
     return StageResult(
         STAGE, "alerts" if triggers or flagged else "ok",
         f"evaluated {len(in_range)} window(s); {len(triggers)} trigger(s); {flagged} flagged disparity(ies)",
-        metrics={"windows": float(len(in_range)), "triggers": float(len(triggers)), "flagged_disparities": float(flagged),
+        metrics={"windows": float(len(in_range)), "triggers": float(len(triggers)),
+                 "flagged_disparities": float(flagged),
                  "label_requests": float(len(requests))},
         tables=tables, details=details,
     )
 
 
-def _plan_requests(windows: list[WindowCases], champion: str | None, profiles: dict[str, registry.LoadedModel],
+def _plan_requests(windows: list[WindowCases], champion: str | None,
+                   profiles: dict[str, registry.LoadedModel],
                    cfg: Any, name: str, as_of: dt.date) -> list[dict]:
     if champion is None or champion not in profiles:
         return []
@@ -160,7 +165,8 @@ def _plan_requests(windows: list[WindowCases], champion: str | None, profiles: d
     profile = profiles[champion].profile
     history = []
     for w in (w for w in windows if w.model_version == champion):
-        est = cbpe_estimates(w.scores, profile.calibrator, profile.threshold, replicates=20, seed=cfg.bootstrap.seed)
+        est = cbpe_estimates(w.scores, profile.calibrator, profile.threshold, replicates=20,
+                             seed=cfg.bootstrap.seed)
         history.append(WindowStatus(w.window_start, w.window_end, int(w.scores.size), int(w.labelled.sum()),
                                     est["auroc"].estimate, score_psi(profile, w.scores)))
     return [{"model_name": name, "model_version": champion, "window_start": r.window_start,
@@ -190,12 +196,12 @@ def _recalibrate_window(settings: Settings, task: str, champion: registry.Loaded
             return None
     m = w.labelled
     if int(m.sum()) < cfg.min_recalibration_cases:
-        logger.info("recalibration skipped: %d labelled cases < %d", int(m.sum()), cfg.min_recalibration_cases)
+        logger.info("recalibration skipped: %d labelled cases < %d", int(m.sum()),
+                    cfg.min_recalibration_cases)
         return None
-    example = pd.DataFrame({f: [np.nan] for f in champion.features})
     try:
         r = recalibrate(settings, champion, w.labels[m], w.scores[m], method=cfg.recalibration_method,
-                        window_start=w.window_start, window_end=w.window_end, task=task, example=example)
+                        window_start=w.window_start, window_end=w.window_end, task=task)
     except ValueError as exc:
         raise StageError(STAGE, f"recalibration on window {w.window_start}: {exc}") from None
     return {"version": r.version, "parent_version": r.parent_version, "method": r.method,
@@ -203,14 +209,18 @@ def _recalibrate_window(settings: Settings, task: str, champion: registry.Loaded
 
 
 def recalibrate_latest(spark: SparkSession, settings: Settings, params: StageParams) -> StageResult:
-    """On-demand recalibration of the champion on its latest window with labels (``train --mode recalibrate``)."""
+    """On-demand recalibration of the champion on its latest labelled window.
+
+    Called by ``train`` with ``mode=recalibrate``.
+    """
     task = load_task(settings)
     name = task.registered_model
     champion = registry.alias_version(settings, name, registry.CHAMPION)
     if champion is None:
         return StageResult("train", "skipped", "no champion to recalibrate")
     windows = [w for w in _window_frames(spark, settings, task.name, name, as_of_date(params))
-               if w.model_version == champion and w.labelled.sum() >= settings.models.triggers.min_recalibration_cases]
+               if w.model_version == champion
+               and w.labelled.sum() >= settings.models.triggers.min_recalibration_cases]
     if not windows:
         return StageResult("train", "skipped", "no champion window with enough labels to recalibrate on")
     result = _recalibrate_window(settings, task.name, registry.load(settings, name, champion), windows[-1],
@@ -220,8 +230,3 @@ def recalibrate_latest(spark: SparkSession, settings: Settings, params: StagePar
     return StageResult("train", "ok", f"registered recalibration version {result['version']} as challenger",
                        details=result)
 
-
-def frame_of(spark: SparkSession, rows: list[dict], schema: str) -> DataFrame:
-    """Rows as a DataFrame of ``schema`` (used by notebooks and tests to inspect results)."""
-    cols = [c.split()[0] for c in schema.split(", ")]
-    return spark.createDataFrame([tuple(r[c] for c in cols) for r in rows], schema)

@@ -19,7 +19,7 @@ from mlhops.features.build import build_features, required_tables
 from mlhops.features.spec import load_feature_specs
 from mlhops.io import Catalog, delete_where, merge_into, read_table, table_exists, table_version
 from mlhops.pipelines.base import StageParams, StageResult
-from mlhops.stats.changes import (
+from mlhops.io.changes import (
     changed_values,
     enable_change_feed,
     read_changes,

@@ -36,12 +36,14 @@ def run(spark: SparkSession, settings: Settings, params: StageParams) -> StageRe
     )
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     with mlflow_run(settings, action, tags={"mlhops.model": name, "mlhops.run_id": params.run_id},
-                    params={"action": action, "from_version": change.from_version, "to_version": change.to_version,
+                    params={"action": action, "from_version": change.from_version,
+                            "to_version": change.to_version,
                             "reason": reason}):
         pass
     catalog = Catalog(settings.warehouse)
     row = (f"{params.run_id}:{action}", now, name, action, change.from_version, change.to_version, reason)
-    merge_into(spark.createDataFrame([row], MODEL_EVENTS_SCHEMA), catalog, MODEL_EVENTS, list(MODEL_EVENTS_KEYS))
+    event = spark.createDataFrame([row], MODEL_EVENTS_SCHEMA)
+    merge_into(event, catalog, MODEL_EVENTS, list(MODEL_EVENTS_KEYS))
     return StageResult(
         STAGE, "ok", f"{action}: champion {change.from_version} -> {change.to_version}",
         tables={MODEL_EVENTS: table_version(spark, catalog, MODEL_EVENTS) or 0},

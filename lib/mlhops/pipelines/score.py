@@ -58,8 +58,10 @@ def run(spark: SparkSession, settings: Settings, params: StageParams) -> StageRe
         F.col("visit_concept_id").isin(list(task.label.index_visit_concept_ids))
     ).select(F.col("visit_occurrence_id").cast("long").alias("_cohort_visit"))
     features = read_table(spark, catalog, FEATURES_TABLE)
-    cohort = features.join(visits, F.col("visit_occurrence_id").cast("long") == F.col("_cohort_visit")).drop("_cohort_visit")
-    person = read_table(spark, catalog, "omop.person") if table_exists(spark, catalog, "omop.person") else None
+    in_cohort = F.col("visit_occurrence_id").cast("long") == F.col("_cohort_visit")
+    cohort = features.join(visits, in_cohort).drop("_cohort_visit")
+    has_person = table_exists(spark, catalog, "omop.person")
+    person = read_table(spark, catalog, "omop.person") if has_person else None
     rows = with_windows(with_subgroups(cohort, specs, cfg.fairness, person), cfg.window)
     scored_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None)
     n_windows = 0

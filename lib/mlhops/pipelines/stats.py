@@ -19,7 +19,7 @@ from mlhops.config.model import Settings
 from mlhops.features.spec import load_feature_specs
 from mlhops.io import Catalog, read_table, table_exists, table_version
 from mlhops.pipelines.base import StageParams, StageResult
-from mlhops.stats.changes import changed_values, read_changes, read_watermarks, write_watermarks
+from mlhops.io.changes import changed_values, read_changes, read_watermarks, write_watermarks
 from mlhops.stats.runner import DRIFT, FEATURES, PROFILE, STATES, update_profiles
 
 logger = logging.getLogger(__name__)

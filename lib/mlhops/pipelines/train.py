@@ -4,7 +4,8 @@
 champion on the latest labelled window and register it as challenger), ``as_of`` (ISO date:
 labels known by then; default ``params.end`` - 1 day, else today UTC).
 A model is trained when none is registered, with ``--force``, or when an evaluation left a
-``retrain`` trigger for the champion.
+``retrain`` trigger for the champion and no challenger is awaiting a promote decision (the new
+model becomes the challenger; the first one the champion).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from mlhops.config.model import Settings
+from mlhops.errors import InsufficientDataError
 from mlhops.features.spec import load_feature_specs
 from mlhops.io import Catalog, merge_into, read_table, table_exists, table_version
 from mlhops.models import registry
@@ -48,8 +50,12 @@ def refresh_labels(spark: SparkSession, settings: Settings, task_name: str | Non
     return table_version(spark, catalog, LABELS_TABLE)
 
 
-def _retrain_requested(spark: SparkSession, catalog: Catalog, name: str, champion: str) -> bool:
+def _retrain_requested(spark: SparkSession, catalog: Catalog, settings: Settings, name: str,
+                       champion: str) -> bool:
+    """A ``retrain`` trigger exists for the champion and no challenger awaits a decision."""
     if not table_exists(spark, catalog, MODEL_TRIGGERS):
+        return False
+    if registry.alias_version(settings, name, registry.CHALLENGER) is not None:
         return False
     t = read_table(spark, catalog, MODEL_TRIGGERS)
     return t.where((F.col("model_name") == name) & (F.col("model_version") == champion)
@@ -67,7 +73,7 @@ def run(spark: SparkSession, settings: Settings, params: StageParams) -> StageRe
     labels_version = refresh_labels(spark, settings)
     champion = registry.alias_version(settings, task.registered_model, registry.CHAMPION)
     if champion is not None and not params.force and not _retrain_requested(
-        spark, catalog, task.registered_model, champion
+        spark, catalog, settings, task.registered_model, champion
     ):
         return StageResult(STAGE, "skipped", f"champion version {champion} in place; no retrain trigger",
                            tables={LABELS_TABLE: labels_version or 0})
@@ -78,7 +84,13 @@ def run(spark: SparkSession, settings: Settings, params: StageParams) -> StageRe
                            read_table(spark, catalog, LABELS_TABLE, version=labels_version), specs, task,
                            F.lit(as_of))
     pdf = frame.limit(task.max_training_rows).toPandas()
-    trained = fit(pdf, specs, task, ece_bins=settings.models.ece_bins)
+    try:
+        trained = fit(pdf, specs, task, ece_bins=settings.models.ece_bins)
+    except InsufficientDataError as exc:
+        # Not a pipeline failure: the labelled history is too small. Nothing is registered and
+        # the current champion (if any) stays; score/evaluate report that no model is available.
+        return StageResult(STAGE, "skipped", f"not enough labelled data to train: {exc}",
+                           metrics={"training_rows": float(len(pdf))}, tables={LABELS_TABLE: labels_version or 0})
     alias = registry.CHAMPION if champion is None else registry.CHALLENGER
     tags = {
         "mlhops.task": task.name,
@@ -101,7 +113,8 @@ def run(spark: SparkSession, settings: Settings, params: StageParams) -> StageRe
     )
     return StageResult(
         STAGE, "ok", f"registered {task.registered_model} version {version} as {alias}",
-        metrics={k: float(v) for k, v in trained.metrics.items() if v == v} | {"n_train": float(trained.n_train)},
+        metrics={k: float(v) for k, v in trained.metrics.items() if v == v}
+        | {"n_train": float(trained.n_train)},
         tables={LABELS_TABLE: labels_version or 0},
         details={"model": task.registered_model, "version": version, "alias": alias, "mlflow_run_id": run_id},
     )

@@ -7,7 +7,8 @@ of failing rows (percent) that still passes. Check types and their parameters:
 * ``required_fields`` (completeness): every column the CDM spec marks required must be non-null;
   expands into one check per required column (``<id>.<column>``).
 * ``value_set`` (conformance): ``field`` in ``values``.
-* ``concept_domain`` (conformance): ``field`` is a concept of ``domain`` (or 0 = unmapped).
+* ``concept_domain`` (conformance): ``field``'s concept (when in the loaded vocabulary; 0 =
+  unmapped is skipped) belongs to ``domain``.
 * ``foreign_key`` (conformance, relational): ``field`` exists in ``ref_table.ref_field``.
 * ``unit`` (conformance): measurements of ``concept_ids`` carry a unit in ``units``.
 * ``range`` (plausibility, atemporal): ``value_as_number`` of ``concept_ids`` within

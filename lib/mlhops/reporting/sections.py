@@ -94,10 +94,10 @@ def quality(spark: SparkSession, cat: Catalog) -> str:
         q.groupBy("category", "status").count().orderBy("category", "status").toPandas()
     )
     failing = q.where(F.col("status") == "fail").orderBy(F.col("window_start").desc()).limit(50).toPandas()
-    rows = [(r.category, r.status, int(r._3)) for r in summary.itertuples()]
+    rows = [(r["category"], r["status"], int(r["count"])) for _, r in summary.iterrows()]
     frows = [
         (r.check_id, r.category, f"{r.table_name}.{r.field or ''}", _day(r.window_start), int(r.rows_checked or 0),
-         int(r.rows_failing or 0), float(r.pct_failing or 0), float(r.threshold or 0))
+         int(r.rows_failing or 0), float(r.pct_failing or 0), float(r.threshold_pct or 0))
         for r in failing.itertuples()
     ]
     return (

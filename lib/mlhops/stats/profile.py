@@ -111,7 +111,9 @@ def profile_metrics(states: DataFrame, bins: DataFrame | None, quantiles: Sequen
         F.when(F.col("n_rows") > 0, F.col("n_null") / F.col("n_rows")).alias("null_fraction"),
         "n",
         "mean",
-        F.when(n > 1, F.sqrt(F.greatest(F.col("m2"), F.lit(0.0)) / (n - 1))).alias("stddev"),
+        F.when((n > 1) & F.col("m2").isNotNull(), F.sqrt(F.greatest(F.col("m2"), F.lit(0.0)) / (n - 1))).alias(
+            "stddev"
+        ),
         "min",
         "max",
         F.when(

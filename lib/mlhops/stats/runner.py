@@ -18,7 +18,6 @@ from pyspark.sql import functions as F
 
 from mlhops.config.model import Settings
 from mlhops.drift import univariate_spark as UD
-from mlhops.drift.result import DRIFT_RESULT_SCHEMA
 from mlhops.errors import ConfigError
 from mlhops.features.spec import FeatureSpec
 from mlhops.io import Catalog, read_table, replace_where, table_exists, write_overwrite
@@ -304,8 +303,3 @@ def _update_drift(
         else:
             replace_where(results.where(pred), cat, DRIFT, pred)
     return sum(len(v) for v in targets.values())
-
-
-def empty_drift(spark: SparkSession) -> DataFrame:
-    """An empty drift_metrics frame (schema only)."""
-    return spark.createDataFrame([], DRIFT_RESULT_SCHEMA)

@@ -113,17 +113,3 @@ def cumulative(month_states: DataFrame, history_start: dt.date, last_end: dt.dat
     return exploded.withColumns(
         {"granularity": F.lit(CUMULATIVE), "window_start": F.lit(history_start), "window_end": F.col("_end")}
     ).drop("_end")
-
-
-def in_ranges(column: str, ranges: Iterable[tuple[dt.date, dt.date]]) -> str:
-    """SQL predicate: ``column`` within any of the ``[start, end)`` date ranges (merged)."""
-    merged: list[list[dt.date]] = []
-    for start, end in sorted(ranges):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    if not merged:
-        return "false"
-    parts = [f"({column} >= DATE'{s.isoformat()}' AND {column} < DATE'{e.isoformat()}')" for s, e in merged]
-    return " OR ".join(parts)

@@ -44,13 +44,17 @@ def plant(spark, cat, kind):
                0.55, 0.8, -0.25, 0.69, -0.4, -0.1, 300, True, D3.date())
         merge_into(spark.createDataFrame([row], mt.FAIRNESS_SCHEMA), cat, mt.FAIRNESS, list(mt.FAIRNESS_KEYS))
     elif kind == "quality":
-        from mlhops.quality.results import QUALITY_RESULTS_SCHEMA, QUALITY_RESULTS_TABLE, QUALITY_RESULTS_KEYS
+        from mlhops.quality.checks import RESULT_KEYS as QUALITY_RESULTS_KEYS
+        from mlhops.quality.checks import RESULT_SCHEMA as QUALITY_RESULTS_SCHEMA
+
+        QUALITY_RESULTS_TABLE = "mlhops.quality_results"
 
         base = {f.name: None for f in QUALITY_RESULTS_SCHEMA.fields}
-        base.update(check_id="measurement_heart_rate_range", category="plausibility", subcategory="atemporal",
-                    table_name="measurement", field="value_as_number", window_start=D3,
-                    window_end=D3 + dt.timedelta(days=7), rows_checked=1000, rows_failing=200,
-                    pct_failing=20.0, threshold=1.0, status="fail")
+        base.update(check_id="measurement_heart_rate_range", check_type="range", category="plausibility",
+                    subcategory="atemporal", table_name="measurement", field="value_as_number", granularity="week",
+                    window_start=D3.date(), window_end=(D3 + dt.timedelta(days=7)).date(), rows_checked=1000,
+                    rows_failing=200, pct_failing=20.0, threshold_pct=1.0, status="fail",
+                    description="heart rate within plausible range")
         df = spark.createDataFrame([tuple(base[f.name] for f in QUALITY_RESULTS_SCHEMA.fields)], QUALITY_RESULTS_SCHEMA)
         merge_into(df, cat, QUALITY_RESULTS_TABLE, list(QUALITY_RESULTS_KEYS))
     else:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-import numpy as np
 import pandas as pd
 import pytest
 from pyspark.sql import functions as F
@@ -18,7 +17,6 @@ from sklearn import metrics as skm
 
 from mlhops.io import Catalog, read_table
 from mlhops.models import registry
-from mlhops.models.task import load_task
 from mlhops.pipelines import evaluate, promote, score, train
 from mlhops.pipelines.base import StageParams
 from tests.spark.models.conftest import DRIFT_FROM, START

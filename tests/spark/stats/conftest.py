@@ -53,10 +53,10 @@ def diabetes_rows():
     import numpy as np
     import pandas as pd
 
-    raw = pd.read_csv(shared_path("uci_diabetes_130_us_hospitals", "diabetic_data.csv.gz"), na_values="?")
+    raw = pd.read_csv(shared_path("uci_diabetes_130_us_hospitals", "diabetic_data.csv.gz"), na_values="?", low_memory=False)
     rng = np.random.default_rng(42)
     sample = raw.iloc[rng.permutation(len(raw))[: WEEKS * ROWS_PER_WEEK]].reset_index(drop=True)
-    day = pd.Timestamp(FIRST_DAY) + pd.to_timedelta(rng.integers(0, WEEKS * 7, len(sample)), unit="D")
+    day = pd.Series(pd.Timestamp(FIRST_DAY) + pd.to_timedelta(rng.integers(0, WEEKS * 7, len(sample)), unit="D"))
     low = sample["age"].str.extract(r"\[(\d+)-")[0].astype(float)
     return pd.DataFrame(
         {
@@ -104,14 +104,21 @@ def write_features(spark, settings, pdf):
     from mlhops.features.build import feature_schema
     from mlhops.features.spec import load_feature_specs
     from mlhops.io import Catalog, merge_into, table_exists
-    from mlhops.stats.changes import enable_change_feed
+    from mlhops.io.changes import enable_change_feed
 
     schema = feature_schema(load_feature_specs(settings))
-    records = pdf[[f.name for f in schema.fields]].astype(object).where(pdf.notna(), None)
-    df = spark.createDataFrame(
-        [tuple(r) for r in records.itertuples(index=False)],
-        schema=schema,
-    )
+    import pandas as pd
+
+    def plain(v):
+        if v is None or (isinstance(v, float) and v != v):
+            return None
+        if isinstance(v, pd.Timestamp):
+            return v.to_pydatetime()
+        return v.item() if hasattr(v, "item") else v
+
+    names = [f.name for f in schema.fields]
+    rows = [tuple(plain(v) for v in r) for r in pdf[names].astype(object).itertuples(index=False)]
+    df = spark.createDataFrame(rows, schema=schema)
     cat = Catalog(settings.warehouse)
     created = not table_exists(spark, cat, "mlhops.features")
     merge_into(df, cat, "mlhops.features", ["visit_occurrence_id"])

@@ -40,6 +40,8 @@ SOURCES: dict[str, str] = {
     "synthea-csv": "mlhops.etl.sources.synthea",
     "omop": "mlhops.etl.sources.omop_cdm",
     "dicom": "mlhops.etl.sources.dicom",
+    "fhir": "mlhops.etl.sources.fhir",
+    "cxr-metadata": "mlhops.etl.sources.cxr",
 }
 
 Extract = Callable[["SparkSession", "Settings", str], "SourceBatch"]

@@ -215,6 +215,30 @@ def _input_files(files: DataFrame) -> list[InputFile]:
     ]
 
 
+@dataclass(frozen=True)
+class ImagingInput:
+    """Parsed imaging input of any format, ready for :func:`load_imaging`.
+
+    ``instances`` are instance records (the columns of
+    :data:`~mlhops.etl.sources.dicom_header.HEADER_SCHEMA` that are not parse status, plus
+    lineage of ``file_table`` and ``image_date``). ``rejects``/``filtered`` are rows of
+    ``file_table`` already left out while parsing; ``events`` are further facts of the same
+    instances (e.g. tabular findings) with their own logical tables in ``events_rows_read``.
+    """
+
+    source: str
+    layout: str
+    alg_system: str  # what extracted the image features (image_feature.alg_system)
+    file_table: str
+    files_read: int
+    instances: DataFrame
+    rejects: DataFrame
+    filtered: DataFrame
+    input_files: list[InputFile]
+    events: DataFrame | None = None
+    events_rows_read: dict[str, int] | None = None
+
+
 def load(spark: SparkSession, settings: Settings, input_path: str, run_id: str) -> SourceLoad:
     """``mlhops etl --source dicom``: DICOM headers -> persons, imaging procedures, acquisition
     measurements (through the shared loader) and ``omop.image_occurrence``/``image_feature``.
@@ -235,17 +259,43 @@ def load(spark: SparkSession, settings: Settings, input_path: str, run_id: str) 
     """
     import pydicom
 
+    raw = extract_instances(spark, [input_path])
+    return load_imaging(spark, settings, ImagingInput(
+        source=SOURCE, layout=f"dicom (pydicom {pydicom.__version__})",
+        alg_system=f"pydicom {pydicom.__version__} header parser", file_table=SOURCE_TABLE,
+        files_read=raw.files_read, instances=raw.instances, rejects=raw.rejects, filtered=raw.filtered,
+        input_files=_input_files(raw.files),
+    ), run_id)
+
+
+def load_imaging(spark: SparkSession, settings: Settings, inp: ImagingInput, run_id: str) -> SourceLoad:
+    """Instance records (DICOM headers, tabular imaging metadata) -> persons, imaging procedures,
+    acquisition measurements (through the shared loader) and the MI-CDM imaging tables.
+
+    The one imaging builder: every imaging source (DICOM files, ChestX-ray14 metadata) ends here.
+    Conservation covers ``inp.file_table`` (instance of a loaded series, quarantined or filtered)
+    and the loader's logical tables.
+
+    Raises:
+        DataQualityError: conservation does not balance (a bug, never data).
+    """
     catalog = Catalog(settings.warehouse)
     deid = Deidentifier(settings)
     type_id = _type_concept(settings)
-    raw = extract_instances(spark, [input_path])
-    instances = raw.instances.localCheckpoint(eager=True)
+    instances = inp.instances.localCheckpoint(eager=True)
     known = read_table(spark, catalog, ID_MAP_TABLE).where(F.col("kind") == "person") if table_exists(
         spark, catalog, ID_MAP_TABLE) else None
     persons, patient_filtered, patient_rows = dicom_omop.patients(instances, known, deid)
+    # Materialised now: ``known`` reads mlhops.id_map, which the loader is about to extend with
+    # these very persons (re-evaluated later, they would count as loaded *and* already known).
+    persons = persons.localCheckpoint(eager=True)
+    patient_filtered = patient_filtered.localCheckpoint(eager=True)
     studies = dicom_omop.study_events(instances, type_id)
     params, no_params = dicom_omop.series_events(instances, type_id)
-    events = studies.unionByName(params).localCheckpoint(eager=True)
+    events = studies.unionByName(params)
+    if inp.events is not None:
+        events = events.unionByName(inp.events)
+    events = events.localCheckpoint(eager=True)
     counts = {
         r["t"]: int(r["n"]) for r in events.select(F.col("source_table").alias("t"), "source_line").distinct()
         .unionByName(no_params.select(F.col("source_table").alias("t"), "source_line"))
@@ -255,23 +305,22 @@ def load(spark: SparkSession, settings: Settings, input_path: str, run_id: str) 
         dicom_omop.TABLE_PATIENTS: patient_rows.count(),
         dicom_omop.TABLE_STUDIES: counts.get(dicom_omop.TABLE_STUDIES, 0),
         dicom_omop.TABLE_SERIES: counts.get(dicom_omop.TABLE_SERIES, 0),
+        **(inp.events_rows_read or {}),
     }
     batch = SourceBatch(
-        source=SOURCE, layout=f"dicom (pydicom {pydicom.__version__})", events=events, persons=persons,
+        source=inp.source, layout=inp.layout, events=events, persons=persons,
         visits=empty_frame(spark, "visits"), providers=empty_frame(spark, "providers"),
         care_sites=empty_frame(spark, "care_sites"), locations=empty_frame(spark, "locations"),
         payer_periods=empty_frame(spark, "payer_periods"), costs=empty_frame(spark, "costs"),
         rejects=empty_frame(spark, "rejects"), filtered=patient_filtered.unionByName(no_params),
-        rows_read=rows_read,
+        rows_read=rows_read, input_files=inp.input_files,
     )
     result = load_batch(spark, settings, batch, run_id)
 
     ids = read_table(spark, catalog, ID_MAP_TABLE).where(F.col("kind") == "event").select("key_hash", "id")
     procedures = read_table(spark, catalog, "omop.procedure_occurrence")
     measurements = read_table(spark, catalog, "omop.measurement")
-    rows = dicom_omop.image_rows(
-        instances, ids, procedures, measurements, deid, type_id, f"pydicom {pydicom.__version__} header parser"
-    )
+    rows = dicom_omop.image_rows(instances, ids, procedures, measurements, deid, type_id, inp.alg_system)
     occ = rows.image_occurrence.localCheckpoint(eager=True)
     occ_ids = assign_ids(spark, catalog, occ.select(
         F.lit("image_occurrence").alias("kind"), deid.hash("image_occurrence", F.col("series_uid")).alias("key_hash")
@@ -287,16 +336,15 @@ def load(spark: SparkSession, settings: Settings, input_path: str, run_id: str) 
         result.rows_written[table] = conformed.count()
         result.tables[f"omop.{table}"] = table_version(spark, catalog, f"omop.{table}") or 0
 
-    # Files: instances of loaded series, quarantined files, filtered files.
-    file_rejects = raw.rejects.unionByName(rows.rejects).localCheckpoint(eager=True)
-    files = _input_files(raw.files)
+    # Input rows: instances of loaded series, quarantined rows, filtered rows.
+    file_rejects = inp.rejects.unionByName(rows.rejects).localCheckpoint(eager=True)
     quarantined_names = {r["source_file"] for r in file_rejects.select("source_file").distinct().collect()}
-    q_files = [f for f in files if f.name in quarantined_names]
-    write_quarantine(quarantine_rows(file_rejects, run_id=run_id, source=SOURCE, files=q_files), catalog)
+    q_files = [f for f in inp.input_files if f.name in quarantined_names]
+    write_quarantine(quarantine_rows(file_rejects, run_id=run_id, source=inp.source, files=q_files), catalog)
     result.tables[QUARANTINE_TABLE] = table_version(spark, catalog, QUARANTINE_TABLE) or 0
-    file_account = account({SOURCE_TABLE: raw.files_read}, rows.instance_lineage, file_rejects, raw.filtered)
+    file_account = account({inp.file_table: inp.files_read}, rows.instance_lineage, file_rejects, inp.filtered)
     assert result.conservation is not None
     result.conservation = Conservation(tables={**result.conservation.tables, **file_account.tables})
     if not result.conservation.balanced:
         raise DataQualityError(f"conservation does not balance for {result.conservation.unbalanced()}")
-    return SourceLoad(layout=batch.layout, result=result, input_files=files)
+    return SourceLoad(layout=inp.layout, result=result, input_files=inp.input_files)

@@ -68,6 +68,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("manufacturer", "Manufacturer", None, False),
     Parameter("model", "ManufacturerModelName", None, False),
     Parameter("body_part", "BodyPartExamined", None, False),
+    Parameter("view_position", "ViewPosition", None, False),
     Parameter("transfer_syntax", "TransferSyntaxUID", None, False),
 )
 

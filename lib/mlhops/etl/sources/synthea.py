@@ -66,6 +66,7 @@ def _union(frames: list[DataFrame]) -> DataFrame:
 
 
 def _clinical(tables: dict[str, DataFrame], types: dict[str, int]) -> tuple[list[DataFrame], list[DataFrame]]:
+    identifiers = st.patient_identifiers(tables["patients"])
     ehr, rx = types["ehr"], types["ehr_prescription"]
     events, rejects = [], []
 
@@ -101,7 +102,7 @@ def _clinical(tables: dict[str, DataFrame], types: dict[str, int]) -> tuple[list
         numeric = parse.num("VALUE")
         is_numeric = (F.lower(F.col("TYPE")) == "numeric") if "TYPE" in df.columns else numeric.isNotNull()
         key_extra: list[str | Column] = ["VALUE", "UNITS"] + (["CATEGORY"] if "CATEGORY" in df.columns else [])
-        add(st.clinical_events(
+        obs_events, obs_rejects = st.clinical_events(
             df, start="DATE", end=None, vocabulary=F.lit("LOINC"), code="CODE",
             default_domain=F.when(is_numeric, F.lit("Measurement")).otherwise(F.lit("Observation")),
             type_concept_id=ehr, key_extra=key_extra,
@@ -112,7 +113,8 @@ def _clinical(tables: dict[str, DataFrame], types: dict[str, int]) -> tuple[list
                 "unit_source_value": F.col("UNITS"),
             },
             extra_checks=[("VALUE", is_numeric & F.col("VALUE").isNotNull() & numeric.isNull(), "unparseable number")],
-        ))
+        )
+        add((st.redact_identifiers(obs_events, identifiers), obs_rejects))
     if "allergies" in tables:
         df = tables["allergies"]
         add(st.clinical_events(df, start="START", end="STOP", vocabulary=st._vocab_from_system(df, "SNOMED"),

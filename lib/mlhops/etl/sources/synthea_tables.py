@@ -306,3 +306,40 @@ def claims_costs(claims: DataFrame, transactions: DataFrame | None) -> tuple[Dat
         "paid_patient_copay",
     )
     return costs, rejects, t_rejects, t_filtered
+
+
+# Patient columns holding direct identifiers. Never loaded; also used to scrub free-text values
+# (Synthea's social-history surveys record the home address as an observation value).
+IDENTIFIER_COLUMNS = ("SSN", "DRIVERS", "PASSPORT", "PREFIX", "FIRST", "MIDDLE", "LAST", "SUFFIX", "MAIDEN", "ADDRESS")
+# Shorter strings (e.g. a "Mr." prefix) would redact ordinary text.
+MIN_IDENTIFIER_LEN = 4
+REDACTED = "[redacted: identifier]"
+
+
+def patient_identifiers(patients_df: DataFrame) -> DataFrame:
+    """``(PATIENT, identifiers: array<string>)`` of each patient's direct identifiers."""
+    present = [c for c in IDENTIFIER_COLUMNS if c in patients_df.columns]
+    values = F.filter(
+        F.array(*[F.col(c) for c in present]) if present else F.array().cast("array<string>"),
+        lambda x: x.isNotNull() & (F.length(x) >= MIN_IDENTIFIER_LEN),
+    )
+    return patients_df.select(F.col("Id").alias("_phi_patient"), values.alias("_phi_values"))
+
+
+def redact_identifiers(events: DataFrame, identifiers: DataFrame) -> DataFrame:
+    """Blank text values of an event that contain one of its patient's identifiers.
+
+    ``value_as_string`` becomes null and ``value_source_value`` a fixed marker; the event itself
+    is still loaded (its code and date are not identifying).
+    """
+    joined = events.join(identifiers, events["person_key"] == identifiers["_phi_patient"], "left")
+    text = F.concat_ws(" ", F.coalesce("value_as_string", F.lit("")), F.coalesce("value_source_value", F.lit("")))
+    leaks = F.coalesce(F.exists("_phi_values", lambda x: text.contains(x)), F.lit(False))
+    return joined.select(
+        *[
+            F.when(leaks, F.lit(None).cast("string")).otherwise(F.col(c)).alias(c) if c == "value_as_string"
+            else F.when(leaks, F.lit(REDACTED)).otherwise(F.col(c)).alias(c) if c == "value_source_value"
+            else F.col(c)
+            for c in events.columns
+        ]
+    )

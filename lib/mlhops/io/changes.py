@@ -16,7 +16,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from mlhops.io import Catalog, merge_into, read_table, table_exists
+from mlhops.io.catalog import Catalog
+from mlhops.io.delta import merge_into, read_table, table_exists
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,71 @@
+# Databricks notebook source
+# MAGIC %md
+# MAGIC # Promote or roll back the risk model
+# MAGIC Compares the registered versions side by side (latest realized and estimated metrics per
+# MAGIC version), then, only if `action` says so, moves the `champion` alias. Every alias change is
+# MAGIC recorded in `mlhops/model_events` and MLflow. Runbook: `docs/runbooks/model-rollback.md`.
+# MAGIC
+# MAGIC Parameters: `conf`, `warehouse`, `action` (`compare` (default, changes nothing), `promote`,
+# MAGIC `rollback`), `version` (empty = the challenger for promote, the previous champion for
+# MAGIC rollback), `reason`.
+
+# COMMAND ----------
+
+import datetime as dt
+
+from mlhops.config import load_settings
+from mlhops.runtime import param, show
+from mlhops.spark import get_spark
+
+conf = param("conf", "local")
+warehouse = param("warehouse", "")
+action = param("action", "compare")
+version = param("version", "")
+reason = param("reason", "")
+
+settings = load_settings(conf, warehouse=warehouse or None)
+spark = get_spark(settings)
+
+# COMMAND ----------
+
+# MAGIC %md ## Registered versions and aliases
+
+# COMMAND ----------
+
+from mlhops.models import registry
+from mlhops.models.task import load_task
+
+name = load_task(settings).registered_model
+for alias in (registry.CHAMPION, registry.CHALLENGER, registry.PREVIOUS_CHAMPION):
+    print(f"{alias:>18}: version {registry.alias_version(settings, name, alias)}")
+
+# COMMAND ----------
+
+# MAGIC %md ## Side by side: latest metrics per version
+
+# COMMAND ----------
+
+from mlhops.reporting.explore import model_comparison
+
+show(model_comparison(spark, settings, name), f"{name}: latest window per version")
+
+# COMMAND ----------
+
+# MAGIC %md ## Change the champion (only when `action` is promote or rollback)
+
+# COMMAND ----------
+
+from mlhops.pipelines.base import StageParams
+from mlhops.pipelines.orchestrate import run_stage
+
+if action in ("promote", "rollback"):
+    extra = {"action": action, "reason": reason or f"{action} from notebook"}
+    if version:
+        extra["version"] = version
+    run_id = f"notebook-{action}-{dt.datetime.utcnow():%Y%m%dT%H%M%S}"
+    outcome = run_stage(spark, settings, "promote", StageParams(run_id=run_id, force=True, extra=extra))
+    print(outcome.status, outcome.message)
+    if outcome.status == "failed":
+        raise SystemExit(outcome.message)
+else:
+    print("action=compare: nothing changed")

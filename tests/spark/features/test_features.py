@@ -1,0 +1,87 @@
+"""Feature rows from OMOP equal the same aggregation done in pandas on the export's rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlhops.features.build import build_features, required_tables
+from mlhops.features.spec import load_feature_specs
+from mlhops.io import Catalog, read_table
+from mlhops.pipelines import features as features_stage
+from mlhops.pipelines.base import StageParams
+from tests.conftest import shared_path
+
+
+@pytest.fixture(scope="module")
+def built(spark, omop_warehouse, settings_factory):
+    settings = settings_factory(omop_warehouse)
+    specs = load_feature_specs(settings)
+    cat = Catalog(str(omop_warehouse))
+    frames = {t: read_table(spark, cat, f"omop.{t}") for t in required_tables(specs)}
+    return build_features(frames, specs).toPandas().set_index("visit_occurrence_id")
+
+
+@pytest.fixture(scope="module")
+def export():
+    d = shared_path("omop_synthea27nj_cdm54")
+    meas = pd.read_csv(d / "MEASUREMENT.csv.gz", parse_dates=["measurement_datetime"])
+    visits = pd.read_csv(d / "VISIT_OCCURRENCE.csv")
+    cond = pd.read_csv(d / "CONDITION_OCCURRENCE.csv")
+    person = pd.read_csv(d / "PERSON.csv", parse_dates=["birth_datetime"])
+    return meas, visits, cond, person
+
+
+def test_one_row_per_visit_with_keys(built, export):
+    _, visits, _, _ = export
+    assert sorted(built.index) == sorted(visits.visit_occurrence_id)
+    assert built.event_date.notna().all() and built.person_id.notna().all()
+
+
+def test_measurement_aggregates_equal_pandas(built, export):
+    meas, _, _, _ = export
+    hr = meas[meas.measurement_concept_id == 3027018].groupby("visit_occurrence_id").value_as_number
+    assert np.allclose(built.loc[hr.mean().index, "heart_rate_mean"], hr.mean())
+    assert np.allclose(built.loc[hr.max().index, "heart_rate_max"], hr.max())
+    sbp = meas[(meas.measurement_concept_id == 3004249) & meas.value_as_number.notna()]
+    last = sbp.sort_values(["measurement_datetime", "measurement_id"]).groupby("visit_occurrence_id").last()
+    assert np.allclose(built.loc[last.index, "sbp_last"], last.value_as_number)
+    no_hr = ~built.index.isin(hr.mean().index)
+    assert built.loc[no_hr, "heart_rate_mean"].isna().all()
+    assert (built.heart_rate_missing == built.heart_rate_mean.isna().astype(int)).all()
+
+
+def test_event_counts_and_demographics_equal_pandas(built, export):
+    _, visits, cond, person = export
+    counts = cond.groupby("visit_occurrence_id").size()
+    expected = pd.Series(0, index=built.index).add(counts, fill_value=0).loc[built.index]
+    assert (built.n_conditions == expected).all()
+    labels = {8507: "male", 8532: "female"}
+    sex = visits.set_index("visit_occurrence_id").person_id.map(person.set_index("person_id").gender_concept_id.map(labels))
+    assert (built.sex == sex.loc[built.index]).all()
+    birth = visits.set_index("visit_occurrence_id").person_id.map(person.set_index("person_id").birth_datetime)
+    start = pd.to_datetime(visits.set_index("visit_occurrence_id").visit_start_datetime)
+    years = (start - birth).dt.days / 365.25
+    assert np.allclose(built.age, years.loc[built.index], atol=0.05)
+
+
+def test_features_stage_rebuilds_only_visits_touched_by_changed_rows(spark, omop_copy, settings_factory):
+    settings = settings_factory(omop_copy)
+    first = features_stage.run(spark, settings, StageParams(run_id="r1"))
+    assert first.status == "ok" and first.message.startswith("full")
+    cat = Catalog(settings.warehouse)
+    target = read_table(spark, cat, "omop.measurement").where("measurement_concept_id = 3027018").first()
+    spark.sql(
+        f"UPDATE delta.`{cat.omop('measurement')}` SET value_as_number = 500.0 "
+        f"WHERE measurement_id = {target['measurement_id']}"
+    )
+    second = features_stage.run(spark, settings, StageParams(run_id="r2"))
+    assert second.message.startswith("incremental")
+    assert second.metrics["visits_rebuilt"] == 1.0
+    row = read_table(spark, cat, "mlhops.features").where(
+        f"visit_occurrence_id = {target['visit_occurrence_id']}"
+    ).first()
+    assert row["heart_rate_max"] == 500.0
+    third = features_stage.run(spark, settings, StageParams(run_id="r3"))
+    assert third.metrics["visits_rebuilt"] == 0.0
