@@ -30,8 +30,11 @@ spark = get_spark(settings)
 from mlhops.reporting.explore import drift_alert_context
 
 ctx = drift_alert_context(spark, settings, alert_id or None)
-for key in ("rule_id", "severity", "subject", "window_start", "window_end", "message", "runbook"):
-    print(f"{key:>13}: {ctx.alert[key]}")
+if ctx is None:
+    print("No drift alert has been raised: nothing to explore.")
+else:
+    for key in ("rule_id", "severity", "subject", "window_start", "window_end", "message", "runbook"):
+        print(f"{key:>13}: {ctx.alert[key]}")
 
 # COMMAND ----------
 
@@ -39,7 +42,8 @@ for key in ("rule_id", "severity", "subject", "window_start", "window_end", "mes
 
 # COMMAND ----------
 
-show(ctx.history, f"drift results for {ctx.feature}")
+if ctx is not None:
+    show(ctx.history, f"drift results for {ctx.feature}")
 
 # COMMAND ----------
 
@@ -49,4 +53,5 @@ show(ctx.history, f"drift results for {ctx.feature}")
 
 # COMMAND ----------
 
-show(ctx.profile, f"profile of {ctx.feature}")
+if ctx is not None:
+    show(ctx.profile, f"profile of {ctx.feature}")

@@ -98,18 +98,18 @@ COPY (
     LEFT JOIN concept t ON t.concept_id = r.concept_id_2 AND t.standard_concept = 'S'
   )
   SELECT row_number() OVER () AS measurement_id,
-         hash(PATIENT) AS person_id,
-         COALESCE(CAST(measurement_concept_id AS INTEGER), 0) AS measurement_concept_id,
-         CAST(TRY_CAST("DATE" AS TIMESTAMP) AS DATE) AS measurement_date,
-         TRY_CAST("DATE" AS TIMESTAMP) AS measurement_datetime,
+         hash(std.PATIENT) AS person_id,
+         COALESCE(CAST(std.measurement_concept_id AS INTEGER), 0) AS measurement_concept_id,
+         CAST(TRY_CAST(std."DATE" AS TIMESTAMP) AS DATE) AS measurement_date,
+         TRY_CAST(std."DATE" AS TIMESTAMP) AS measurement_datetime,
          32817 AS measurement_type_concept_id,
-         TRY_CAST("VALUE" AS DOUBLE) AS value_as_number,
+         TRY_CAST(std."VALUE" AS DOUBLE) AS value_as_number,
          COALESCE(CAST(u.concept_id AS INTEGER), 0) AS unit_concept_id,
-         CODE AS measurement_source_value,
-         COALESCE(CAST(source_concept_id AS INTEGER), 0) AS measurement_source_concept_id,
-         UNITS AS unit_source_value, "VALUE" AS value_source_value
+         std.CODE AS measurement_source_value,
+         COALESCE(CAST(std.source_concept_id AS INTEGER), 0) AS measurement_source_concept_id,
+         std.UNITS AS unit_source_value, std."VALUE" AS value_source_value
   FROM std LEFT JOIN concept u ON u.vocabulary_id = 'UCUM' AND u.concept_code = std.UNITS
-  WHERE COALESCE(domain_id, CASE WHEN TYPE = 'numeric' THEN 'Measurement' END) = 'Measurement'
+  WHERE COALESCE(std.domain_id, CASE WHEN std.TYPE = 'numeric' THEN 'Measurement' END) = 'Measurement'
 ) TO '{out}' (FORMAT parquet);
 """
 

@@ -247,6 +247,7 @@ def score_windows(
     df = read_table(spark, catalog, FEATURES_TABLE)
     slices = drift_slices(settings)
     n_results = n_flags = n_windows = 0
+    all_scored: list[Any] = []
     for w_start, w_end in windows_between(start, end, ds.granularity):
         sample = sample_rows(in_window(df, w_start, w_end), cap=ds.sample_cap, seed=ds.seed,
                              method=ds.sampling, strata=ds.strata, slices=slices, columns=features)  # type: ignore[arg-type]
@@ -258,8 +259,7 @@ def score_windows(
         scored = score_sample(registered, groups, (ws, we), granularity=ds.granularity, min_rows=ds.min_rows, seed=ds.seed)
         if not scored:
             continue
-        merge_into(results_frame(spark, scored, version=registered.version, run_id=run_id), catalog,
-                   MULTIVARIATE_DRIFT_TABLE, MULTIVARIATE_DRIFT_KEYS)
+        all_scored.extend(scored)
         step = (w_start - dt.date(1970, 1, 1)).days
         metrics: dict[str, float] = {}
         for res, info in scored:
@@ -275,6 +275,10 @@ def score_windows(
         n_windows += 1
         n_results += len(scored)
         n_flags += sum(r.drift for r, _ in scored)
+    if all_scored:
+        # one MERGE for the whole run (a commit per window would cost more than the scoring)
+        merge_into(results_frame(spark, all_scored, version=registered.version, run_id=run_id), catalog,
+                   MULTIVARIATE_DRIFT_TABLE, MULTIVARIATE_DRIFT_KEYS)
     return {"windows": n_windows, "results": n_results, "flags": n_flags, "version": registered.version}
 
 

@@ -33,6 +33,8 @@ from mlhops.tracking import mlflow_run
 logger = logging.getLogger(__name__)
 
 STAGE = "drift"
+# Skipped by the orchestrator when the feature table did not change since the last scoring.
+INPUT_TABLES = ["mlhops.features"]
 ACTIONS = ("score", "fit")
 
 

@@ -37,6 +37,43 @@ def _input_path(settings: Settings, source: str, given: str | None) -> str:
     return path
 
 
+def _listing(spark: SparkSession, root: str) -> list[tuple[str, int, int]]:
+    """(relative path, size, modification time) of every file under ``root`` on any Hadoop FS."""
+    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    path = jvm.org.apache.hadoop.fs.Path(root)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
+    if not fs.exists(path):
+        raise ConfigError(f"etl: input {root} does not exist")
+    base = fs.makeQualified(path).toString().rstrip("/")
+    files = []
+    it = fs.listFiles(path, True)
+    while it.hasNext():
+        st = it.next()
+        files.append((st.getPath().toString()[len(base):], int(st.getLen()), int(st.getModificationTime())))
+    return sorted(files)
+
+
+def fingerprint(spark: SparkSession, settings: Settings, params: StageParams) -> str:
+    """Identity of what an ETL run would read: input and vocabulary files (name, size, mtime), the
+    ETL settings and the mlhops version. The same fingerprint for the same window means the run
+    would change nothing, so the orchestrator skips it (``--force`` redoes it)."""
+    import hashlib
+    import json
+
+    from mlhops import __version__
+
+    source = params.source or DEFAULT_SOURCE
+    doc = {
+        "source": source,
+        "input": _listing(spark, _input_path(settings, source, params.input)),
+        "vocabulary": _listing(spark, settings.etl.vocabulary_dir),
+        "etl": repr(settings.etl),
+        "deid": repr(settings.deid),
+        "version": __version__,
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:24]
+
+
 def run(spark: SparkSession, settings: Settings, params: StageParams) -> StageResult:
     """Extract, map and load one source export; returns counts, mapping rates and versions.
 

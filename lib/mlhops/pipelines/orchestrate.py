@@ -46,7 +46,9 @@ def stage_fingerprint(spark: SparkSession, settings: Settings, name: str, params
     versions = {t: table_version(spark, cat, t) for t in inputs}
     if any(v is None for v in versions.values()):
         return None
-    return hashlib.sha256(json.dumps(versions, sort_keys=True).encode()).hexdigest()[:16]
+    # verb options (e.g. drift fit vs score) are part of what was done
+    doc = {"versions": versions, "extra": params.extra, "source": params.source, "input": params.input}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _log_to_mlflow(settings: Settings, params: StageParams, result: StageResult) -> str | None:

@@ -31,8 +31,14 @@ class AlertContext:
     profile: pd.DataFrame  # profile metrics of the feature over the same windows
 
 
-def drift_alert_context(spark: SparkSession, settings: Settings, alert_id: str | None = None) -> AlertContext:
-    """The given drift alert (default: the most recent one) with its feature's history."""
+def drift_alert_context(spark: SparkSession, settings: Settings, alert_id: str | None = None) -> AlertContext | None:
+    """The given drift alert (default: the most recent one) with its feature's history.
+
+    Returns None when no drift alert has been raised (and no ``alert_id`` was asked for).
+
+    Raises:
+        MLHOpsError: ``alert_id`` names no drift alert.
+    """
     cat = Catalog(settings.warehouse)
     _need(spark, cat, "mlhops.alerts")
     alerts = read_table(spark, cat, "mlhops.alerts").where(F.col("kind").isin("drift", "multivariate_drift"))
@@ -40,7 +46,9 @@ def drift_alert_context(spark: SparkSession, settings: Settings, alert_id: str |
         alerts = alerts.where(F.col("alert_id") == alert_id)
     row = alerts.orderBy(F.col("window_start").desc(), F.col("raised_at").desc()).first()
     if row is None:
-        raise MLHOpsError("no drift alert found" + (f" with id {alert_id}" if alert_id else ""))
+        if alert_id:
+            raise MLHOpsError(f"no drift alert with id {alert_id}")
+        return None
     alert = row.asDict()
     feature = str(alert["subject"]).split(" ", 1)[0]
     table = "mlhops.drift_metrics" if alert["kind"] == "drift" else "mlhops.multivariate_drift"
@@ -99,7 +107,8 @@ def compare_windows(
 def model_comparison(spark: SparkSession, settings: Settings, model_name: str | None = None) -> pd.DataFrame:
     """Champion vs challenger: latest realized metrics per version, side by side."""
     cat = Catalog(settings.warehouse)
-    _need(spark, cat, "mlhops.performance_metrics")
+    if not table_exists(spark, cat, "mlhops.performance_metrics"):
+        return pd.DataFrame()  # nothing scored and evaluated yet
     perf = read_table(spark, cat, "mlhops.performance_metrics").where(F.col("attribute") == "all")
     if model_name:
         perf = perf.where(F.col("model_name") == model_name)
