@@ -26,7 +26,7 @@ def _drift(feature, start, drift, effect, detector="ks"):
     )
 
 
-def plant(spark, cat, kind):
+def plant(spark, cat, kind, settings=None):
     if kind == "drift":  # heart rate drifts two windows in a row; age only once
         rows = [_drift("heart_rate", D2, True, 0.3), _drift("heart_rate", D3, True, 0.35),
                 _drift("age", D2, True, 0.4), _drift("age", D3, False, 0.01)]
@@ -57,6 +57,16 @@ def plant(spark, cat, kind):
                     description="heart rate within plausible range")
         df = spark.createDataFrame([tuple(base[f.name] for f in QUALITY_RESULTS_SCHEMA.fields)], QUALITY_RESULTS_SCHEMA)
         merge_into(df, cat, QUALITY_RESULTS_TABLE, list(QUALITY_RESULTS_KEYS))
+    elif kind == "quarantine":  # an ETL run that quarantined 20% of one source table
+        from mlhops.pipelines.base import StageParams, StageResult
+        from mlhops.pipelines.runs import record_stage
+
+        result = StageResult("etl", "alerts", metrics={
+            "rows_read.observations": 1000.0, "rows_quarantined.observations": 200.0,
+            "rows_read.patients": 50.0, "rows_quarantined.patients": 0.0,
+        }, details={"source": "synthea-csv"})
+        record_stage(spark, settings, StageParams(run_id="etl-1"), result, started_at=D3, ended_at=D3,
+                     fingerprint="abc123")
     else:
         raise AssertionError(kind)
 
@@ -68,6 +78,7 @@ EXPECTED = {
     "calibration": ("calibration-error-above-bound", "model-performance.md#calibration-below-bound", "ece"),
     "fairness": ("sensitivity-gap", "fairness.md#fairness-gap", "sex=F"),
     "quality": ("quality-check-failed", "quality.md#quality-check-failed", "measurement_heart_rate_range"),
+    "quarantine": ("etl-quarantine-rate", "etl-quarantine.md#quarantine-rate", "observations"),
 }
 
 
@@ -75,7 +86,7 @@ EXPECTED = {
 def test_planted_problem_raises_exactly_its_alert(spark, settings_factory, kind):
     s = settings_factory()
     cat = Catalog(s.warehouse)
-    plant(spark, cat, kind)
+    plant(spark, cat, kind, s)
     result = alert_stage.run(spark, s, StageParams(run_id="r1"))
     alerts = read_table(spark, cat, "mlhops.alerts").collect()
     rule_id, runbook, subject_part = EXPECTED[kind]
@@ -136,3 +147,13 @@ def test_new_alerts_are_posted_once_to_the_webhook(spark, settings_factory):
     assert payload["run_id"] == "r1"
     assert [a["rule_id"] for a in payload["alerts"]] == ["sensitivity-gap"]
     assert payload["alerts"][0]["runbook"] == "docs/runbooks/fairness.md#fairness-gap"
+
+
+def test_cli_exits_3_on_a_high_alert_and_0_when_clean(spark, settings_factory, monkeypatch):
+    from mlhops.cli import EXIT_ALERTS, EXIT_OK, main
+
+    s = settings_factory()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", s.mlflow.tracking_uri)
+    assert main(["alerts", "--warehouse", s.warehouse, "--run-id", "c0"]) == EXIT_OK
+    plant(spark, Catalog(s.warehouse), "performance")  # auroc-below-bound is high severity
+    assert main(["alerts", "--warehouse", s.warehouse, "--run-id", "c1"]) == EXIT_ALERTS

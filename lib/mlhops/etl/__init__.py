@@ -1,0 +1,1 @@
+"""Raw sources -> OMOP CDM v5.4: events, vocabulary mapping, de-identification, ids, quarantine."""
