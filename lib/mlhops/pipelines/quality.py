@@ -66,6 +66,23 @@ def evaluate(
     return out
 
 
+def fingerprint(spark: SparkSession, settings: Settings, params: StageParams) -> str:
+    """Delta versions of every OMOP table the checks read, plus the checks and settings: when
+    none changed, the orchestrator skips the stage (the results would be identical)."""
+    import hashlib
+    import json
+
+    cat = Catalog(settings.warehouse)
+    checks = load_checks(settings)
+    needed = {c.table for c in checks} | {c.ref_table for c in checks if c.ref_table} | {"person", "death", "concept"}
+    doc = {
+        "versions": {t: table_version(spark, cat, f"omop.{t}") for t in sorted(needed)},
+        "checks": sorted(repr(c) for c in checks),
+        "settings": repr(settings.quality),
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
 def run(spark: SparkSession, settings: Settings, params: StageParams) -> StageResult:
     """Evaluate the checks and write their per-window results."""
     cat = Catalog(settings.warehouse)
