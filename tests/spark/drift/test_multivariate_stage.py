@@ -42,6 +42,7 @@ def drift_settings(settings_factory):
         "reference_start": "2024-01-01", "reference_end": "2024-01-15", "slices": ["site"], "sample_cap": 800,
         "min_rows": 150, "detectors": ["mmd", "ks"], "vae_epochs": 5, "n_permutations": 50, "device": "cpu",
         "model_name": "test-drift",
+        "fit_if_missing": False,  # production behaviour (the local demo overlay turns it on)
     })
 
 
@@ -53,7 +54,8 @@ def test_fit_registers_then_nightly_scores_by_alias_and_flags_the_shifted_week(s
     configure_mlflow(settings)
     with pytest.raises(DetectorNotRegisteredError):
         load_registered("test-drift", "production")
-    # The nightly action never fits: without a registered version it fails and says what to run.
+    # The nightly action never fits unless configured to: without a registered version it fails
+    # and says what to run.
     nightly = drift_stage.run(spark, settings, StageParams(run_id="r0", start=dt.date(2024, 1, 15), end=dt.date(2024, 1, 22)))
     assert nightly.status == "failed" and "mlhops drift fit" in nightly.message
     with mlflow_run(settings, "drift_fit") as run:
