@@ -13,22 +13,17 @@
 import datetime as dt
 import uuid
 
-from mlhops.config import load_settings
 from mlhops.pipelines.base import StageParams
 from mlhops.pipelines.orchestrate import run_stages, select_stages
-from mlhops.runtime import param
-from mlhops.spark import get_spark
+from mlhops.runtime import notebook_session, param
 
-conf = param("conf", "local")
-warehouse = param("warehouse", "")
 date_from = param("from", "")
 date_to = param("to", "")
 stages = [s.strip() for s in param("stages", "").split(",") if s.strip()]
 from_stage = param("from_stage", "")
 force = param("force", "false").lower() == "true"
 
-settings = load_settings(conf, warehouse=warehouse or None)
-spark = get_spark(settings)
+settings, spark = notebook_session()
 
 # COMMAND ----------
 

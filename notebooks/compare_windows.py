@@ -13,21 +13,16 @@ import datetime as dt
 
 from pyspark.sql import functions as F
 
-from mlhops.config import load_settings
 from mlhops.io import Catalog, read_table
-from mlhops.runtime import param, show
-from mlhops.spark import get_spark
+from mlhops.runtime import notebook_session, param, show
 
-conf = param("conf", "local")
-warehouse = param("warehouse", "")
 granularity = param("granularity", "month")
 window_a = param("window_a", "")
 window_b = param("window_b", "")
 slice_name = param("slice", "all")
 slice_value = param("slice_value", "all")
 
-settings = load_settings(conf, warehouse=warehouse or None)
-spark = get_spark(settings)
+settings, spark = notebook_session()
 
 # COMMAND ----------
 

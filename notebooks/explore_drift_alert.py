@@ -10,16 +10,11 @@
 
 # COMMAND ----------
 
-from mlhops.config import load_settings
-from mlhops.runtime import param, show
-from mlhops.spark import get_spark
+from mlhops.runtime import notebook_session, param, show
 
-conf = param("conf", "local")
-warehouse = param("warehouse", "")
 alert_id = param("alert_id", "")
 
-settings = load_settings(conf, warehouse=warehouse or None)
-spark = get_spark(settings)
+settings, spark = notebook_session()
 
 # COMMAND ----------
 

@@ -13,18 +13,13 @@
 
 import datetime as dt
 
-from mlhops.config import load_settings
-from mlhops.runtime import param, show
-from mlhops.spark import get_spark
+from mlhops.runtime import notebook_session, param, show
 
-conf = param("conf", "local")
-warehouse = param("warehouse", "")
 action = param("action", "compare")
 version = param("version", "")
 reason = param("reason", "")
 
-settings = load_settings(conf, warehouse=warehouse or None)
-spark = get_spark(settings)
+settings, spark = notebook_session()
 
 # COMMAND ----------
 

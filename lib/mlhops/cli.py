@@ -132,13 +132,14 @@ def _stage_and_extra(args: argparse.Namespace) -> tuple[list[str], dict[str, Any
     return [verb], {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in extra.items()}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, app_name: str | None = None) -> int:
     """Entry point of the ``mlhops`` console script."""
     args = build_parser().parse_args(argv)
     try:
         from mlhops.config import load_settings
 
-        settings = load_settings(args.conf, warehouse=args.warehouse)
+        overrides = {"spark": {"app_name": app_name}} if app_name else None
+        settings = load_settings(args.conf, warehouse=args.warehouse, overrides=overrides)
         setup_logging(args.log_level or settings.log_level)
         start, end = _window(args)
         from mlhops.pipelines import STAGES
@@ -197,7 +198,7 @@ def run_job(stage_or_fn: str | Callable[..., Any], *, app_name: str = "mlhops") 
     argv = sys.argv[1:]
     if not argv or argv[0] != verb:
         argv = [verb, *argv]
-    raise SystemExit(main(argv))
+    raise SystemExit(main(argv, app_name=app_name))
 
 
 if __name__ == "__main__":

@@ -68,3 +68,15 @@ def show(obj: Any, title: str | None = None) -> None:
         obj.show(40, truncate=False)
     else:
         print(obj)
+
+
+def notebook_session() -> tuple[Any, Any]:
+    """Settings and Spark for a notebook, from the ``conf`` and ``warehouse`` parameters.
+
+    Every notebook starts with this, so they all read their environment the same way.
+    """
+    from mlhops.config import load_settings
+    from mlhops.spark import get_spark
+
+    settings = load_settings(param("conf", "local"), warehouse=param("warehouse", "") or None)
+    return settings, get_spark(settings)
