@@ -74,6 +74,51 @@ def write_parquet(table: pa.Table, path: Path, files: int = 8) -> None:
         pq.write_table(table.slice(i * step, step), path / f"part-{i:03d}.parquet", row_group_size=1 << 20)
 
 
+def _tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) used so far by process ``root`` and its live descendants
+    (the Spark JVM and its Python workers)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    tree, grew = {root}, True
+    while grew:
+        grew = False
+        for pid, ppid in parents.items():
+            if ppid in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    total = 0.0
+    for pid in tree:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def _spark_jvm_pid() -> int | None:
+    """The Spark driver JVM started by this Python process (local mode), if any."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+                if ppid == os.getpid() and b"java" in Path(f"/proc/{entry}/cmdline").read_bytes():
+                    return int(entry)
+            except (OSError, IndexError, ValueError):
+                continue
+    return None
+
+
+def _self_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
 def spark_profile(spark, path: Path, stats) -> float:  # noqa: ANN001
     from mlhops.features.spec import FeatureSpec
     from mlhops.stats.states import compute_states
@@ -114,7 +159,7 @@ def incremental_vs_full(spark, workdir: Path, rows: int, history_days: int) -> t
     from mlhops.io import Catalog, merge_into, write_overwrite
     from mlhops.pipelines import stats as stats_stage
     from mlhops.pipelines.base import StageParams
-    from mlhops.stats.changes import enable_change_feed
+    from mlhops.io.changes import enable_change_feed
 
     defs = workdir / "features"
     defs.mkdir(parents=True, exist_ok=True)
@@ -171,7 +216,7 @@ def incremental_vs_full(spark, workdir: Path, rows: int, history_days: int) -> t
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 3_000_000, 10_000_000])
-    parser.add_argument("--history-rows", type=int, default=1_000_000)
+    parser.add_argument("--history-rows", type=int, default=1_000_000, help="0: skip the incremental measurement")
     parser.add_argument("--history-days", type=int, default=730)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -186,16 +231,25 @@ def main() -> None:
     stats = StatsSettings(slices=(SliceSettings("sex", "sex"), SliceSettings("site", "cast(care_site_id AS string)")))
     print(f"cpus={os.cpu_count()} spark={spark.version} features={len(NUMERIC)} numeric + {len(CATEGORICAL)} categorical,"
           f" slices=all+sex+site, {DAYS} days")
-    print("| rows | Spark states (s) | Spark rows/s | DuckDB (s) | Spark / DuckDB |")
-    print("|---:|---:|---:|---:|---:|")
+    jvm = _spark_jvm_pid()
+    print("| rows | Spark states (s) | Spark rows/s | DuckDB (s) | Spark / DuckDB (wall) |"
+          " Spark CPU s | DuckDB CPU s | Spark / DuckDB (CPU) | load avg |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in args.sizes:
         path = work / f"rows_{n}"
         if not path.exists():
             write_parquet(synth(n), path)
         spark_profile(spark, path, stats) if n == args.sizes[0] else None  # JIT / first-read warm-up
+        c0 = _tree_cpu(jvm) if jvm else float("nan")
         s = spark_profile(spark, path, stats)
+        sc = (_tree_cpu(jvm) - c0) if jvm else float("nan")
+        c0 = _self_cpu()
         d = duckdb_profile(path)
-        print(f"| {n:,} | {s:.1f} | {n / s:,.0f} | {d:.1f} | {s / d:.2f} |", flush=True)
+        dc = _self_cpu() - c0
+        print(f"| {n:,} | {s:.1f} | {n / s:,.0f} | {d:.1f} | {s / d:.2f} | {sc:.1f} | {dc:.1f} | {sc / dc:.2f} |"
+              f" {os.getloadavg()[0]:.1f} |", flush=True)
+    if args.history_rows <= 0:
+        return
     full, inc = incremental_vs_full(spark, work / "inc", args.history_rows, args.history_days)
     print(f"\nstats stage, {args.history_rows:,} rows over {args.history_days} days: full {full:.1f} s, "
           f"one new day {inc:.1f} s = {100 * inc / full:.1f}% of full")

@@ -154,7 +154,8 @@ def update_profiles(
         derived.append(merge_states(slid, list(WINDOW_KEYS), st.max_categories))
     cum_pred = "false"
     if st.cumulative:
-        cum = _cumulative_states(days, touched, st.cumulative_months, st.max_categories)
+        stored_cum = None if full else states.where(F.col("granularity") == W.CUMULATIVE)
+        cum = _cumulative_states(days, touched, st.cumulative_months, st.max_categories, stored_cum)
         if cum is not None:
             states_df, first_end = cum
             derived.append(states_df)
@@ -194,11 +195,18 @@ def update_profiles(
 
 
 def _cumulative_states(
-    days: DataFrame, touched: Sequence[dt.date], months: int, max_categories: int
+    days: DataFrame,
+    touched: Sequence[dt.date],
+    months: int,
+    max_categories: int,
+    stored: DataFrame | None = None,
 ) -> tuple[DataFrame, dt.date] | None:
     """Cumulative windows [history start, month end) at the last ``months`` month ends that a
-    touched day affects. Everything before the first of those months is merged once (``base``);
-    each window is then ``base`` plus the month states up to its end, never a rescan of rows."""
+    touched day affects. Everything before the first of those months is one state (``base``):
+    the stored cumulative window ending there when it exists for the same history start (a
+    nightly run then merges one stored state with the current month's day states, whatever the
+    length of the history), else the merge of all earlier day states. Each window is ``base``
+    plus the month states up to its end, never a rescan of rows."""
     bounds = days.agg(F.min("window_start"), F.max("window_start")).first()
     if not bounds or bounds[0] is None or not touched:
         return None
@@ -213,9 +221,19 @@ def _cumulative_states(
     if not ends:
         return None
     first_start = W.window_start(ends[0] - dt.timedelta(days=1), "month")
-    base = days.where(F.col("window_start") < F.lit(first_start)).withColumns(
-        {"granularity": F.lit("base"), "window_start": F.lit(history_start), "window_end": F.lit(first_start)}
-    )
+    base = None
+    # The stored window is only reusable when no touched (changed) day falls before its end.
+    if stored is not None and history_start < first_start <= min(touched):
+        previous = stored.where(
+            (F.col("window_start") == F.lit(history_start)) & (F.col("window_end") == F.lit(first_start))
+        )
+        if previous.limit(1).count() > 0:
+            logger.info("stats: cumulative windows continue the stored one ending %s", first_start)
+            base = previous.withColumn("granularity", F.lit("base")).select(*days.columns, "granularity", "window_end")
+    if base is None:
+        base = days.where(F.col("window_start") < F.lit(first_start)).withColumns(
+            {"granularity": F.lit("base"), "window_start": F.lit(history_start), "window_end": F.lit(first_start)}
+        )
     recent = W.tumbling(days.where(F.col("window_start") >= F.lit(first_start)), "month")
     units = merge_states(base.unionByName(recent), list(WINDOW_KEYS), max_categories)
     cum = W.cumulative(units.drop("granularity"), history_start, last_end)

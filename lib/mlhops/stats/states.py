@@ -7,11 +7,12 @@ windows merge into the state of their union without the raw rows:
 * moments: ``mean`` and ``m2`` (sum of squared deviations) - merged with Chan et al.'s
   pairwise formula (exact up to floating point);
 * ``min`` / ``max`` - min / max;
-* ``kll``: a DataSketches KLL quantile sketch (Spark ``kll_sketch_agg_double``), merged with
-  ``kll_merge_agg_double``. Normalized rank error about 1.65% at k=200 (1.33% single-sided);
+* ``kll``: a DataSketches KLL quantile sketch (built on executors by
+  :mod:`mlhops.stats.fine_pass`, same binary format as Spark's ``kll_sketch_agg_double``),
+  merged with ``kll_merge_agg_double``. Normalized rank error about 1.65% at k=200 (1.33% single-sided);
   exact while a sketch has seen at most k values;
-* ``hll``: a DataSketches HLL distinct-count sketch (``hll_sketch_agg``), merged with
-  ``hll_union_agg``. Relative standard error 1.04/sqrt(2^lg_k) (1.6% at lg_k=12);
+* ``hll``: a DataSketches HLL distinct-count sketch (same format as ``hll_sketch_agg``),
+  merged with ``hll_union_agg``. Relative standard error 1.04/sqrt(2^lg_k) (1.6% at lg_k=12);
 * ``counts``: category -> count for categorical and binary features (exact up to
   ``max_categories`` categories per state; rarer ones pooled under ``__other__``).
 
@@ -29,12 +30,10 @@ from pyspark.sql import types as T
 
 from mlhops.config.stages import SliceSettings, StatsSettings
 from mlhops.features.spec import FeatureSpec
+from mlhops.stats.fine_pass import ALL, OTHER_CATEGORY, FineFeature, chunk_states_fn
 
-ALL = "all"
 # Slice value of rows whose slicing expression is null.
 UNKNOWN_SLICE_VALUE = "unknown"
-# Category bucket pooling the categories beyond max_categories in one state.
-OTHER_CATEGORY = "__other__"
 
 SLICE_KEYS: tuple[str, ...] = ("slice", "slice_value", "feature", "kind")
 
@@ -76,12 +75,15 @@ def _has_counts(spec: FeatureSpec) -> bool:
     return spec.kind in ("categorical", "binary")
 
 
+def _slice_value(s: SliceSettings) -> Column:
+    return F.coalesce(F.expr(s.expr).cast("string"), F.lit(UNKNOWN_SLICE_VALUE))
+
+
 def slice_columns(slices: Sequence[SliceSettings]) -> list[Column]:
     """One ``struct(slice, slice_value)`` per slice, the whole population (``all``) first."""
     cols = [F.struct(F.lit(ALL).alias("slice"), F.lit(ALL).alias("slice_value"))]
     for s in slices:
-        value = F.coalesce(F.expr(s.expr).cast("string"), F.lit(UNKNOWN_SLICE_VALUE))
-        cols.append(F.struct(F.lit(s.name).alias("slice"), value.alias("slice_value")))
+        cols.append(F.struct(F.lit(s.name).alias("slice"), _slice_value(s).alias("slice_value")))
     return cols
 
 
@@ -100,7 +102,12 @@ def compute_states(
     *,
     day_col: str = "event_date",
 ) -> DataFrame:
-    """Day states of every feature and slice from feature rows, in one aggregation pass.
+    """Day states of every feature and slice from feature rows, in one pass over the rows.
+
+    The rows are read once and grouped by day; an executor turns each day's rows into the state
+    of every slice (``all``, ``sex=...``, ``site=...``) and feature with vectorised NumPy and
+    DataSketches (:mod:`mlhops.stats.fine_pass`). Raw rows are never exploded per slice, and
+    the sketches are the DataSketches images Spark's merge functions read.
 
     Args:
         rows: feature-table rows (``day_col`` plus one column per feature).
@@ -111,75 +118,24 @@ def compute_states(
     Returns:
         A DataFrame with :data:`STATE_SCHEMA`.
     """
-    sliced = with_slices(rows.withColumn("day", F.col(day_col).cast("date")), stats.slices)
-    group = ["day", "slice", "slice_value"]
-    exprs: list[Column] = [F.count(F.lit(1)).alias("_rows")]
+    slice_cols = [_slice_value(s).alias(f"_s{i}") for i, s in enumerate(stats.slices)]
+    inputs: list[Column] = []
+    fine_features = []
     for i, spec in enumerate(specs):
         c = F.col(f"`{spec.name}`")
-        exprs.append(F.count(c).alias(f"_{i}_n"))
-        if _has_moments(spec):
-            x = c.cast("double")
-            exprs += [
-                F.avg(x).alias(f"_{i}_mean"),
-                F.var_pop(x).alias(f"_{i}_var"),
-                F.min(x).alias(f"_{i}_min"),
-                F.max(x).alias(f"_{i}_max"),
-                F.kll_sketch_agg_double(x, stats.kll_k).alias(f"_{i}_kll"),
-            ]
-            hashed = F.when(c.isNotNull(), F.xxhash64(x))
-        else:
-            hashed = c.cast("string")
-        exprs.append(F.hll_sketch_agg(hashed, stats.hll_lg_k).alias(f"_{i}_hll"))
-    wide = sliced.groupBy(*group).agg(*exprs)
-
-    def _null(dtype: str) -> Column:
-        return F.lit(None).cast(dtype)
-
-    per_feature = []
-    for i, spec in enumerate(specs):
-        n = F.col(f"_{i}_n")
-        moments = _has_moments(spec)
-        per_feature.append(
-            F.struct(
-                F.lit(spec.name).alias("feature"),
-                F.lit(spec.kind).alias("kind"),
-                F.col("_rows").alias("n_rows"),
-                (F.col("_rows") - n).alias("n_null"),
-                n.alias("n"),
-                F.col(f"_{i}_mean").alias("mean") if moments else _null("double").alias("mean"),
-                (F.col(f"_{i}_var") * n).alias("m2") if moments else _null("double").alias("m2"),
-                F.col(f"_{i}_min").alias("min") if moments else _null("double").alias("min"),
-                F.col(f"_{i}_max").alias("max") if moments else _null("double").alias("max"),
-                F.when(n > 0, F.col(f"_{i}_kll")).alias("kll") if moments else _null("binary").alias("kll"),
-                F.when(n > 0, F.col(f"_{i}_hll")).alias("hll"),
-            )
-        )
-    long = wide.select(*group, F.explode(F.array(*per_feature)).alias("_f")).select(*group, "_f.*")
-    long = long.withColumns(
-        {"granularity": F.lit("day"), "window_start": F.col("day"), "window_end": F.date_add("day", 1)}
+        value_col = f"_x{i}" if _has_moments(spec) else None
+        string_col = f"_c{i}" if _has_counts(spec) else None
+        if value_col:
+            inputs.append(c.cast("double").alias(value_col))
+        if string_col:
+            inputs.append(c.cast("string").alias(string_col))
+        fine_features.append(FineFeature(spec.name, spec.kind, value_col, string_col))
+    base = rows.select(F.col(day_col).cast("date").alias("day"), *slice_cols, *inputs)
+    fn = chunk_states_fn(
+        fine_features, [s.name for s in stats.slices], stats.kll_k, stats.hll_lg_k, stats.max_categories
     )
-    counted = [s for s in specs if _has_counts(s)]
-    if counted:
-        counts = _category_counts(sliced, counted, group, stats.max_categories)
-        long = long.join(counts, on=[*group, "feature"], how="left")
-    else:
-        long = long.withColumn("counts", F.lit(None).cast("map<string,bigint>"))
-    return long.select(*[f.name for f in STATE_SCHEMA.fields])
-
-
-def _category_counts(
-    sliced: DataFrame, specs: Sequence[FeatureSpec], group: list[str], max_categories: int
-) -> DataFrame:
-    values = F.array(
-        *[F.struct(F.lit(s.name).alias("feature"), F.col(f"`{s.name}`").cast("string").alias("value")) for s in specs]
-    )
-    long = (
-        sliced.select(*group, F.explode(values).alias("_c"))
-        .select(*group, "_c.feature", "_c.value")
-        .where(F.col("value").isNotNull())
-    )
-    counts = long.groupBy(*group, "feature", "value").agg(F.count(F.lit(1)).alias("count"))
-    return cap_categories(counts, [*group, "feature"], max_categories)
+    # One Python call per calendar month of rows (whole days, amortised fixed cost).
+    return base.groupBy(F.trunc("day", "month").alias("_month")).applyInArrow(fn, schema=STATE_SCHEMA)
 
 
 def cap_categories(counts: DataFrame, keys: list[str], max_categories: int) -> DataFrame:

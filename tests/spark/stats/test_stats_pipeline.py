@@ -77,7 +77,7 @@ def _sorted_table(spark, settings, name, keys):
 def test_incremental_run_after_late_and_updated_rows_equals_full_recompute(
     spark, stats_settings, diabetes_rows, tmp_path_factory
 ):
-    settings = stats_settings()
+    settings = stats_settings(cumulative=True, cumulative_months=3)
     rows = diabetes_rows
     first = rows[np.array(rows["event_date"].tolist()) < dt.date(2024, 3, 4)]
     write_features(spark, settings, first)
@@ -97,8 +97,20 @@ def test_incremental_run_after_late_and_updated_rows_equals_full_recompute(
     assert result.message.startswith("incremental")
     assert result.metrics["days_recomputed"] < 20
 
-    final = pd.concat([first[first.visit_occurrence_id != fixed.visit_occurrence_id.iloc[0]], late, late_row, fixed])
-    fresh = stats_settings()
+    # The night after: one new day. Its cumulative window reuses the stored one ending on the
+    # 1st of its month instead of re-merging the whole history; the result must be the same.
+    new_day = late.iloc[:40].copy()
+    new_day["visit_occurrence_id"] = np.arange(20_000_000, 20_000_040)
+    new_day["event_date"] = dt.date(2024, 3, 12)
+    new_day["event_time"] = pd.Timestamp("2024-03-12 10:00")
+    write_features(spark, settings, new_day)
+    nightly = stats_stage.run(spark, settings, StageParams(run_id="nightly"))
+    assert nightly.metrics["days_recomputed"] == 1.0
+
+    final = pd.concat(
+        [first[first.visit_occurrence_id != fixed.visit_occurrence_id.iloc[0]], late, late_row, fixed, new_day]
+    )
+    fresh = stats_settings(cumulative=True, cumulative_months=3)
     fresh = dataclasses.replace(fresh, warehouse=str(tmp_path_factory.mktemp("fresh")))
     write_features(spark, fresh, final)
     stats_stage.run(spark, fresh, StageParams(run_id="full2"))
@@ -107,6 +119,7 @@ def test_incremental_run_after_late_and_updated_rows_equals_full_recompute(
     a = _sorted_table(spark, settings, "mlhops.profile_metrics", keys)
     b = _sorted_table(spark, fresh, "mlhops.profile_metrics", keys)
     assert a[keys].equals(b[keys])
+    assert (a.granularity == "cumulative").sum() > 0
     for col in ("n_rows", "n_null", "n", "min", "max"):
         assert a[col].equals(b[col]), col
     assert np.allclose(a["mean"].astype(float), b["mean"].astype(float), rtol=1e-12, equal_nan=True)
