@@ -7,6 +7,11 @@ saved in alibi-detect's own format (``save_detector``/``load_detector``).
 MMD scoring can use alibi's own ``predict`` (``mmd_permutation: alibi``) or the batched
 one-kernel-matrix permutation test of :mod:`mlhops.drift.fast_mmd` (``batched``, default):
 same kernel, same bandwidth, same statistic and p-value rule, several times faster.
+
+The preprocessing and the VAE are fitted on one part of the baseline sample and the detectors'
+reference (``x_ref``) is a disjoint part: the rows a window is compared with are then, like the
+window's rows, rows the fitted transform has never seen, so under no drift the two samples are
+exchangeable with respect to everything fitted (see docs/drift-power.md).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from mlhops.drift.device import device_name, seeded_torch, select_device, synchronize
+from mlhops.drift.device import device_name, seeded_random, select_device, synchronize
 from mlhops.drift.preprocess import FeatureLike, TabularPreprocessor, fit_preprocessor
 from mlhops.errors import SchemaError
 
@@ -35,6 +40,8 @@ MANIFEST = "suite.json"
 CLASSIFIER_TRAIN_SIZE = 0.75
 # Rows per batch when embedding through the encoder.
 EMBED_BATCH = 4096
+# Share of a single baseline sample that fits the preprocessing and the VAE; the rest is x_ref.
+FIT_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -142,7 +149,7 @@ class DetectorSuite:
             stat, p, thr = _batched_mmd(inner, x, seed)
             kind = "distance"
         else:
-            with seeded_torch(seed):
+            with seeded_random(seed):
                 pred = det.predict(x)["data"]
             if name == "ks":
                 pvals = np.asarray(pred["p_val"], dtype=float)
@@ -215,7 +222,7 @@ def load_suite(directory: str | Path) -> DetectorSuite:
     encoder = None
     for name in config.detectors:
         # Same seed as at fit time: LSDD draws its kernel centres when it is built.
-        with seeded_torch(config.seed):
+        with seeded_random(config.seed):
             det = load_detector(root / "detectors" / name)
         detectors[name] = det
         fn = getattr(getattr(det, "_detector", det), "preprocess_fn", None)
@@ -227,26 +234,62 @@ def load_suite(directory: str | Path) -> DetectorSuite:
     return DetectorSuite(preprocessor, encoder, detectors, config, manifest["meta"])
 
 
+def split_reference(reference: pd.DataFrame, fit_share: float = FIT_SHARE, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seeded split of one baseline sample into a fit part and a disjoint detector reference.
+
+    Args:
+        reference: the baseline sample.
+        fit_share: share of rows (rounded) that go to the fit part; both parts keep at least one row.
+        seed: seeds the split.
+
+    Returns:
+        ``(fit part, reference part)``, each in the original row order with a fresh index.
+
+    Raises:
+        SchemaError: fewer than two rows, or ``fit_share`` outside (0, 1).
+    """
+    if not 0.0 < fit_share < 1.0:
+        raise SchemaError(f"fit share must lie in (0, 1), got {fit_share}")
+    n = len(reference)
+    if n < 2:
+        raise SchemaError(f"drift reference sample: {n} rows cannot be split into a fit part and a reference")
+    n_fit = min(n - 1, max(1, round(n * fit_share)))
+    pick = np.zeros(n, dtype=bool)
+    pick[np.random.default_rng(seed).choice(n, n_fit, replace=False)] = True
+    return reference[pick].reset_index(drop=True), reference[~pick].reset_index(drop=True)
+
+
 def fit_suite(
     reference: pd.DataFrame,
     features: list[FeatureLike],
     config: SuiteConfig,
     *,
+    fit_sample: pd.DataFrame | None = None,
     meta: dict[str, Any] | None = None,
     base: DetectorSuite | None = None,
 ) -> DetectorSuite:
-    """Fit preprocessing, train the VAE and build the detectors on the reference sample.
+    """Fit preprocessing and the VAE on a fit sample, and build the detectors on a disjoint reference.
+
+    The preprocessing (imputation values, scaling, category levels) and the VAE are not fitted on
+    the rows that become the detectors' ``x_ref``: a current window's rows are never in the fit, so
+    only a disjoint reference is exchangeable with them under no drift, as the tests assume.
 
     Args:
-        reference: reference sample (driver-side pandas frame, already capped).
+        reference: baseline rows (driver-side pandas frame, already capped). Without
+            ``fit_sample`` and ``base`` it is split (:func:`split_reference`, ``FIT_SHARE``,
+            ``config.seed``) into the fit part and the detectors' reference.
         features: feature names and kinds.
         config: what to build (``config.device``: ``auto`` = CUDA if present, else CPU).
+        fit_sample: rows to fit the preprocessing and the VAE on; then all of ``reference``
+            is the detectors' reference. The two must be disjoint sets of rows.
         meta: lineage recorded with the suite (reference window, data versions...).
         base: reuse this suite's preprocessing and VAE encoder (slice suites share the
-            whole-population embedding, so slices are compared in one latent space).
+            whole-population embedding, so slices are compared in one latent space); ``reference``
+            must then be disjoint from the rows ``base`` was fitted on.
 
     Returns:
-        The fitted suite.
+        The fitted suite; ``meta`` records ``n_fit`` (rows the preprocessing and VAE saw) and
+        ``n_reference`` (rows of ``x_ref``).
     """
     import torch
     from alibi_detect.cd import ClassifierDrift, KSDrift, LSDDDrift, MMDDrift
@@ -261,26 +304,29 @@ def fit_suite(
     # None lets alibi choose again when a saved detector is loaded (run-time device choice).
     alibi_dev = None if config.device == "auto" else dev.type
     if base is None:
-        pre = fit_preprocessor(reference, features)
-        x_ref = pre.transform(reference)
+        if fit_sample is None:
+            fit_sample, reference = split_reference(reference, FIT_SHARE, config.seed)
+        pre = fit_preprocessor(fit_sample, features)
         vae_cfg = VAEConfig(
             latent_dim=config.latent_dim, hidden_dim=config.hidden_dim, epochs=config.vae_epochs,
             batch_size=config.vae_batch_size, learning_rate=config.vae_learning_rate, beta=config.vae_beta,
             seed=config.seed,
         )
-        vae, report = train_vae(x_ref, pre.binary_mask, vae_cfg, dev)
+        vae, report = train_vae(pre.transform(fit_sample), pre.binary_mask, vae_cfg, dev)
         encoder = vae.encoder_mean()
-        vae_meta = {"vae_final_loss": report.final_loss, "vae_seconds": report.seconds}
+        fit_meta = {"vae_final_loss": report.final_loss, "vae_seconds": report.seconds, "n_fit": int(len(fit_sample))}
     else:
+        if fit_sample is not None:
+            raise SchemaError("fit_suite: pass either base (reuse its fit) or fit_sample, not both")
         pre, encoder = base.preprocessor, base.encoder
-        x_ref = pre.transform(reference)
-        vae_meta = {k: base.meta[k] for k in ("vae_final_loss", "vae_seconds") if k in base.meta}
+        fit_meta = {k: base.meta[k] for k in ("vae_final_loss", "vae_seconds", "n_fit") if k in base.meta}
+    x_ref = pre.transform(reference)
     preprocess_fn = functools.partial(preprocess_drift, model=encoder, device=alibi_dev, batch_size=EMBED_BATCH)
     detectors: dict[str, Any] = {}
     build_seconds: dict[str, float] = {}
     for name in config.detectors:
         start = time.perf_counter()
-        with seeded_torch(config.seed):
+        with seeded_random(config.seed):
             if name == "mmd":
                 det = MMDDrift(x_ref, backend="pytorch", p_val=config.alpha, preprocess_fn=preprocess_fn,
                                n_permutations=config.n_permutations, device=alibi_dev)
@@ -304,7 +350,7 @@ def fit_suite(
         logger.info("built %s detector in %.2fs", name, build_seconds[f"build_seconds_{name}"])
     all_meta = {
         "features": pre.feature_names, "n_reference": int(len(reference)), "n_inputs": pre.n_outputs,
-        "fit_device": device_name(dev), "torch_version": torch.__version__, **vae_meta, **build_seconds,
+        "fit_device": device_name(dev), "torch_version": torch.__version__, **fit_meta, **build_seconds,
     }
     all_meta.update(meta or {})
     return DetectorSuite(pre, encoder, detectors, config, all_meta)

@@ -48,18 +48,25 @@ def device_name(device: torch.device) -> str:
 
 
 @contextlib.contextmanager
-def seeded_torch(seed: int) -> Iterator[None]:
-    """Run a block with torch's global RNG seeded, restoring the caller's RNG state afterwards.
+def seeded_random(seed: int) -> Iterator[None]:
+    """Run a block with torch's and numpy's global RNGs seeded, restoring the caller's states afterwards.
 
-    alibi-detect draws its permutations from torch's global generator; seeding it per call is
-    what makes a loaded detector give the same p-value as the one that was saved.
+    alibi-detect draws its permutations and the domain classifier's batches from torch's global
+    generator, and the classifier's held-out split (``train_size``) from numpy's; seeding both per
+    call is what makes a loaded detector give the same p-value as the one that was saved.
     """
+    import numpy as np
     import torch
 
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    np_state = np.random.get_state()
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        yield
+        np.random.seed(seed % 2**32)
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
 
 
 def synchronize(device: torch.device) -> None:

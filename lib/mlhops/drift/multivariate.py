@@ -1,7 +1,9 @@
 """Fit and run the registered multivariate drift detectors over feature-table windows.
 
-``fit_detectors`` samples the reference period (per slice value), fits one suite per slice value
-(sharing the whole-population preprocessing and VAE), and registers them in MLflow.
+``fit_detectors`` splits the reference period's rows by key into a fit part and a disjoint
+reference part, fits the preprocessing and VAE on a sample of the fit part, builds one suite per
+slice value on samples of the reference part (all sharing that preprocessing and VAE), and
+registers them in MLflow.
 ``score_windows`` loads the version behind the configured alias, samples each window and slice
 value, and writes one row per window, slice value and detector to ``mlhops.multivariate_drift``.
 """
@@ -17,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from mlhops.drift.detectors import DetectorSuite, SuiteConfig, fit_suite
+from mlhops.drift.detectors import FIT_SHARE, DetectorSuite, SuiteConfig, fit_suite
 from mlhops.drift.result import ALL_SLICE, DRIFT_RESULT_KEYS, DRIFT_RESULT_SCHEMA, DriftResult
-from mlhops.drift.sampling import collect_sample, in_window, sample_rows
+from mlhops.drift.sampling import collect_sample, in_window, sample_rows, split_by_key
 from mlhops.errors import ConfigError
 from mlhops.io import Catalog, merge_into, read_table, table_version
 
@@ -46,6 +48,10 @@ MULTIVARIATE_DRIFT_SCHEMA = T.StructType(
     ]
 )
 MULTIVARIATE_DRIFT_KEYS: tuple[str, ...] = DRIFT_RESULT_KEYS
+# Marks collected rows as fit sample or detector reference (dropped before fitting).
+_PART = "_mlhops_part"
+# Fewest rows the preprocessing and VAE are fitted on (a small baseline gives the rest to x_ref).
+MIN_FIT_ROWS = 50
 
 
 def suite_config(ds: DriftSettings) -> SuiteConfig:
@@ -99,16 +105,65 @@ def group_samples(sample: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
     return {(str(k[0]), str(k[1])): g.reset_index(drop=True) for k, g in sample.groupby(["slice", "slice_value"], sort=True)}
 
 
+def ensure_reference_rows(
+    reference: pd.DataFrame, fit_sample: pd.DataFrame, min_rows: int, min_fit_rows: int = MIN_FIT_ROWS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Give the detectors' reference at least ``min_rows`` rows when the baseline is small.
+
+    The key split halves the reference period; when that leaves the whole-population reference
+    below ``min_rows``, the first rows of the fit sample (in its sampling order) move to the
+    reference, so the two stay disjoint and the fit keeps the rest.
+
+    Args:
+        reference: whole-population reference rows.
+        fit_sample: rows for the preprocessing and VAE (disjoint from ``reference``).
+        min_rows: rows the reference needs.
+        min_fit_rows: rows the fit sample must keep.
+
+    Returns:
+        ``(reference, fit sample)``, unchanged when the reference already has ``min_rows`` rows.
+
+    Raises:
+        ConfigError: the two together cannot give ``min_rows`` reference and ``min_fit_rows`` fit rows.
+    """
+    import pandas as pd
+
+    need = min_rows - len(reference)
+    if need <= 0:
+        return reference, fit_sample
+    if len(fit_sample) - need < min_fit_rows:
+        raise ConfigError(
+            f"drift fit: the reference period gives {len(reference) + len(fit_sample)} sampled rows; a detector needs "
+            f"drift.min_rows={min_rows} reference rows plus {min_fit_rows} disjoint rows to fit the preprocessing and VAE"
+        )
+    moved = fit_sample.iloc[:need]
+    logger.info("drift fit: small reference period; %d fit rows moved to the reference (%d fit rows left)", need,
+                len(fit_sample) - need)
+    return pd.concat([reference, moved], ignore_index=True), fit_sample.iloc[need:].reset_index(drop=True)
+
+
 def fit_suites(
-    groups: dict[tuple[str, str], pd.DataFrame], features: Sequence[Any], config: SuiteConfig, min_rows: int,
-    meta: dict[str, Any],
+    groups: dict[tuple[str, str], pd.DataFrame], fit_sample: pd.DataFrame, features: Sequence[Any], config: SuiteConfig,
+    min_rows: int, meta: dict[str, Any],
 ) -> dict[tuple[str, str], DetectorSuite]:
-    """One suite per slice value with enough reference rows; slices reuse the ``all`` embedding."""
+    """One suite per slice value with enough reference rows; slices reuse the ``all`` embedding.
+
+    Args:
+        groups: reference rows per ``(slice, slice_value)`` (the detectors' ``x_ref``).
+        fit_sample: rows, disjoint from every group, the preprocessing and VAE are fitted on.
+        features: feature specs.
+        config: what to build.
+        min_rows: fewest rows for a suite (and for the fit sample).
+        meta: lineage recorded with every suite.
+    """
     key_all = (ALL_SLICE, ALL_SLICE)
     if key_all not in groups or len(groups[key_all]) < min_rows:
         n = len(groups.get(key_all, ()))
         raise ConfigError(f"drift fit: reference sample has {n} rows, fewer than drift.min_rows={min_rows}")
-    base = fit_suite(groups[key_all], list(features), config, meta={**meta, "slice": ALL_SLICE, "slice_value": ALL_SLICE})
+    if len(fit_sample) < MIN_FIT_ROWS:
+        raise ConfigError(f"drift fit: fit sample has {len(fit_sample)} rows, fewer than {MIN_FIT_ROWS}")
+    base = fit_suite(groups[key_all], list(features), config, fit_sample=fit_sample,
+                     meta={**meta, "slice": ALL_SLICE, "slice_value": ALL_SLICE})
     suites = {key_all: base}
     for key, frame in groups.items():
         if key == key_all:
@@ -126,6 +181,12 @@ def fit_detectors(
 ) -> dict[str, Any]:
     """Sample the reference, fit the suites and register them (``mlhops drift fit``).
 
+    The reference period's rows are split by key (:func:`~mlhops.drift.sampling.split_by_key`,
+    ``FIT_SHARE``): the preprocessing and VAE are fitted on a capped sample of one part, and every
+    slice's detector reference is a capped sample of the other, so no reference row was seen by
+    the fitted transform (as no scored window row is). A small reference period that leaves the
+    reference below ``drift.min_rows`` moves fit rows to it (:func:`ensure_reference_rows`).
+
     Args:
         spark: the session.
         settings: validated settings (``drift`` section).
@@ -133,7 +194,7 @@ def fit_detectors(
         features: feature specs (name, kind); default: :func:`drift_features`.
 
     Returns:
-        ``version``, ``n_suites``, ``n_reference`` for the stage result.
+        ``version``, ``n_suites``, ``n_reference``, ``n_fit`` for the stage result.
     """
     from mlhops.drift.registry import register_suites
 
@@ -144,26 +205,38 @@ def fit_detectors(
     version = table_version(spark, catalog, FEATURES_TABLE)
     df = read_table(spark, catalog, FEATURES_TABLE, version=version)
     names = [f.name for f in features]
-    sample = sample_rows(
-        in_window(df, start, end), cap=ds.sample_cap, seed=ds.seed, method=ds.sampling,  # type: ignore[arg-type]
-        strata=ds.strata, slices=drift_slices(settings), columns=names,
+    fit_part, ref_part = split_by_key(in_window(df, start, end), FIT_SHARE, ds.seed)
+    ref_sample = sample_rows(ref_part, cap=ds.sample_cap, seed=ds.seed, method=ds.sampling,  # type: ignore[arg-type]
+                             strata=ds.strata, slices=drift_slices(settings), columns=names)
+    # The whole population only: slice suites reuse its preprocessing and VAE.
+    fit_sample = sample_rows(fit_part, cap=ds.sample_cap, seed=ds.seed, method=ds.sampling,  # type: ignore[arg-type]
+                             strata=ds.strata, columns=names)
+    both = collect_sample(ref_sample.withColumn(_PART, F.lit("reference")).unionByName(
+        fit_sample.withColumn(_PART, F.lit("fit"))))
+    is_fit = both[_PART] == "fit"
+    groups = group_samples(both[~is_fit].drop(columns=[_PART]))
+    key_all = (ALL_SLICE, ALL_SLICE)
+    groups[key_all], fit_rows = ensure_reference_rows(
+        groups.get(key_all, both.iloc[:0].drop(columns=[_PART])), both[is_fit].drop(columns=[_PART]), ds.min_rows
     )
-    groups = group_samples(collect_sample(sample))
-    meta = {"reference_start": start.isoformat(), "reference_end": end.isoformat(), "features_table_version": version}
-    suites = fit_suites(groups, features, suite_config(ds), ds.min_rows, meta)
+    fit_rows = fit_rows.drop(columns=["slice", "slice_value"])
+    meta = {"reference_start": start.isoformat(), "reference_end": end.isoformat(), "features_table_version": version,
+            "fit_share": FIT_SHARE}
+    suites = fit_suites(groups, fit_rows, features, suite_config(ds), ds.min_rows, meta)
     tags = {
         "mlhops.reference_start": start.isoformat(),
         "mlhops.reference_end": end.isoformat(),
         "mlhops.features": ",".join(names),
         "mlhops.data_version.features": str(version),
         "mlhops.sampling": f"{ds.sampling} cap={ds.sample_cap} seed={ds.seed}",
+        "mlhops.fit_split": f"key hash, fit share={FIT_SHARE}, fit rows={len(fit_rows)}",
         "mlhops.slices": ",".join(f"{k[0]}={k[1]}" for k in suites),
         "mlhops.detectors": ",".join(ds.detectors),
         "mlhops.alibi_detect": _alibi_version(),
     }
     ver = register_suites(suites, model_name=ds.model_name, run_id=run_id, tags=tags, alias=ds.alias)
     n_ref = len(groups[(ALL_SLICE, ALL_SLICE)])
-    return {"version": ver, "n_suites": len(suites), "n_reference": n_ref}
+    return {"version": ver, "n_suites": len(suites), "n_reference": n_ref, "n_fit": len(fit_rows)}
 
 
 def _alibi_version() -> str:

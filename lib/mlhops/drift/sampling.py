@@ -5,6 +5,10 @@ seed picks the same rows whatever the partitioning, and a re-run of a window sam
 what it sampled before. ``uniform`` keeps the ``cap`` lowest-ranked rows of each slice value;
 ``stratified`` splits the cap over the strata of each slice value in proportion to their sizes
 (each non-empty stratum keeps at least one row), so a rare stratum is neither lost nor inflated.
+
+``split_by_key`` divides the baseline rows into a part the preprocessing and VAE are fitted on
+and a disjoint part the detectors' reference is sampled from, by another salted hash of the
+keys: a row is in the same part for every slice, so no slice's reference holds a fitted row.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ logger = logging.getLogger(__name__)
 SamplingMethod = Literal["uniform", "stratified"]
 DEFAULT_KEYS: tuple[str, ...] = ("visit_occurrence_id", "person_id")
 _RANK = "_mlhops_rank"
+_SPLIT_BUCKETS = 1_000_000
 
 
 def in_window(df: DataFrame, start: dt.date | dt.datetime, end: dt.date | dt.datetime, time_column: str = "event_time") -> DataFrame:
@@ -37,6 +42,28 @@ def in_window(df: DataFrame, start: dt.date | dt.datetime, end: dt.date | dt.dat
         raise SchemaError(f"feature table: missing time column {time_column!r}")
     col = F.col(time_column)
     return df.where((col >= F.lit(start).cast("timestamp")) & (col < F.lit(end).cast("timestamp")))
+
+
+def split_by_key(
+    df: DataFrame, share: float, seed: int, key_columns: Sequence[str] = DEFAULT_KEYS
+) -> tuple[DataFrame, DataFrame]:
+    """Disjoint ``(fit, reference)`` parts of ``df``, about ``share`` of the rows in the first.
+
+    A row goes to the fit part when ``xxhash64(keys, seed, "fit-part")`` modulo 10^6 falls below
+    ``share`` x 10^6: reproducible, independent of partitioning, and independent of the sampling
+    rank (another salt), so sampling each part afterwards is still uniform within it.
+
+    Raises:
+        SchemaError: a key column is missing or ``share`` is outside (0, 1).
+    """
+    if not 0.0 < share < 1.0:
+        raise SchemaError(f"drift fit share must lie in (0, 1), got {share}")
+    missing = [c for c in key_columns if c not in df.columns]
+    if missing:
+        raise SchemaError(f"drift sampling: missing columns {sorted(missing)}")
+    bucket = F.pmod(F.xxhash64(*[F.col(c) for c in key_columns], F.lit(seed), F.lit("fit-part")), F.lit(_SPLIT_BUCKETS))
+    in_fit = bucket < F.lit(round(share * _SPLIT_BUCKETS))
+    return df.where(in_fit), df.where(~in_fit)
 
 
 def sample_rows(

@@ -32,7 +32,8 @@ def plant(spark, cat, kind, settings=None):
                 _drift("age", D2, True, 0.4), _drift("age", D3, False, 0.01)]
         merge_into(to_dataframe(spark, rows), cat, "mlhops.drift_metrics", ["detector", "feature", "window_start"])
     elif kind == "multivariate_drift":
-        rows = [_drift("vitals", D3, True, 0.02, detector="mmd")]
+        rows = [_drift("vitals", D2, True, 0.03, detector="mmd"), _drift("vitals", D3, True, 0.02, detector="mmd"),
+                _drift("vitals", D3, True, 0.01, detector="classifier")]  # one window alone: no page
         merge_into(to_dataframe(spark, rows), cat, "mlhops.multivariate_drift", ["detector", "feature", "window_start"])
     elif kind in ("performance", "calibration"):
         metric, value = ("auroc", 0.55) if kind == "performance" else ("ece", 0.2)

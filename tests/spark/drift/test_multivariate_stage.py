@@ -50,7 +50,7 @@ def test_fit_registers_then_nightly_scores_by_alias_and_flags_the_shifted_week(s
     from mlhops.drift.multivariate import fit_detectors, score_windows
 
     settings = drift_settings
-    _feature_table(spark, settings)
+    rows = _feature_table(spark, settings)
     configure_mlflow(settings)
     with pytest.raises(DetectorNotRegisteredError):
         load_registered("test-drift", "production")
@@ -62,6 +62,10 @@ def test_fit_registers_then_nightly_scores_by_alias_and_flags_the_shifted_week(s
         out = fit_detectors(spark, settings, run.info.run_id, features=FEATURES)
     assert out["version"] == "1" and out["n_suites"] == 1 + SITES
     reg = load_registered("test-drift", "production")
+    # Preprocessing and VAE were fitted on a part of the reference period disjoint from x_ref.
+    base = reg.suites[("all", "all")]
+    assert base.meta["n_fit"] == out["n_fit"] > 0 and base.meta["n_reference"] == out["n_reference"]
+    assert out["n_fit"] + out["n_reference"] <= int((rows["event_time"] < dt.datetime(2024, 1, 15)).sum())
     assert reg.tags["mlhops.reference_end"] == "2024-01-15"
     assert reg.tags["mlhops.features"].split(",") == [f.name for f in FEATURES]
     assert reg.tags["mlhops.data_version.features"] == "0"

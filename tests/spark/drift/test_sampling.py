@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from mlhops.config.stages import SliceSettings
-from mlhops.drift.sampling import collect_sample, in_window, sample_rows
+from mlhops.drift.sampling import collect_sample, in_window, sample_rows, split_by_key
 
 
 def _visits(spark, n: int = 400):
@@ -39,3 +39,18 @@ def test_window_filter_is_half_open(spark):
     df = _visits(spark)
     w = in_window(df, dt.date(2024, 1, 1), dt.date(2024, 1, 2)).collect()
     assert {r["event_time"].day for r in w} == {1}
+
+
+def test_fit_and_reference_parts_are_disjoint_by_key_and_the_same_for_every_slice(spark):
+    df = _visits(spark)
+    site = [SliceSettings("site", "cast(care_site_id AS string)")]
+    fit, ref = split_by_key(df, 0.5, seed=7)
+    fit_ids = {r["visit_occurrence_id"] for r in fit.select("visit_occurrence_id").collect()}
+    ref_ids = {r["visit_occurrence_id"] for r in ref.select("visit_occurrence_id").collect()}
+    assert not fit_ids & ref_ids and len(fit_ids | ref_ids) == 400
+    assert 150 <= len(fit_ids) <= 250
+    again, _ = split_by_key(df.repartition(4), 0.5, seed=7)
+    assert {r["visit_occurrence_id"] for r in again.select("visit_occurrence_id").collect()} == fit_ids
+    # Every slice's reference sample is drawn from the reference part only.
+    sampled = collect_sample(sample_rows(ref, cap=40, seed=7, slices=site))
+    assert not set(sampled["visit_occurrence_id"]) & fit_ids
