@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, shared_path
+from tests.conftest import REPO
 
 SHIFT_DAYS = 30
 
@@ -35,18 +35,8 @@ def data_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-@pytest.fixture(scope="session")
-def synthea27(spark, settings_factory) -> EtlRun:
-    settings = settings_factory()
-    input_dir = shared_path("synthea27_csv")
-    return EtlRun(settings, run_etl(spark, settings, input_dir, "run-27"), input_dir)
-
-
-@pytest.fixture(scope="session")
-def ma115(spark, settings_factory) -> EtlRun:
-    settings = settings_factory(deid={"date_shift_max_days": SHIFT_DAYS})
-    input_dir = shared_path("synthea_ma115", "csv")
-    return EtlRun(settings, run_etl(spark, settings, input_dir, "run-115"), input_dir)
+# The session fixtures ``synthea27`` and ``ma115`` (one ETL run per shared population) live in
+# tests/spark/conftest.py: the source tests (tests/spark/sources) compare with the same runs.
 
 
 def write_subset(src: Path, dst: Path, patient_ids: set[str]) -> Path:

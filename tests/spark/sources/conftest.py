@@ -2,12 +2,14 @@
 
 ``warehouse`` is the one session-scoped ETL run shared by the DICOM, ChestX-ray14 and PHI
 tests: a slice of the real ChestX-ray14 metadata (with planted bad rows), all DICOM test
-files, two Synthea FHIR bundles and the same patients' Synthea CSV rows, loaded through the
-orchestrator (runs table, MLflow) into one warehouse, with the ``mlhops`` log captured.
+files, two Synthea FHIR bundles and the same patients' Synthea CSV rows (with planted imaging
+rows of an unknown patient and an unknown encounter), loaded through the orchestrator (runs
+table, MLflow) into one warehouse, with the ``mlhops`` log captured.
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import logging
@@ -33,6 +35,9 @@ CXR_PLANTED = [
     ("99999999_002.png,Effusion,2,99999999,58,M,PA,2500", None, "malformed row"),
     ("99999999_003.png,Mass,3,99999999,412,F,AP,2500,2048,0.168,0.168", "age", "implausible age"),
 ]
+# Synthea imaging rows planted after the subset's real one (a copy of it with a new study and
+# series): (column replaced by an unknown id, loader field, quarantine reason).
+IMAGING_PLANTED = [("PATIENT", "person_key", "unknown patient"), ("ENCOUNTER", "visit_key", "unknown encounter")]
 LOADS = ("synthea-csv", "fhir", "dicom", "cxr-metadata")
 
 
@@ -63,6 +68,18 @@ def _cxr_slice(dst: Path) -> Path:
     return out
 
 
+def _plant_imaging_rows(path: Path) -> None:
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 1, "the subset's patients have one imaging study"
+    with open(path, "a", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+        for i, (column, _, _) in enumerate(IMAGING_PLANTED, start=1):
+            planted = dict(rows[0], Id=f"planted-study-{i}", SERIES_UID=f"{rows[0]['SERIES_UID']}.90{i}")
+            planted[column] = f"planted-unknown-{column.lower()}"
+            w.writerow(planted)
+
+
 @pytest.fixture(scope="session")
 def warehouse(spark, settings_factory, tmp_path_factory) -> Warehouse:
     from mlhops.pipelines.base import StageParams
@@ -77,6 +94,7 @@ def warehouse(spark, settings_factory, tmp_path_factory) -> Warehouse:
         shutil.copy(p, root / "fhir" / p.name)
     ids = {p.name[: -len(".json.gz")].rsplit("_", 1)[-1] for p in bundles}
     write_subset(shared_path("synthea_ma115", "csv"), root / "csv", ids)
+    _plant_imaging_rows(root / "csv" / "imaging_studies.csv")
     inputs = {
         "synthea-csv": root / "csv", "fhir": root / "fhir",
         "dicom": shared_path("dicom_pydicom_test_files"), "cxr-metadata": root / "cxr",

@@ -10,12 +10,14 @@ schemas, row-level rejects and filtered rows, rows read per source table, input 
 The shared loader does the rest. Modules are imported lazily.
 
 Sources whose input already is in the warehouse's shape (an existing OMOP CDM export) or that
-feed tables beyond the event tables (DICOM -> MI-CDM imaging tables) define instead::
+feed tables beyond the event tables (the MI-CDM imaging tables: DICOM, ChestX-ray14 metadata,
+and the imaging studies of the Synthea CSV and FHIR exports) also define::
 
     def load(spark: SparkSession, settings: Settings, input_path: str, run_id: str) -> SourceLoad
 
-which writes through the same ``mlhops.io`` / conformance / quarantine / id functions and
-returns the loader's :class:`~mlhops.etl.loader.LoadResult` (conservation included).
+which writes through the same loader / ``mlhops.io`` / conformance / quarantine / id functions
+and returns the loader's :class:`~mlhops.etl.loader.LoadResult` (conservation included). The
+``etl`` stage calls ``load`` when a source has one, else ``extract`` and the shared loader.
 """
 
 from __future__ import annotations

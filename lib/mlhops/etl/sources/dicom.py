@@ -29,10 +29,11 @@ from mlhops.etl.batch import SourceBatch, empty_frame
 from mlhops.etl.conservation import Conservation, account
 from mlhops.etl.deid import Deidentifier
 from mlhops.etl.files import InputFile
-from mlhops.etl.ids import ID_MAP_TABLE, assign_ids
+from mlhops.etl.ids import ID_MAP_TABLE
 from mlhops.etl.loader import load_batch
 from mlhops.etl.quarantine import QUARANTINE_TABLE, quarantine_rows, write_quarantine
 from mlhops.etl.sources import SourceLoad, dicom_omop
+from mlhops.etl.sources.imaging_tables import write_image_tables
 from mlhops.etl.sources.dicom_header import (
     HEADER_COLUMNS,
     HEADER_SCHEMA,
@@ -41,8 +42,7 @@ from mlhops.etl.sources.dicom_header import (
     STATUS_IMAGE,
     parse_header,
 )
-from mlhops.io import Catalog, merge_into, read_table, table_exists, table_version
-from mlhops.omop import mi_cdm
+from mlhops.io import Catalog, read_table, table_exists, table_version
 
 logger = logging.getLogger(__name__)
 
@@ -272,7 +272,9 @@ def load_imaging(spark: SparkSession, settings: Settings, inp: ImagingInput, run
     """Instance records (DICOM headers, tabular imaging metadata) -> persons, imaging procedures,
     acquisition measurements (through the shared loader) and the MI-CDM imaging tables.
 
-    The one imaging builder: every imaging source (DICOM files, ChestX-ray14 metadata) ends here.
+    The imaging builder of image files and image metadata (DICOM files, ChestX-ray14 metadata);
+    the imaging studies of EHR exports go through :mod:`mlhops.etl.sources.ehr_imaging`. Both
+    write the MI-CDM tables with :func:`~mlhops.etl.sources.imaging_tables.write_image_tables`.
     Conservation covers ``inp.file_table`` (instance of a loaded series, quarantined or filtered)
     and the loader's logical tables.
 
@@ -321,20 +323,7 @@ def load_imaging(spark: SparkSession, settings: Settings, inp: ImagingInput, run
     procedures = read_table(spark, catalog, "omop.procedure_occurrence")
     measurements = read_table(spark, catalog, "omop.measurement")
     rows = dicom_omop.image_rows(instances, ids, procedures, measurements, deid, type_id, inp.alg_system)
-    occ = rows.image_occurrence.localCheckpoint(eager=True)
-    occ_ids = assign_ids(spark, catalog, occ.select(
-        F.lit("image_occurrence").alias("kind"), deid.hash("image_occurrence", F.col("series_uid")).alias("key_hash")
-    ), run_id).select(F.col("key_hash").alias("_h"), F.col("id").alias("image_occurrence_id"))
-    occ = occ.withColumn("_h", deid.hash("image_occurrence", F.col("series_uid"))).join(occ_ids, "_h").drop("_h")
-    feat = rows.image_feature.join(occ.select("series_uid", "image_occurrence_id"), "series_uid")
-    for table, frame in (("image_occurrence", occ), ("image_feature", feat)):
-        conformed, bad = dicom_omop.conform_mi(frame, table)
-        if bad.limit(1).count():
-            raise DataQualityError(f"omop.{table}: a required field is null after id resolution")
-        conformed = conformed.localCheckpoint(eager=True)
-        merge_into(conformed, catalog, f"omop.{table}", keys=[mi_cdm.primary_key(table)])
-        result.rows_written[table] = conformed.count()
-        result.tables[f"omop.{table}"] = table_version(spark, catalog, f"omop.{table}") or 0
+    write_image_tables(spark, catalog, deid, rows.image_occurrence, rows.image_feature, run_id, result)
 
     # Input rows: instances of loaded series, quarantined rows, filtered rows.
     file_rejects = inp.rejects.unionByName(rows.rejects).localCheckpoint(eager=True)

@@ -3,11 +3,13 @@
 Files are read with Spark's ``binaryFile`` source (recursively) and parsed on the executors by
 :func:`mlhops.etl.sources.fhir_resources.parse_file` (``mapInPandas``); the driver never loops
 over files or resources. References (``urn:uuid:``, ``Type/id``, conditional
-``Type?identifier=system|value``) are resolved by joins against the aliases every file
-declares, so they resolve within and across bundles. The shared loader then does
+``Type?identifier=system|value``) are resolved within their file by the parser and across
+files by broadcast joins against the aliases every file declares. The shared loader then does
 de-identification, ids, vocabulary mapping and routing exactly as for the Synthea CSV source:
-resource ids are the natural keys (Synthea uses the same ids in CSV and FHIR), so one patient
-arriving both ways is one OMOP person.
+resource ids are the natural keys (Synthea uses the same patient ids in CSV and FHIR), so one
+patient arriving both ways is one OMOP person. ImagingStudy resources are imaging procedures
+for the loader and their series ``omop.image_occurrence`` rows
+(:mod:`mlhops.etl.sources.ehr_imaging`).
 
 Lineage: ``source_table`` is the resource type (``fhir_files`` for whole files),
 ``source_line`` the entry's 1-based position in its Bundle (line in NDJSON; 0 for a file), and
@@ -32,6 +34,8 @@ from mlhops.etl import parse
 from mlhops.etl.batch import FRAME_SCHEMAS, SourceBatch
 from mlhops.etl.events import LINEAGE_COLUMNS
 from mlhops.etl.files import InputFile
+from mlhops.etl.sources import SourceLoad, ehr_imaging
+from mlhops.etl.sources.ehr_imaging import EhrExtract
 from mlhops.etl.sources.fhir_resources import NUMERIC_FIELDS, RECORD_FIELDS, parse_file
 
 logger = logging.getLogger(__name__)
@@ -101,20 +105,43 @@ def read_records(spark: SparkSession, input_path: str) -> tuple[DataFrame, DataF
     return records, info
 
 
+def _needs_lookup(col: Column) -> Column:
+    return col.startswith("urn:") | col.startswith("ident:")
+
+
 class _Resolver:
-    """Resolves normalised references to resource ids through the aliases of all files."""
+    """Resolves the references a file could not resolve itself (see
+    :mod:`~mlhops.etl.sources.fhir_resources`) through the aliases of all files.
+
+    Only the aliases some reference asks for are kept (found by a broadcast of the distinct
+    unresolved references, usually a few hundred organisations and practitioners), and they are
+    broadcast into the frames: no shuffle of the resources.
+    """
 
     def __init__(self, records: DataFrame) -> None:
-        self.aliases = (
-            records.where(F.col("kind") == "alias")
-            .select(F.col("name").alias("_alias"), F.col("key").alias("_target"))
+        self.aliases = records.where(F.col("kind") == "alias").select(
+            F.col("name").alias("_alias"), F.col("key").alias("_target"))
+
+    def table(self, records: DataFrame, kinds: list[str], cols: list[str]) -> DataFrame:
+        """The aliases asked for by ``cols`` of the records of ``kinds`` (one scan; materialised)."""
+        wanted = (
+            records.where(F.col("kind").isin(*kinds))
+            .select(F.explode(F.array(*[F.col(c) for c in cols])).alias("_alias"))
+            .where(_needs_lookup(F.col("_alias")))
+            .distinct()
+        )
+        return (
+            self.aliases.join(F.broadcast(wanted), "_alias", "left_semi")
             .dropDuplicates(["_alias"])
+            .localCheckpoint(eager=True)
         )
 
-    def resolve(self, df: DataFrame, col: str) -> DataFrame:
-        needs = F.col(col).startswith("urn:") | F.col(col).startswith("ident:")
-        joined = df.join(self.aliases, needs & (F.col(col) == F.col("_alias")), "left")
-        return joined.withColumn(col, F.coalesce("_target", col)).drop("_alias", "_target")
+    @staticmethod
+    def resolve(df: DataFrame, cols: list[str], table: DataFrame) -> DataFrame:
+        for col in cols:
+            t = F.broadcast(table.select(F.col("_alias").alias("_a"), F.col("_target").alias("_t")))
+            df = df.join(t, F.col(col) == F.col("_a"), "left").withColumn(col, F.coalesce("_t", col)).drop("_a", "_t")
+        return df
 
 
 def _select(df: DataFrame, kind: str, cols: dict[str, Column]) -> DataFrame:
@@ -130,7 +157,23 @@ def _union(frames: list[DataFrame]) -> DataFrame:
 
 
 def extract(spark: SparkSession, settings: Settings, input_path: str) -> SourceBatch:
-    """Parse a folder of FHIR R4 Bundles / NDJSON files into a source batch.
+    """Parse a folder of FHIR R4 Bundles / NDJSON files into the loader's batch (see
+    :func:`extract_with_imaging`)."""
+    return extract_with_imaging(spark, settings, input_path).batch
+
+
+def load(spark: SparkSession, settings: Settings, input_path: str, run_id: str) -> SourceLoad:
+    """``mlhops etl --source fhir``: the batch through the shared loader, then the series of
+    ImagingStudy resources into ``omop.image_occurrence`` (:mod:`~mlhops.etl.sources.ehr_imaging`)."""
+    return ehr_imaging.load(spark, settings, extract_with_imaging(spark, settings, input_path), run_id)
+
+
+_VISIT_REFS = ["person_ref", "provider_ref", "care_site_ref"]
+_EVENT_REFS = ["person_ref", "visit_ref", "provider_ref", "name"]
+
+
+def extract_with_imaging(spark: SparkSession, settings: Settings, input_path: str) -> EhrExtract:
+    """Parse a folder of FHIR R4 Bundles / NDJSON files.
 
     Args:
         spark: the session.
@@ -141,11 +184,13 @@ def extract(spark: SparkSession, settings: Settings, input_path: str) -> SourceB
     types.update(settings.etl.standard_concepts.get("type", {}))
     records, info = read_records(spark, input_path)
     records = records.withColumn("malformed", F.lit(False)).localCheckpoint(eager=True)
-    res = _Resolver(records)
 
     def of(kind: str) -> DataFrame:
         return records.where(F.col("kind") == kind)
 
+    res = _Resolver(records)
+    series_raw = of("image_series")
+    aliases = res.table(records, ["visit", "event", "image_series"], sorted({*_VISIT_REFS, *_EVENT_REFS}))
     # persons
     birth, death = parse.ts("start"), parse.ts("end")
     p_good, p_rej = parse.split_rejects(of("person"), [
@@ -157,7 +202,7 @@ def extract(spark: SparkSession, settings: Settings, input_path: str) -> SourceB
         "location_key": F.col("location_key"),
     })
     # visits
-    v = res.resolve(res.resolve(res.resolve(of("visit"), "person_ref"), "provider_ref"), "care_site_ref")
+    v = res.resolve(of("visit"), _VISIT_REFS, aliases)
     start, end = parse.ts("start"), parse.ts("end")
     v_good, v_rej = parse.split_rejects(v, [
         ("subject", F.col("person_ref").isNull(), "missing required value"),
@@ -171,10 +216,9 @@ def extract(spark: SparkSession, settings: Settings, input_path: str) -> SourceB
         "provider_key": F.col("provider_ref"), "care_site_key": F.col("care_site_ref"),
     })
     # events (medicationReference codes come from the referenced Medication)
-    ev = of("event")
-    for col in ("person_ref", "visit_ref", "provider_ref", "name"):
-        ev = res.resolve(ev, col)
-    meds = of("medication").select(F.col("key").alias("_med"), F.col("vocabulary_id").alias("_mv"), F.col("code").alias("_mc"))
+    ev = res.resolve(of("event"), _EVENT_REFS, aliases)
+    meds = F.broadcast(of("medication").select(F.col("key").alias("_med"), F.col("vocabulary_id").alias("_mv"),
+                                               F.col("code").alias("_mc")).dropDuplicates(["_med"]))
     ev = ev.join(meds, F.col("name") == F.col("_med"), "left").withColumn(
         "vocabulary_id", F.coalesce("vocabulary_id", "_mv")
     ).withColumn("code", F.coalesce("code", "_mc")).drop("_med", "_mv", "_mc")
@@ -205,18 +249,26 @@ def extract(spark: SparkSession, settings: Settings, input_path: str) -> SourceB
     filtered = of("filtered").select(*LINEAGE_COLUMNS, "reason")
     rows_read = {
         r["source_table"]: int(r["n"])
-        for r in of("seen").groupBy("source_table").agg(F.count(F.lit(1)).alias("n")).collect()
+        for r in of("seen").groupBy("source_table").agg(F.sum("quantity").alias("n")).collect()
     }
+    # Series of ImagingStudy resources: their study is the event keyed by the resource.
+    sr = res.resolve(series_raw, ["person_ref"], aliases)
+    series = sr.where(F.col("person_ref").isNotNull() & parse.ts("start").isNotNull()).select(
+        *LINEAGE_COLUMNS, F.col("name").alias("study_event_key"), F.col("person_ref").alias("person_key"),
+        "study_uid", F.col("key").alias("series_uid"), F.col("code").alias("modality"), "body_site",
+        parse.ts("start").alias("series_ts"),
+    )
     # Lineage checksums of every file (small metadata rows; the bytes stay on the executors).
     input_files = [
         InputFile(path=r["path"], name=r["source_file"], size=int(r["length"]), sha256=r["sha256"])
         for r in info.collect()
     ]
     logger.info("fhir input: %d files, %d resources", rows_read.get("fhir_files", 0), sum(rows_read.values()) - rows_read.get("fhir_files", 0))
-    return SourceBatch(
+    batch = SourceBatch(
         source=SOURCE, layout=LAYOUT, events=events, persons=persons, visits=visits, providers=providers,
         care_sites=care_sites, locations=locations,
         payer_periods=spark.createDataFrame([], FRAME_SCHEMAS["payer_periods"]),
         costs=spark.createDataFrame([], FRAME_SCHEMAS["costs"]),
         rejects=rejects, filtered=filtered, rows_read=rows_read, input_files=input_files,
     )
+    return EhrExtract(batch=batch, series=series)

@@ -1,15 +1,19 @@
 """FHIR R4 resources -> flat records (pure Python, runs on Spark executors).
 
 :func:`parse_file` turns one file (a Bundle, ``.json``/``.json.gz``, or an NDJSON bulk-export file)
-into :data:`RECORD_FIELDS` dicts: per resource one ``seen`` record (conservation) and the
-records it yields (``person``, ``visit``, ``event``, ``care_site``, ``provider``, ``location``,
-``alias`` for reference resolution, or ``filtered`` with a reason). Only whitelisted elements
-are read: names, telecom, street lines, identifiers other than resource ids, free-text
-narratives and UDI carriers never leave this module.
+into :data:`RECORD_FIELDS` dicts: per resource type one ``seen`` record counting the file's
+resources of that type (conservation; the count is in ``quantity``), and per resource the
+records it yields (``person``, ``visit``, ``event``, ``image_series``, ``care_site``,
+``provider``, ``location``, ``alias`` for reference resolution, or ``filtered`` with a reason).
+Only whitelisted elements are read: names, telecom, street lines, identifiers other than
+resource ids and DICOM UIDs, free-text narratives and UDI carriers never leave this module.
 
-References are normalised here and resolved in Spark (:mod:`mlhops.etl.sources.fhir`):
-``Type/id`` -> ``id``; ``urn:uuid:...`` and conditional ``Type?identifier=system|value``
-references stay as aliases that the ``alias`` records of every file map to resource ids.
+References are normalised and, where the file itself declares the target, resolved here:
+``Type/id`` -> ``id``; ``urn:uuid:...`` (a ``fullUrl``) and conditional
+``Type?identifier=system|value`` references -> the id of the resource of this file that
+declares them. The others stay aliases (``urn:...``, ``ident:Type|value``) that Spark resolves
+(:mod:`mlhops.etl.sources.fhir`) against the ``alias`` records of every file, so references
+across bundles resolve too.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-KINDS = ("seen", "person", "visit", "event", "care_site", "provider", "location", "alias", "medication", "filtered", "reject")
+KINDS = ("seen", "person", "visit", "event", "image_series", "care_site", "provider", "location", "alias", "medication",
+         "filtered", "reject")
 
 # Every record has these keys (strings unless noted); absent values are None.
 RECORD_FIELDS: tuple[str, ...] = (
@@ -29,6 +34,7 @@ RECORD_FIELDS: tuple[str, ...] = (
     "value_number", "quantity",  # float
     "value_string", "unit", "gender", "race", "ethnicity", "city", "state", "zip", "name",
     "visit_class", "reason", "field",
+    "study_uid", "body_site",  # image_series only (key: series UID, name: the study's event key, code: modality)
 )
 NUMERIC_FIELDS = {"value_number", "quantity"}
 
@@ -47,11 +53,17 @@ ENCOUNTER_CLASS: dict[str, str] = {
     "VR": "virtual", "HH": "home",
 }
 GENDER = {"male": "M", "female": "F", "other": "O", "unknown": "U"}
-# OMB ethnicity codes (urn:oid:2.16.840.1.113883.6.238) -> etl.standard_concepts.ethnicity keys.
+# OMB race and ethnicity codes (CDC Race & Ethnicity, urn:oid:2.16.840.1.113883.6.238) ->
+# etl.standard_concepts.race / .ethnicity keys (the values Synthea's CSV export writes).
+RACE = {"1002-5": "native", "2028-9": "asian", "2054-5": "black", "2076-8": "hawaiian", "2106-3": "white",
+        "2131-1": "other"}
 ETHNICITY = {"2135-2": "hispanic", "2186-5": "nonhispanic"}
 RACE_EXT = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
 ETHNICITY_EXT = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity"
 ZIP_DIGITS = 3
+# DICOM UIDs in FHIR identifiers: system urn:dicom:uid (R4) or urn:ietf:rfc:3986, value urn:oid:<uid>.
+DICOM_UID_SYSTEMS = {"urn:dicom:uid", "urn:ietf:rfc:3986"}
+OID_PREFIX = "urn:oid:"
 NO_TARGET = "no OMOP CDM v5.4 target"
 REFERENCED = "referenced by other resources (no row of its own)"
 EXPANDED = "file expanded into its resources"
@@ -66,8 +78,9 @@ def _rec(kind: str, table: str, line: int, **values: Any) -> dict[str, Any]:
     return rec
 
 
-def ref(value: Any) -> str | None:
-    """Normalised reference: ``Type/id`` -> ``id``; other forms stay aliases (see module doc)."""
+def ref(value: Any, local: dict[str, str] | None = None) -> str | None:
+    """Normalised reference: ``Type/id`` -> ``id``; ``urn:`` and conditional references -> the id
+    that ``local`` (the aliases declared by the same file) gives them, else the alias itself."""
     if not isinstance(value, dict):
         return None
     r = value.get("reference")
@@ -76,9 +89,22 @@ def ref(value: Any) -> str | None:
     if r.startswith("urn:") or "?" in r:
         if "?identifier=" in r:
             rtype, _, ident = r.partition("?identifier=")
-            return f"ident:{rtype}|{ident.rsplit('|', 1)[-1]}"
-        return r
+            r = f"ident:{rtype}|{ident.rsplit('|', 1)[-1]}"
+        return (local or {}).get(r, r)
     return r.rsplit("/", 1)[-1]
+
+
+def _identifier_types(rtype: str) -> bool:
+    return rtype in {"Organization", "Practitioner", "Location"}
+
+
+def aliases(rtype: str, rid: str, res: dict[str, Any], full_url: str | None) -> list[str]:
+    """The alias names under which other resources may reference this one (``urn:`` fullUrls,
+    ``ident:Type|value`` for identifiers of the types conditional references target)."""
+    out = [full_url] if isinstance(full_url, str) and full_url.startswith("urn:") else []
+    if _identifier_types(rtype):
+        out += [f"ident:{rtype}|{i['value']}" for i in res.get("identifier", []) if isinstance(i, dict) and i.get("value")]
+    return out
 
 
 def _coding(concept: Any) -> tuple[str | None, str | None]:
@@ -134,12 +160,47 @@ def _period(res: dict[str, Any], *names: str) -> tuple[str | None, str | None]:
 
 
 def _event(table: str, line: int, key: str, res: dict[str, Any], concept: Any, domain: str,
-           start: str | None, end: str | None = None, **values: Any) -> dict[str, Any]:
+           start: str | None, end: str | None = None, *, local: dict[str, str], **values: Any) -> dict[str, Any]:
     vocab, code = _coding(concept)
-    person = ref(res.get("subject")) or ref(res.get("patient"))
-    visit = ref(res.get("encounter")) or ref(res.get("context"))
+    person = ref(res.get("subject"), local) or ref(res.get("patient"), local)
+    visit = ref(res.get("encounter"), local) or ref(res.get("context"), local)
     return _rec("event", table, line, key=key, person_ref=person, visit_ref=visit, start=start, end=end,
                 vocabulary_id=vocab, code=code, default_domain=domain, **values)
+
+
+def study_uid(res: dict[str, Any]) -> str | None:
+    """The DICOM Study Instance UID among an ImagingStudy's identifiers, else None."""
+    for ident in res.get("identifier", []):
+        if isinstance(ident, dict) and ident.get("system") in DICOM_UID_SYSTEMS and isinstance(ident.get("value"), str):
+            value = ident["value"]
+            return value[len(OID_PREFIX):] if value.startswith(OID_PREFIX) else value
+    return None
+
+
+def _imaging_study(line: int, key: str, res: dict[str, Any], local: dict[str, str]) -> list[dict[str, Any]]:
+    """The study's imaging procedure event and one ``image_series`` record per series.
+
+    A series without its (required, R4 1..1) UID cannot become an image_occurrence: the whole
+    resource is rejected rather than loaded in part.
+    """
+    rtype = "ImagingStudy"
+    series = [s for s in res.get("series", []) if isinstance(s, dict)]
+    if any(not s.get("uid") for s in series):
+        return [_rec("reject", rtype, line, field="series.uid", reason="missing required value")]
+    codes = res.get("procedureCode") or []
+    out = [_event(rtype, line, key, res, codes[0] if codes else None, "Procedure", res.get("started"), local=local)]
+    # The study UID, else the resource id: either only ever appears salted-hashed.
+    uid = study_uid(res) or key
+    person = ref(res.get("subject"), local)
+    for s in series:
+        modality = s.get("modality") if isinstance(s.get("modality"), dict) else {}
+        site = s.get("bodySite") if isinstance(s.get("bodySite"), dict) else {}
+        out.append(_rec(
+            "image_series", rtype, line, key=str(s["uid"]), name=key, person_ref=person,
+            start=s.get("started") or res.get("started"), code=modality.get("code"), study_uid=uid,
+            body_site=site.get("code") if site.get("system") in (None, "http://snomed.info/sct") else None,
+        ))
+    return out
 
 
 def _ext(res: dict[str, Any], url: str) -> dict[str, Any]:
@@ -153,24 +214,31 @@ def _address(res: dict[str, Any]) -> dict[str, Any]:
     return {"city": addr.get("city"), "state": addr.get("state"), "zip": digits[:ZIP_DIGITS] or None}
 
 
-def resource_records(res: dict[str, Any], line: int, full_url: str | None) -> list[dict[str, Any]]:
-    """Records of one resource (its ``seen`` record included)."""
+def resource_records(res: dict[str, Any], line: int, full_url: str | None,
+                     local: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Records of one resource (``seen`` counts are added per file by :func:`parse_file`).
+
+    Args:
+        res: the resource.
+        line: its 1-based position in the Bundle (line in NDJSON).
+        full_url: its Bundle ``fullUrl``.
+        local: aliases declared by the resource's file (see :func:`aliases`) -> resource id.
+    """
+    local = local or {}
     rtype = str(res.get("resourceType") or "Unknown")
     rid = res.get("id")
-    out = [_rec("seen", rtype, line)]
     if not rid:
-        out.append(_rec("reject", rtype, line, field="id", reason="resource without id"))
-        return out
+        return [_rec("reject", rtype, line, field="id", reason="resource without id")]
     rid = str(rid)
-    out.append(_rec("alias", rtype, line, key=rid, name=f"{rtype}/{rid}"))
-    if full_url:
-        out.append(_rec("alias", rtype, line, key=rid, name=full_url))
-    for ident in res.get("identifier", []) if rtype in {"Organization", "Practitioner", "Location"} else []:
-        if isinstance(ident, dict) and ident.get("value"):
-            out.append(_rec("alias", rtype, line, key=rid, name=f"ident:{rtype}|{ident['value']}"))
+    out = [_rec("alias", rtype, line, key=rid, name=name) for name in aliases(rtype, rid, res, full_url)]
     key = f"{rtype}/{rid}"
+
+    def event(*args: Any, **values: Any) -> dict[str, Any]:
+        return _event(*args, local=local, **values)
+
     if rtype == "Patient":
         race = _ext(res, RACE_EXT)
+        race_code = next((e.get("valueCoding", {}).get("code") for e in race.get("extension", []) if e.get("url") == "ombCategory"), None)
         race_text = next((e.get("valueString") for e in race.get("extension", []) if e.get("url") == "text"), None)
         eth = _ext(res, ETHNICITY_EXT)
         eth_code = next((e.get("valueCoding", {}).get("code") for e in eth.get("extension", []) if e.get("url") == "ombCategory"), None)
@@ -178,7 +246,8 @@ def resource_records(res: dict[str, Any], line: int, full_url: str | None) -> li
         loc = "|".join(["residence", addr["city"] or "", addr["state"] or "", "", addr["zip"] or ""]) if any(addr.values()) else None
         out.append(_rec("person", rtype, line, key=rid, start=res.get("birthDate"), end=res.get("deceasedDateTime"),
                         gender=GENDER.get(str(res.get("gender")), res.get("gender")),
-                        race=race_text.lower() if race_text else None, ethnicity=ETHNICITY.get(eth_code or "", eth_code),
+                        race=RACE.get(race_code or "") or (race_text.lower() if race_text else None),
+                        ethnicity=ETHNICITY.get(eth_code or "", eth_code),
                         location_key=loc))
         if loc:
             out.append(_rec("location", rtype, line, location_key=loc, **addr))
@@ -187,10 +256,10 @@ def resource_records(res: dict[str, Any], line: int, full_url: str | None) -> li
         cls = res.get("class") or {}
         code = cls.get("code") if isinstance(cls, dict) else None
         parts = [p for p in res.get("participant", []) if isinstance(p, dict)]
-        out.append(_rec("visit", rtype, line, key=rid, person_ref=ref(res.get("subject")), start=start, end=end,
+        out.append(_rec("visit", rtype, line, key=rid, person_ref=ref(res.get("subject"), local), start=start, end=end,
                         visit_class=ENCOUNTER_CLASS.get(str(code), str(code).lower() if code else None), code=code,
-                        provider_ref=ref(parts[0].get("individual")) if parts else None,
-                        care_site_ref=ref(res.get("serviceProvider"))))
+                        provider_ref=ref(parts[0].get("individual"), local) if parts else None,
+                        care_site_ref=ref(res.get("serviceProvider"), local)))
     elif rtype == "Organization":
         loc = f"organization|{rid}"
         out.append(_rec("care_site", rtype, line, key=rid, name=res.get("name"), location_key=loc))
@@ -199,8 +268,8 @@ def resource_records(res: dict[str, Any], line: int, full_url: str | None) -> li
         out.append(_rec("provider", rtype, line, key=rid, gender=GENDER.get(str(res.get("gender")), res.get("gender"))))
     elif rtype == "Condition":
         start, end = _period(res, "onsetDateTime", "onsetPeriod", "recordedDate")
-        out.append(_event(rtype, line, key, res, res.get("code"), "Condition", start,
-                          res.get("abatementDateTime") if isinstance(res.get("abatementDateTime"), str) else end))
+        out.append(event(rtype, line, key, res, res.get("code"), "Condition", start,
+                         res.get("abatementDateTime") if isinstance(res.get("abatementDateTime"), str) else end))
     elif rtype == "Observation":
         start, _ = _period(res, "effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued")
         comps = [c for c in res.get("component", []) if isinstance(c, dict)]
@@ -209,37 +278,36 @@ def resource_records(res: dict[str, Any], line: int, full_url: str | None) -> li
         holders = [(f"{key}#{i}", c) for i, c in enumerate(comps)] if comps and not own_value else [(key, res)]
         for k, h in holders:
             num, text, unit = _value(h)
-            out.append(_event(rtype, line, k, res, h.get("code"), "Measurement" if num is not None else "Observation",
-                              start, value_number=num, value_string=text, unit=unit))
+            out.append(event(rtype, line, k, res, h.get("code"), "Measurement" if num is not None else "Observation",
+                             start, value_number=num, value_string=text, unit=unit))
     elif rtype in ("MedicationRequest", "MedicationAdministration"):
         start, end = _period(res, "authoredOn", "effectiveDateTime", "effectivePeriod")
         qty = ((res.get("dispenseRequest") or {}).get("quantity") or {}).get("value")
         # medicationReference: the code comes from the referenced Medication (resolved in Spark).
-        out.append(_event(rtype, line, key, res, res.get("medicationCodeableConcept"), "Drug", start, end,
-                          provider_ref=ref(res.get("requester")), name=ref(res.get("medicationReference")),
-                          quantity=float(qty) if isinstance(qty, int | float) else None))
+        out.append(event(rtype, line, key, res, res.get("medicationCodeableConcept"), "Drug", start, end,
+                         provider_ref=ref(res.get("requester"), local), name=ref(res.get("medicationReference"), local),
+                         quantity=float(qty) if isinstance(qty, int | float) else None))
     elif rtype == "Procedure":
         start, end = _period(res, "performedPeriod", "performedDateTime")
-        out.append(_event(rtype, line, key, res, res.get("code"), "Procedure", start, end))
+        out.append(event(rtype, line, key, res, res.get("code"), "Procedure", start, end))
     elif rtype == "Immunization":
         start, _ = _period(res, "occurrenceDateTime", "recorded")
-        out.append(_event(rtype, line, key, res, res.get("vaccineCode"), "Drug", start, quantity=1.0))
+        out.append(event(rtype, line, key, res, res.get("vaccineCode"), "Drug", start, quantity=1.0))
     elif rtype == "AllergyIntolerance":
         start, _ = _period(res, "onsetDateTime", "recordedDate")
-        out.append(_event(rtype, line, key, res, res.get("code"), "Observation", start))
+        out.append(event(rtype, line, key, res, res.get("code"), "Observation", start))
     elif rtype == "Device":
         # No use period in R4 Device; Synthea records the implant time as manufactureDate.
         # The UDI carrier (serial numbers) is never read.
-        out.append(_event(rtype, line, key, res, res.get("type"), "Device", res.get("manufactureDate"), quantity=1.0))
+        out.append(event(rtype, line, key, res, res.get("type"), "Device", res.get("manufactureDate"), quantity=1.0))
     elif rtype == "SupplyDelivery":
         item = res.get("suppliedItem") or {}
         qty = (item.get("quantity") or {}).get("value")
         start, _ = _period(res, "occurrenceDateTime", "occurrencePeriod")
-        out.append(_event(rtype, line, key, res, item.get("itemCodeableConcept"), "Device", start,
-                          quantity=float(qty) if isinstance(qty, int | float) else None))
+        out.append(event(rtype, line, key, res, item.get("itemCodeableConcept"), "Device", start,
+                         quantity=float(qty) if isinstance(qty, int | float) else None))
     elif rtype == "ImagingStudy":
-        codes = res.get("procedureCode") or []
-        out.append(_event(rtype, line, key, res, codes[0] if codes else None, "Procedure", res.get("started")))
+        out += _imaging_study(line, key, res, local)
     elif rtype == "Medication":
         vocab, code = _coding(res.get("code"))
         out.append(_rec("medication", rtype, line, key=rid, vocabulary_id=vocab, code=code))
@@ -277,13 +345,25 @@ def _resources(data: bytes) -> Iterator[tuple[int, dict[str, Any], str | None]]:
 
 
 def parse_file(data: bytes) -> list[dict[str, Any]]:
-    """All records of one file; a file that is not FHIR JSON yields one ``reject`` record."""
-    out = [_rec("seen", FILE_TABLE, 0)]
+    """All records of one file; a file that is not FHIR JSON yields one ``reject`` record.
+
+    ``seen`` records count the file (``fhir_files``) and its resources per type (``quantity``).
+    """
+    out = [_rec("seen", FILE_TABLE, 0, quantity=1.0)]
     try:
-        records = [r for line, res, url in _resources(data) for r in resource_records(res, line, url)]
+        resources = list(_resources(data))
     except (ValueError, UnicodeDecodeError, OSError, EOFError) as exc:
         # The message names the JSON position or codec problem, never file content.
         out.append(_rec("reject", FILE_TABLE, 0, field=None, reason=f"not FHIR JSON: {type(exc).__name__}"))
         return out
+    local: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for _, res, url in resources:
+        rtype = str(res.get("resourceType") or "Unknown")
+        counts[rtype] = counts.get(rtype, 0) + 1
+        if res.get("id"):
+            for name in aliases(rtype, str(res["id"]), res, url):
+                local.setdefault(name, str(res["id"]))
     out.append(_rec("filtered", FILE_TABLE, 0, reason=EXPANDED))
-    return out + records
+    out += [_rec("seen", rtype, 0, quantity=float(n)) for rtype, n in sorted(counts.items())]
+    return out + [r for line, res, url in resources for r in resource_records(res, line, url, local)]

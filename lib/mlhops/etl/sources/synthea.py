@@ -6,6 +6,8 @@ which read each optional column only when the header has it.
 
 Files without an OMOP target are read, counted and recorded as filtered (``careplans``), as are
 reference files joined into other rows (``payers``) and transactions aggregated into cost rows.
+``imaging_studies`` rows are imaging procedures (one per study) for the shared loader, and their
+series become ``omop.image_occurrence`` rows (:mod:`mlhops.etl.sources.ehr_imaging`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from mlhops.etl.batch import SourceBatch, empty_frame
 from mlhops.etl.csv_reader import read_csv_with_lines
 from mlhops.etl.events import LINEAGE_COLUMNS
 from mlhops.etl.files import checksum, list_files
+from mlhops.etl.sources import SourceLoad, ehr_imaging
 from mlhops.etl.sources import synthea_tables as st
+from mlhops.etl.sources.ehr_imaging import EhrExtract
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +36,10 @@ REQUIRED_FILES = ("patients", "encounters")
 # Default Type Concept ids, used when etl.standard_concepts.type lacks a key.
 _TYPE_DEFAULTS = {"ehr": 32817, "ehr_prescription": 32838, "claim": 32810}
 
+IMAGING = "imaging_studies"
+# Columns of imaging_studies.csv an image_occurrence needs (Synthea 2.x exports from before
+# series/instance UIDs and procedure codes have none: that file is filtered as without target).
+IMAGING_COLUMNS = ("Id", "PROCEDURE_CODE", "SERIES_UID")
 NO_TARGET = "no OMOP CDM v5.4 target table"
 REFERENCE = "reference table joined into payer_plan_period"
 
@@ -131,16 +139,54 @@ def _clinical(tables: dict[str, DataFrame], types: dict[str, int]) -> tuple[list
             type_concept_id=ehr, extra={"quantity": parse.num("QUANTITY")},
             extra_checks=[parse.parses("QUANTITY", parse.num("QUANTITY"), "number")],
         ))
-    if "imaging_studies" in tables and "PROCEDURE_CODE" in tables["imaging_studies"].columns:
-        df = tables["imaging_studies"]
-        # One row per instance; the study (Id) is the fact, further instances are duplicates.
-        add(st.clinical_events(df.withColumn("_study", F.col("Id")), start="DATE", end=None,
-                               vocabulary=snomed, code="PROCEDURE_CODE", default_domain="Procedure",
-                               type_concept_id=ehr, key_extra=["_study"]))
     return events, rejects
 
 
+def _has_imaging_series(tables: dict[str, DataFrame]) -> bool:
+    return IMAGING in tables and all(c in tables[IMAGING].columns for c in IMAGING_COLUMNS)
+
+
+def _imaging(df: DataFrame, ehr: int) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """imaging_studies.csv (one row per instance) -> (imaging procedure events, rejects, series).
+
+    The study (``Id``) is the procedure fact: its further instance rows repeat its key and are
+    filtered by the loader as duplicates. Every row that parses also gives its series
+    (:data:`~mlhops.etl.sources.ehr_imaging.SERIES_SCHEMA`), an image_occurrence once its
+    study is loaded.
+    """
+    df = df.withColumn("_study", F.col("Id"))
+    key_extra: list[str | Column] = ["_study"]
+    events, rejects = st.clinical_events(
+        df, start="DATE", end=None, vocabulary=F.lit("SNOMED"), code="PROCEDURE_CODE",
+        default_domain="Procedure", type_concept_id=ehr, key_extra=key_extra,
+        extra_checks=[parse.required("Id"), parse.required("SERIES_UID")],
+    )
+    optional = {c: F.col(c) if c in df.columns else F.lit(None).cast("string") for c in ("MODALITY_CODE", "BODYSITE_CODE")}
+    series = df.join(events.select("source_file", "source_line"), ["source_file", "source_line"]).select(
+        *LINEAGE_COLUMNS,
+        st.event_key("DATE", "PROCEDURE_CODE", key_extra).alias("study_event_key"),
+        F.col("PATIENT").alias("person_key"),
+        F.col("Id").alias("study_uid"),  # the export has no Study Instance UID
+        F.trim("SERIES_UID").alias("series_uid"),
+        F.trim(optional["MODALITY_CODE"]).alias("modality"),
+        F.trim(optional["BODYSITE_CODE"]).alias("body_site"),
+        parse.ts("DATE").alias("series_ts"),
+    )
+    return events, rejects, series
+
+
 def extract(spark: SparkSession, settings: Settings, input_path: str) -> SourceBatch:
+    """Parse a Synthea CSV export folder into the loader's batch (see :func:`extract_with_imaging`)."""
+    return extract_with_imaging(spark, settings, input_path).batch
+
+
+def load(spark: SparkSession, settings: Settings, input_path: str, run_id: str) -> SourceLoad:
+    """``mlhops etl --source synthea-csv``: the batch through the shared loader, then the series
+    of ``imaging_studies.csv`` into ``omop.image_occurrence`` (:mod:`~mlhops.etl.sources.ehr_imaging`)."""
+    return ehr_imaging.load(spark, settings, extract_with_imaging(spark, settings, input_path), run_id)
+
+
+def extract_with_imaging(spark: SparkSession, settings: Settings, input_path: str) -> EhrExtract:
     """Parse a Synthea CSV export folder.
 
     Args:
@@ -195,6 +241,11 @@ def extract(spark: SparkSession, settings: Settings, input_path: str) -> SourceB
 
     events, event_rejects = _clinical(tables, types)
     rejects += event_rejects
+    series = spark.createDataFrame([], ehr_imaging.SERIES_SCHEMA)
+    if _has_imaging_series(tables):
+        img_events, img_rejects, series = _imaging(tables[IMAGING], types["ehr"])
+        events.append(img_events)
+        rejects.append(img_rejects)
     handled = {
         "patients", "encounters", "organizations", "providers", "payer_transitions", "claims", "claims_transactions",
         "conditions", "medications", "immunizations", "procedures", "observations", "allergies", "devices",
@@ -203,11 +254,11 @@ def extract(spark: SparkSession, settings: Settings, input_path: str) -> SourceB
     for name, df in tables.items():
         if name == "payers":
             filtered.append(df.select(*LINEAGE_COLUMNS, F.lit(REFERENCE).alias("reason")))
-        elif name not in handled or (name == "imaging_studies" and "PROCEDURE_CODE" not in df.columns):
+        elif name not in handled or (name == IMAGING and not _has_imaging_series(tables)):
             filtered.append(df.select(*LINEAGE_COLUMNS, F.lit(f"{NO_TARGET} ({name})").alias("reason")))
 
     files = [checksum(spark, p) for _, p in sorted(paths.items())]
-    return SourceBatch(
+    batch = SourceBatch(
         source=SOURCE,
         layout=layout,
         events=_union(events) if events else empty_frame(spark, "events"),
@@ -223,3 +274,4 @@ def extract(spark: SparkSession, settings: Settings, input_path: str) -> SourceB
         rows_read=rows_read,
         input_files=files,
     )
+    return EhrExtract(batch=batch, series=series)

@@ -25,6 +25,21 @@ SYSTEM_VOCABULARY: dict[str, str] = {
 }
 # Digits of a US ZIP kept in locations (HIPAA safe harbour keeps the first three).
 ZIP_DIGITS = 3
+# OMOP location.state is varchar(2): US state and territory names (patients.csv writes them in
+# full, organizations.csv as USPS codes) -> USPS codes.
+US_STATES: dict[str, str] = {
+    "Alabama": "AL", "Alaska": "AK", "Arizona": "AZ", "Arkansas": "AR", "California": "CA", "Colorado": "CO",
+    "Connecticut": "CT", "Delaware": "DE", "District of Columbia": "DC", "Florida": "FL", "Georgia": "GA",
+    "Hawaii": "HI", "Idaho": "ID", "Illinois": "IL", "Indiana": "IN", "Iowa": "IA", "Kansas": "KS",
+    "Kentucky": "KY", "Louisiana": "LA", "Maine": "ME", "Maryland": "MD", "Massachusetts": "MA",
+    "Michigan": "MI", "Minnesota": "MN", "Mississippi": "MS", "Missouri": "MO", "Montana": "MT",
+    "Nebraska": "NE", "Nevada": "NV", "New Hampshire": "NH", "New Jersey": "NJ", "New Mexico": "NM",
+    "New York": "NY", "North Carolina": "NC", "North Dakota": "ND", "Ohio": "OH", "Oklahoma": "OK",
+    "Oregon": "OR", "Pennsylvania": "PA", "Rhode Island": "RI", "South Carolina": "SC", "South Dakota": "SD",
+    "Tennessee": "TN", "Texas": "TX", "Utah": "UT", "Vermont": "VT", "Virginia": "VA", "Washington": "WA",
+    "West Virginia": "WV", "Wisconsin": "WI", "Wyoming": "WY", "Puerto Rico": "PR", "Guam": "GU",
+    "American Samoa": "AS", "Northern Mariana Islands": "MP", "U.S. Virgin Islands": "VI",
+}
 
 
 def _null(dtype: str) -> Column:
@@ -85,7 +100,6 @@ def clinical_events(
         checks += [parse.parses(end, end_ts, "timestamp"), _impossible(start_ts, end_ts, end)]
     checks += extra_checks or []
     good, rejects = parse.split_rejects(df, checks)
-    key_parts: list[str | Column] = ["PATIENT", "ENCOUNTER", start, code, *(key_extra or [])]
     cols: dict[str, Column] = {
         "person_key": F.col("PATIENT"),
         "visit_key": F.col("ENCOUNTER") if "ENCOUNTER" in df.columns else _null("string"),
@@ -98,13 +112,18 @@ def clinical_events(
         "type_concept_id": F.lit(type_concept_id).cast("int"),
     }
     cols.update(extra or {})
-    # Namespaced by the source table, so two files never share a key.
-    cols["event_key"] = F.concat_ws("|", F.col("source_table"), _key(*key_parts))
+    cols["event_key"] = event_key(start, code, key_extra)
     out = good.select(
         *LINEAGE_COLUMNS,
         *[(cols[c] if c in cols else F.lit(None)).cast(_EVENT_TYPES[c]).alias(c) for c in EVENT_COLUMNS if c not in LINEAGE_COLUMNS],
     )
     return out, rejects
+
+
+def event_key(start: str, code: str, key_extra: list[str | Column] | None = None) -> Column:
+    """Natural key of a clinical row's event: (PATIENT, ENCOUNTER, start, code, extra columns),
+    namespaced by the source table so that two files never share a key."""
+    return F.concat_ws("|", F.col("source_table"), _key("PATIENT", "ENCOUNTER", start, code, *(key_extra or [])))
 
 
 def _event_types() -> dict[str, str]:
@@ -114,6 +133,12 @@ def _event_types() -> dict[str, str]:
 
 
 _EVENT_TYPES = _event_types()
+
+
+def state_code(col: str) -> Column:
+    """A US state or territory name as its USPS code; other values unchanged."""
+    codes = F.create_map(*[F.lit(x) for k, v in US_STATES.items() for x in (k.lower(), v)])
+    return F.coalesce(F.element_at(codes, F.lower(F.trim(F.col(col)))), F.col(col))
 
 
 def zip3(col: str) -> Column:
@@ -134,7 +159,9 @@ def patients(df: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
         ("DEATHDATE", death.isNotNull() & (death < birth), "impossible dates: death before birth"),
     ]
     good, rejects = parse.split_rejects(df, checks)
-    loc_parts = [F.col(c) if c in df.columns else F.lit("") for c in ("CITY", "STATE", "COUNTY")]
+    state = state_code("STATE") if "STATE" in df.columns else F.lit("")
+    loc_parts = [F.col("CITY") if "CITY" in df.columns else F.lit(""), state,
+                 F.col("COUNTY") if "COUNTY" in df.columns else F.lit("")]
     zip_col = zip3("ZIP") if "ZIP" in df.columns else F.lit(None).cast("string")
     loc_key = F.when(
         F.coalesce(*loc_parts, zip_col).isNotNull(),
@@ -156,7 +183,7 @@ def patients(df: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
         *LINEAGE_COLUMNS,
         loc_key.alias("location_key"),
         F.col("CITY").alias("city"),
-        F.col("STATE").alias("state"),
+        state.alias("state"),
         zip_col.alias("zip"),
         F.col("COUNTY").alias("county"),
         _null("double").alias("latitude"),
@@ -180,7 +207,7 @@ def organizations(df: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
         *LINEAGE_COLUMNS,
         loc_key.alias("location_key"),
         F.col("CITY").alias("city"),
-        F.col("STATE").alias("state"),
+        state_code("STATE").alias("state"),
         F.col("ZIP").alias("zip"),
         _null("string").alias("county"),
         parse.num("LAT").alias("latitude"),
