@@ -248,11 +248,10 @@ def main() -> None:
         dc = _self_cpu() - c0
         print(f"| {n:,} | {s:.1f} | {n / s:,.0f} | {d:.1f} | {s / d:.2f} | {sc:.1f} | {dc:.1f} | {sc / dc:.2f} |"
               f" {os.getloadavg()[0]:.1f} |", flush=True)
-    if args.history_rows <= 0:
-        return
-    full, inc = incremental_vs_full(spark, work / "inc", args.history_rows, args.history_days)
-    print(f"\nstats stage, {args.history_rows:,} rows over {args.history_days} days: full {full:.1f} s, "
-          f"one new day {inc:.1f} s = {100 * inc / full:.1f}% of full")
+    if args.history_rows > 0:
+        full, inc = incremental_vs_full(spark, work / "inc", args.history_rows, args.history_days)
+        print(f"\nstats stage, {args.history_rows:,} rows over {args.history_days} days: full {full:.1f} s, "
+              f"one new day {inc:.1f} s = {100 * inc / full:.1f}% of full")
     if args.out is None:
         shutil.rmtree(work, ignore_errors=True)
 

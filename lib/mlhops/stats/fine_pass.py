@@ -116,33 +116,6 @@ def cap_counts(values: np.ndarray, counts: np.ndarray, max_categories: int) -> l
     return sorted(kept.items())
 
 
-def _state_schema() -> pa.Schema:
-    return pa.schema(
-        [
-            pa.field("granularity", pa.string()),
-            pa.field("window_start", pa.date32()),
-            pa.field("window_end", pa.date32()),
-            pa.field("slice", pa.string()),
-            pa.field("slice_value", pa.string()),
-            pa.field("feature", pa.string()),
-            pa.field("kind", pa.string()),
-            pa.field("n_rows", pa.int64()),
-            pa.field("n_null", pa.int64()),
-            pa.field("n", pa.int64()),
-            pa.field("mean", pa.float64()),
-            pa.field("m2", pa.float64()),
-            pa.field("min", pa.float64()),
-            pa.field("max", pa.float64()),
-            pa.field("kll", pa.binary()),
-            pa.field("hll", pa.binary()),
-            pa.field(
-                "counts",
-                pa.map_(pa.field("key", pa.string(), nullable=False), pa.field("value", pa.int64(), nullable=False)),
-            ),
-        ]
-    )
-
-
 def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     codes, uniques = pd.factorize(values, use_na_sentinel=False)
     return codes, np.asarray(uniques, dtype=object)
@@ -163,11 +136,12 @@ def chunk_states(
     kll_k: int,
     hll_lg_k: int,
     max_categories: int,
+    schema: pa.Schema,
 ) -> pa.Table:
     """Day states of the whole days in ``table`` (rows with ``day``, ``_s0..`` slice values and
-    the features' input columns): one row per day, slice value and feature (STATE_SCHEMA order).
-    Every day's rows must all be in ``table``."""
-    schema = _state_schema()
+    the features' input columns): one row per day, slice value and feature, with ``schema``
+    (the Arrow form of :data:`mlhops.stats.states.STATE_SCHEMA`). Every day's rows must all be
+    in ``table``."""
     if table.num_rows == 0:
         return schema.empty_table()
     if table.column("day").null_count:
@@ -186,7 +160,7 @@ def chunk_states(
             codes = _combine([day_codes, sc[0]], [len(day_uniques), len(sc[1])])
         g = _groups(codes)
         days = day_uniques[day_codes[g.first]]
-        labels = [ALL] * g.count if sc is None else [_label(v) for v in sc[1][sc[0][g.first]]]
+        labels = [ALL] * g.count if sc is None else [str(v) for v in sc[1][sc[0][g.first]]]  # never null: Spark coalesces
         grouped.append((name, g, codes, days, labels))
     # Finest grouping (day x every slice value) for the HLL sketches, and which fine groups
     # make up each group of each grouping.
@@ -210,13 +184,15 @@ def chunk_states(
             hll_source = table.column(f.string_col).to_pandas().to_numpy(dtype=object)
             valid = pd.notna(hll_source)
             x = None
+        strings = None
+        if f.string_col is not None:
+            strings = hll_source if x is None else table.column(f.string_col).to_pandas().to_numpy(dtype=object)
         fine_valid = valid[fine.order]
         fine_vals = hll_source[fine.order]
         fine_hll = [
             _hll(fine_vals[s : s + z][fine_valid[s : s + z]].tolist(), hll_lg_k)
             for s, z in zip(fine.starts, fine.sizes, strict=True)
         ]
-        cat_strings = table.column(f.string_col).to_pandas() if f.string_col is not None else None
         for (slice_name, g, codes, days, labels), member in zip(grouped, members, strict=True):
             vs = valid[g.order]
             if x is not None:
@@ -224,7 +200,7 @@ def chunk_states(
                 n, mean, m2, lo, hi = _moments(xs, vs, g)
             else:
                 n = np.add.reduceat(vs.astype(np.int64), g.starts)
-            counts = _counts(cat_strings, codes, g.count, max_categories) if cat_strings is not None else None
+            counts = _counts(strings, codes, g.count, max_categories) if strings is not None else None
             for gi in range(g.count):
                 ni = int(n[gi])
                 size = int(g.sizes[gi])
@@ -258,15 +234,11 @@ def chunk_states(
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _label(value: object) -> str:
-    return "unknown" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
-
-
 def _counts(
-    strings: pd.Series, codes: np.ndarray, n_groups: int, max_categories: int
+    strings: np.ndarray, codes: np.ndarray, n_groups: int, max_categories: int
 ) -> list[list[tuple[str, int]] | None]:
     """Capped category counts per group; None for a group whose values are all null."""
-    frame = pd.DataFrame({"g": codes, "v": strings.to_numpy(dtype=object)}).dropna()
+    frame = pd.DataFrame({"g": codes, "v": strings}).dropna()
     out: list[list[tuple[str, int]] | None] = [None] * n_groups
     if frame.empty:
         return out
@@ -281,12 +253,17 @@ def _counts(
 
 
 def chunk_states_fn(
-    features: Sequence[FineFeature], slice_names: Sequence[str], kll_k: int, hll_lg_k: int, max_categories: int
+    features: Sequence[FineFeature],
+    slice_names: Sequence[str],
+    kll_k: int,
+    hll_lg_k: int,
+    max_categories: int,
+    schema: pa.Schema,
 ):  # noqa: ANN201 - an applyInArrow function
     """The ``applyInArrow`` function over groups of whole days."""
     feats, names = tuple(features), tuple(slice_names)
 
     def run(table: pa.Table) -> pa.Table:
-        return chunk_states(table, feats, names, kll_k, hll_lg_k, max_categories)
+        return chunk_states(table, feats, names, kll_k, hll_lg_k, max_categories, schema)
 
     return run

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.pandas.types import to_arrow_schema
 
 from mlhops.config.stages import SliceSettings, StatsSettings
 from mlhops.features.spec import FeatureSpec
@@ -132,7 +133,12 @@ def compute_states(
         fine_features.append(FineFeature(spec.name, spec.kind, value_col, string_col))
     base = rows.select(F.col(day_col).cast("date").alias("day"), *slice_cols, *inputs)
     fn = chunk_states_fn(
-        fine_features, [s.name for s in stats.slices], stats.kll_k, stats.hll_lg_k, stats.max_categories
+        fine_features,
+        [s.name for s in stats.slices],
+        stats.kll_k,
+        stats.hll_lg_k,
+        stats.max_categories,
+        to_arrow_schema(STATE_SCHEMA),
     )
     # One Python call per calendar month of rows (whole days, amortised fixed cost).
     return base.groupBy(F.trunc("day", "month").alias("_month")).applyInArrow(fn, schema=STATE_SCHEMA)

@@ -10,7 +10,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from pyspark.sql.pandas.types import to_arrow_schema
+
 from mlhops.stats.fine_pass import OTHER_CATEGORY, FineFeature, cap_counts, chunk_states
+from mlhops.stats.states import STATE_SCHEMA
 from tests.conftest import shared_path
 
 NUMERIC = ["time_in_hospital", "num_lab_procedures", "num_medications"]
@@ -18,6 +21,7 @@ CATEGORICAL = ["race", "admission_type_id"]
 KLL_K = 200
 # KLL normalized rank error at k=200 (single quantile, 99% confidence): about 1.33%.
 RANK_EPS = 0.0133
+SCHEMA = to_arrow_schema(STATE_SCHEMA)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +54,7 @@ def _table(df: pd.DataFrame) -> tuple[pa.Table, list[FineFeature]]:
 @pytest.fixture(scope="module")
 def states(rows) -> pd.DataFrame:
     table, feats = _table(rows)
-    out = chunk_states(table, feats, ["gender", "source"], KLL_K, 12, max_categories=3)
+    out = chunk_states(table, feats, ["gender", "source"], KLL_K, 12, 3, SCHEMA)
     return out.to_pandas()
 
 
@@ -126,4 +130,4 @@ def test_rows_without_a_day_are_refused_not_dropped(rows):
     days[3] = None
     bad = table.set_column(0, "day", pa.array(days, pa.date32()))
     with pytest.raises(ValueError, match="without an event date"):
-        chunk_states(bad, feats, ["gender", "source"], KLL_K, 12, 3)
+        chunk_states(bad, feats, ["gender", "source"], KLL_K, 12, 3, SCHEMA)
