@@ -69,6 +69,10 @@ class EtlSettings:
     max_quarantine_fraction: float = 0.05
     # Shuffle partitions used by the ETL; small inputs run faster with few partitions.
     shuffle_partitions: int = 8
+    # Independent Spark jobs the ETL runs at the same time (source files read, OMOP tables
+    # written as separate Delta commits): overlaps each job's driver-side work (planning, Delta
+    # log, small-task scheduling) with the others' tasks.
+    concurrent_jobs: int = 4
     # Standard concepts for source values that have no vocabulary (gender, race, ...):
     # {category: {source_value: concept_id}}
     standard_concepts: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -76,6 +80,8 @@ class EtlSettings:
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_quarantine_fraction <= 1.0:
             raise ValueError("max_quarantine_fraction must be within [0, 1]")
+        if self.concurrent_jobs < 1:
+            raise ValueError("concurrent_jobs must be at least 1")
 
 
 @dataclass(frozen=True)

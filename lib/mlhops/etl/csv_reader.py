@@ -5,10 +5,22 @@ small aggregation), so no row passes through Python. They are exact for files wi
 lines or quoted line breaks (Spark's CSV reader skips blank lines; Synthea writes neither).
 ``malformed`` is only reliable with ``spark.sql.csv.parser.columnPruning.enabled=false`` (the
 ETL stage sets it for its run): with pruning, Spark does not compare field counts.
+
+Inside :func:`input_cache` (the ETL stage opens one per run) every file read here is parsed
+once: the line-count job fills a cache (memory, spilling to disk) that every later use of the
+file (mapped rows, rejects, filtered rows, conservation counts) reads, and the block releases
+it. Without it a file is re-parsed by each of those jobs.
 """
 
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -19,6 +31,44 @@ CORRUPT = "_corrupt_record"
 # monotonically_increasing_id puts the partition id in the upper 31 bits, the row index in the lower 33.
 _ROW_BITS = 33
 _HEADER_LINES = 1
+# Frames persisted by reads inside the innermost open input_cache block (None: no block open).
+_CACHED: ContextVar[list[DataFrame] | None] = ContextVar("mlhops_etl_input_cache", default=None)
+
+
+@contextmanager
+def input_cache() -> Iterator[None]:
+    """Within the block, CSV files read by :func:`read_csv_with_lines` are parsed once and kept
+    (memory and disk) until the block ends."""
+    frames: list[DataFrame] = []
+    token = _CACHED.set(frames)
+    try:
+        yield
+    finally:
+        _CACHED.reset(token)
+        for df in frames:
+            df.unpersist()
+
+
+def read_all(spark: SparkSession, files: Sequence[tuple[str, str]], concurrent: int) -> list[tuple[DataFrame, int]]:
+    """:func:`read_csv_with_lines` for each ``(source_table, path)``, ``concurrent`` files at a
+    time (each file's line-count job is small; running them together hides their latency)."""
+    def one(item: tuple[str, str]) -> tuple[DataFrame, int]:
+        return read_csv_with_lines(spark, item[1], item[0])
+
+    if concurrent <= 1 or len(files) <= 1:
+        return [one(f) for f in files]
+    with ThreadPoolExecutor(max_workers=concurrent, thread_name_prefix="csv-read") as pool:
+        # Each task runs in a copy of this context, so reads join the open input_cache block.
+        return list(pool.map(lambda f: contextvars.copy_context().run(one, f), files))
+
+
+def _cached(df: DataFrame) -> DataFrame:
+    frames = _CACHED.get()
+    if frames is None:
+        return df
+    kept = df.persist(StorageLevel.MEMORY_AND_DISK)
+    frames.append(kept)
+    return kept
 
 
 def header_columns(spark: SparkSession, path: str) -> list[str]:
@@ -78,7 +128,7 @@ def read_csv_with_lines(spark: SparkSession, path: str, source_table: str) -> tu
         .schema(schema)
         .csv(path)
     )
-    lined, n_rows = with_line_numbers(raw)
+    lined, n_rows = with_line_numbers(_cached(raw))
     name = path.rsplit("/", 1)[-1]
     return lined.select(
         F.lit(source_table).alias("source_table"),

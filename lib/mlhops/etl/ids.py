@@ -33,26 +33,45 @@ MAX_ID = 2**31 - 1
 _ROW_BITS = 33
 
 
-def dense_rank_sorted(df: DataFrame, order_col: str) -> DataFrame:
+def dense_rank_sorted(df: DataFrame, order_col: str, group_col: str) -> tuple[DataFrame, dict[str, int]]:
     """Add ``_rank`` (0-based position in ascending ``order_col`` order) to ``df``.
 
     ``order_col`` must be unique. Sorting range-partitions the data; rows are then numbered
-    by partition offset + row index, with the offsets from one small count job.
+    by partition offset + row index, with the offsets from one small count job, which also
+    counts the rows of each ``group_col`` value.
+
+    Returns:
+        the ranked frame and its row count per ``group_col`` value.
     """
     ordered = df.orderBy(order_col).localCheckpoint(eager=True)
     with_pid = ordered.withColumn("_pid", F.spark_partition_id())
-    counts = sorted(
-        (int(r["_pid"]), int(r["_n"]))
-        for r in with_pid.groupBy("_pid").agg(F.count(F.lit(1)).alias("_n")).collect()
-    )
+    per_pid: dict[int, int] = {}
+    per_group: dict[str, int] = {}
+    for r in with_pid.groupBy("_pid", group_col).agg(F.count(F.lit(1)).alias("_n")).collect():
+        per_pid[int(r["_pid"])] = per_pid.get(int(r["_pid"]), 0) + int(r["_n"])
+        per_group[r[group_col]] = per_group.get(r[group_col], 0) + int(r["_n"])
     pairs = []
     running = 0
-    for pid, n in counts:
+    for pid, n in sorted(per_pid.items()):
         pairs += [F.lit(pid), F.lit(running).cast("long")]
         running += n
     offset = F.element_at(F.create_map(*pairs), F.col("_pid")) if pairs else F.lit(0).cast("long")
     idx = F.monotonically_increasing_id().bitwiseAND(F.lit((1 << _ROW_BITS) - 1))
-    return with_pid.withColumn("_rank", offset + idx).drop("_pid")
+    return with_pid.withColumn("_rank", offset + idx).drop("_pid"), per_group
+
+
+def _first_ranks(counts: dict[str, int]) -> dict[str, int]:
+    """Rank of each kind's first new key. The sort key is ``kind|key_hash``: the keys of one kind
+    share the prefix ``kind|`` and so form one contiguous block (no kind contains ``|``), and
+    the blocks follow the order of their prefixes."""
+    if any("|" in kind for kind in counts):
+        raise ValueError("id kinds must not contain '|'")
+    firsts: dict[str, int] = {}
+    running = 0
+    for kind in sorted(counts, key=lambda k: f"{k}|"):
+        firsts[kind] = running
+        running += counts[kind]
+    return firsts
 
 
 def assign_ids(spark: SparkSession, catalog: Catalog, keys: DataFrame, run_id: str) -> DataFrame:
@@ -83,20 +102,17 @@ def assign_ids(spark: SparkSession, catalog: Catalog, keys: DataFrame, run_id: s
         known = spark.createDataFrame([], "kind string, key_hash string, id int")
         bases = {}
         new = wanted
-    ranked = dense_rank_sorted(new.withColumn("_order", F.concat_ws("|", "kind", "key_hash")), "_order")
-    firsts = {r["kind"]: int(r["f"]) for r in ranked.groupBy("kind").agg(F.min("_rank").alias("f")).collect()}
+    ranked, counts = dense_rank_sorted(new.withColumn("_order", F.concat_ws("|", "kind", "key_hash")), "_order", "kind")
+    firsts = _first_ranks(counts)
+    if any(bases.get(kind, 0) + n > MAX_ID for kind, n in counts.items()):
+        raise DataQualityError(f"{ID_MAP_TABLE}: an id space is exhausted (32-bit OMOP ids)")
     pairs = []
     for kind, first in firsts.items():
         pairs += [F.lit(kind), F.lit(bases.get(kind, 0) + 1 - first).cast("long")]
     shift = F.element_at(F.create_map(*pairs), F.col("kind")) if pairs else F.lit(0).cast("long")
-    fresh = ranked.select(
-        "kind", "key_hash", (shift + F.col("_rank")).alias("_id"), F.lit(run_id).alias("run_id")
-    ).localCheckpoint(eager=True)
-    top = fresh.agg(F.max("_id").alias("m"), F.count(F.lit(1)).alias("n")).first()
-    if top and top["m"] is not None and int(top["m"]) > MAX_ID:
-        raise DataQualityError(f"{ID_MAP_TABLE}: an id space is exhausted (32-bit OMOP ids)")
-    fresh = fresh.select("kind", "key_hash", F.col("_id").cast("int").alias("id"), "run_id")
-    if top and int(top["n"]):
+    fresh = ranked.select("kind", "key_hash", (shift + F.col("_rank")).cast("int").alias("id"), F.lit(run_id).alias("run_id"))
+    n_new = sum(counts.values())
+    if n_new:
         merge_into(fresh, catalog, ID_MAP_TABLE, keys=["kind", "key_hash"], update=False)
-        logger.info("assigned %d new ids", int(top["n"]))
+        logger.info("assigned %d new ids", n_new)
     return known.unionByName(fresh.select("kind", "key_hash", "id"))

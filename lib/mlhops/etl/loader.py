@@ -9,6 +9,7 @@ table's rows unchanged; a later extract merges in (new keys insert, changed rows
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import reduce
 
@@ -76,19 +77,25 @@ def _known_from_id_map(spark: SparkSession, catalog: Catalog, deid: Deidentifier
     return read_table(spark, catalog, ID_MAP_TABLE).where(F.col("kind") == kind).select("key_hash")
 
 
-def _reject_unknown(
+def _flag_unknown(
     spark: SparkSession, catalog: Catalog, deid: Deidentifier, df: DataFrame, key: str, kind: str,
     batch_known: DataFrame, batch_key: str, reason: str,
-) -> tuple[DataFrame, DataFrame]:
-    """Reject rows whose key is neither in this batch nor already loaded (``id_map``)."""
+) -> DataFrame:
+    """Flag rows whose key is neither in this batch nor already loaded (``id_map``)."""
     known = batch_known.select(deid.hash(kind, F.col(batch_key)).alias("key_hash"))
     previous = _known_from_id_map(spark, catalog, deid, kind)
     if previous is not None:
         known = known.unionByName(previous)
     hashed = df.withColumn("_kh", deid.hash(kind, F.col(key)))
-    kept, bad = checks.reject_unknown(hashed, "_kh", known, "key_hash", reason)
-    bad = bad.withColumn("field", F.lit(key))
-    return kept.drop("_kh"), bad
+    return checks.flag_unknown(hashed, "_kh", known, "key_hash", reason, field=key).drop("_kh")
+
+
+def _checked(flagged: DataFrame, rejects: list[DataFrame], filtered: list[DataFrame]) -> DataFrame:
+    """Materialise a flagged frame once; returns its kept rows, collects its rejects/filtered."""
+    kept, bad, dropped = checks.split(flagged.localCheckpoint(eager=True))
+    rejects.append(bad)
+    filtered.append(dropped)
+    return kept
 
 
 def _shift(df: DataFrame, shift: Column, cols: list[str]) -> DataFrame:
@@ -97,9 +104,19 @@ def _shift(df: DataFrame, shift: Column, cols: list[str]) -> DataFrame:
     return df
 
 
-def _write(spark: SparkSession, catalog: Catalog, table: str, df: DataFrame, result: LoadResult,
-           lineage: list[DataFrame], rejects: list[DataFrame]) -> None:
-    """Conform and MERGE one OMOP table; collect its lineage and rejects."""
+@dataclass(frozen=True)
+class _Written:
+    """One conformed and merged OMOP table: its version, row count, lineage and rejects."""
+
+    table: str
+    version: int | None
+    rows: int
+    lineage: DataFrame | None
+    rejects: DataFrame
+
+
+def _write(spark: SparkSession, catalog: Catalog, table: str, df: DataFrame) -> _Written:
+    """Conform and MERGE one OMOP table."""
     # Materialise once: the table, its rejects and its lineage all derive from this frame.
     conformed = conform(df.localCheckpoint(eager=True), table)
     staged = conformed.table
@@ -107,12 +124,27 @@ def _write(spark: SparkSession, catalog: Catalog, table: str, df: DataFrame, res
     key = primary_key(table) or "person_id"
     merge_into(staged, catalog, f"omop.{table}", keys=[key])
     version = table_version(spark, catalog, f"omop.{table}")
-    if version is not None:
-        result.tables[f"omop.{table}"] = version
-    result.rows_written[table] = n
-    if table in _LINEAGE_TABLES:
-        lineage.append(conformed.kept_lineage)
-    rejects.append(conformed.rejects)
+    return _Written(table, version, n, conformed.kept_lineage if table in _LINEAGE_TABLES else None, conformed.rejects)
+
+
+def _write_all(spark: SparkSession, catalog: Catalog, tables: list[tuple[str, DataFrame]], parallelism: int,
+               result: LoadResult, lineage: list[DataFrame], rejects: list[DataFrame]) -> None:
+    """Write independent OMOP tables, ``parallelism`` at a time (each is its own Delta commit;
+    a failure in one is raised after the others finish). Results are recorded in input order."""
+    if parallelism <= 1 or len(tables) <= 1:
+        written = [_write(spark, catalog, t, df) for t, df in tables]
+    else:
+        with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="omop-write") as pool:
+            futures = [pool.submit(_write, spark, catalog, t, df) for t, df in tables]
+            wait(futures)
+            written = [f.result() for f in futures]
+    for w in written:
+        if w.version is not None:
+            result.tables[f"omop.{w.table}"] = w.version
+        result.rows_written[w.table] = w.rows
+        if w.lineage is not None:
+            lineage.append(w.lineage)
+        rejects.append(w.rejects)
 
 
 def load_batch(spark: SparkSession, settings: Settings, batch: SourceBatch, run_id: str,
@@ -140,38 +172,27 @@ def load_batch(spark: SparkSession, settings: Settings, batch: SourceBatch, run_
     filtered: list[DataFrame] = [batch.filtered]
     lineage: list[DataFrame] = []
 
-    # 1. duplicates and references
-    persons, dup = checks.dedupe(batch.persons, ["person_key"])
-    filtered.append(dup)
-    persons = persons.localCheckpoint(eager=True)
-    visits, dup = checks.dedupe(batch.visits, ["visit_key"])
-    filtered.append(dup)
-    visits, bad = _reject_unknown(spark, catalog, deid, visits, "person_key", "person", persons, "person_key", "unknown patient")
-    rejects.append(bad)
-    visits = visits.localCheckpoint(eager=True)
-    events, dup = checks.dedupe(batch.events, ["event_key"])
-    filtered.append(dup)
-    events, bad = _reject_unknown(spark, catalog, deid, events, "person_key", "person", persons, "person_key", "unknown patient")
-    rejects.append(bad)
-    events, bad = _reject_unknown(spark, catalog, deid, events, "visit_key", "visit", visits, "visit_key", "unknown encounter")
-    rejects.append(bad)
+    # 1. duplicates and references: every check flags rows, each frame is materialised once
+    unknown_patient, unknown_encounter = "unknown patient", "unknown encounter"
+    persons = _checked(checks.flag_duplicates(batch.persons, ["person_key"]), rejects, filtered)
+    visits = checks.flag_duplicates(batch.visits, ["visit_key"])
+    visits = _flag_unknown(spark, catalog, deid, visits, "person_key", "person", persons, "person_key", unknown_patient)
+    visits = _checked(visits, rejects, filtered)
+    events = checks.flag_duplicates(batch.events, ["event_key"])
+    events = _flag_unknown(spark, catalog, deid, events, "person_key", "person", persons, "person_key", unknown_patient)
+    events = _flag_unknown(spark, catalog, deid, events, "visit_key", "visit", visits, "visit_key", unknown_encounter)
     births = persons.select(F.col("person_key").alias("_pk"), F.to_date("birth_ts").alias("_birth"))
     events = events.join(births, events["person_key"] == births["_pk"], "left")
-    events, bad = checks.reject_where(events, F.to_date("start_ts") < F.col("_birth"), "start_ts", "impossible dates: before birth")
-    events = events.drop("_pk", "_birth")
-    rejects.append(bad)
-    providers, dup = checks.dedupe(batch.providers, ["provider_key"])
-    filtered.append(dup)
-    care_sites, dup = checks.dedupe(batch.care_sites, ["care_site_key"])
-    filtered.append(dup)
-    payer_periods, dup = checks.dedupe(batch.payer_periods, ["person_key", "payer_key", "start_ts"])
-    filtered.append(dup)
-    payer_periods, bad = _reject_unknown(spark, catalog, deid, payer_periods, "person_key", "person", persons, "person_key", "unknown patient")
-    rejects.append(bad)
-    costs, dup = checks.dedupe(batch.costs, ["cost_key"])
-    filtered.append(dup)
-    costs, bad = _reject_unknown(spark, catalog, deid, costs, "visit_key", "visit", visits, "visit_key", "unknown encounter")
-    rejects.append(bad)
+    events = checks.flag_where(events, F.to_date("start_ts") < F.col("_birth"), "start_ts", "impossible dates: before birth")
+    events = _checked(events.drop("_pk", "_birth"), rejects, filtered)
+    providers = _checked(checks.flag_duplicates(batch.providers, ["provider_key"]), rejects, filtered)
+    care_sites = _checked(checks.flag_duplicates(batch.care_sites, ["care_site_key"]), rejects, filtered)
+    payer_periods = checks.flag_duplicates(batch.payer_periods, ["person_key", "payer_key", "start_ts"])
+    payer_periods = _flag_unknown(spark, catalog, deid, payer_periods, "person_key", "person", persons, "person_key", unknown_patient)
+    payer_periods = _checked(payer_periods, rejects, filtered)
+    costs = checks.flag_duplicates(batch.costs, ["cost_key"])
+    costs = _flag_unknown(spark, catalog, deid, costs, "visit_key", "visit", visits, "visit_key", unknown_encounter)
+    costs = _checked(costs, rejects, filtered)
     locations = batch.locations.dropDuplicates(["location_key"])
 
     # 2. per-person date shift (same days for every table of a person)
@@ -196,76 +217,88 @@ def load_batch(spark: SparkSession, settings: Settings, batch: SourceBatch, run_
     ids.request("cost", costs, "cost_key")
     ids.resolve()
 
-    # 5. OMOP rows, conformed and merged
+    # 5. OMOP rows, conformed and merged (independent tables written concurrently)
     p = ids.attach(persons, "person", "person_key", "person_id")
     p = ids.attach(p, "location", "location_key", "location_id")
     p = ids.attach(p, "provider", "provider_key", "provider_id")
     p = ids.attach(p, "care_site", "care_site_key", "care_site_id")
     p = p.withColumn("person_pseudonym", deid.pseudonym("person", F.col("person_key"))).localCheckpoint(eager=True)
-    _write(spark, catalog, "location", ids.attach(locations, "location", "location_key", "location_id")
-           .select("location_id", "city", "state", "zip", "county", "latitude", "longitude"), result, lineage, rejects)
+    out: list[tuple[str, DataFrame]] = []
+    out.append(("location", ids.attach(locations, "location", "location_key", "location_id")
+           .select("location_id", "city", "state", "zip", "county", "latitude", "longitude")))
     cs = ids.attach(ids.attach(care_sites, "care_site", "care_site_key", "care_site_id"), "location", "location_key", "location_id")
-    _write(spark, catalog, "care_site", cs.select(*LINEAGE_COLUMNS, "care_site_id", F.substring("care_site_name", 1, 255).alias("care_site_name"),
+    out.append(("care_site", cs.select(*LINEAGE_COLUMNS, "care_site_id", F.substring("care_site_name", 1, 255).alias("care_site_name"),
            F.lit(0).alias("place_of_service_concept_id"), "location_id",
-           deid.pseudonym("care_site", F.col("care_site_key")).alias("care_site_source_value")), result, lineage, rejects)
+           deid.pseudonym("care_site", F.col("care_site_key")).alias("care_site_source_value"))))
     pr = ids.attach(ids.attach(providers, "provider", "provider_key", "provider_id"), "care_site", "care_site_key", "care_site_id")
     gender = std.get("gender", {})
-    _write(spark, catalog, "provider", pr.select(
+    out.append(("provider", pr.select(
         *LINEAGE_COLUMNS, "provider_id", F.lit(0).alias("specialty_concept_id"), "care_site_id",
         omop_rows.concept_lookup("gender_source_value", gender).alias("gender_concept_id"),
         deid.pseudonym("provider", F.col("provider_key")).alias("provider_source_value"),
         F.substring("specialty_source_value", 1, 50).alias("specialty_source_value"),
         F.substring("gender_source_value", 1, 50).alias("gender_source_value"),
-    ), result, lineage, rejects)
-    _write(spark, catalog, "person", omop_rows.person(p, gender, std.get("race", {}), std.get("ethnicity", {})), result, lineage, rejects)
-    _write(spark, catalog, "death", omop_rows.death(p, types["death_ehr"]), result, lineage, rejects)
+    )))
+    out.append(("person", omop_rows.person(p, gender, std.get("race", {}), std.get("ethnicity", {}))))
+    out.append(("death", omop_rows.death(p, types["death_ehr"])))
 
     v = ids.attach(visits, "visit", "visit_key", "visit_occurrence_id")
     v = ids.attach(v, "person", "person_key", "person_id")
     v = ids.attach(v, "provider", "provider_key", "provider_id")
     v = ids.attach(v, "care_site", "care_site_key", "care_site_id").localCheckpoint(eager=True)
     vo = omop_rows.visit_occurrence(v, std.get("visit", {}), types["ehr_encounter"])
-    _write(spark, catalog, "visit_occurrence", vo, result, lineage, rejects)
-    _write(spark, catalog, "visit_detail", omop_rows.visit_detail(conform(vo, "visit_occurrence").table), result, lineage, rejects)
+    out.append(("visit_occurrence", vo))
+    out.append(("visit_detail", omop_rows.visit_detail(conform(vo, "visit_occurrence").table)))
 
     ev = ids.attach(mapped, "event", "event_key", "event_id")
     ev = ids.attach(ev, "person", "person_key", "person_id")
     ev = ids.attach(ev, "visit", "visit_key", "visit_occurrence_id")
     ev = ids.attach(ev, "provider", "provider_key", "provider_id").localCheckpoint(eager=True)
     for table, project in omop_rows.EVENT_PROJECTIONS.items():
-        _write(spark, catalog, table, project(route(ev, table)), result, lineage, rejects)
+        out.append((table, project(route(ev, table))))
 
-    _write(spark, catalog, "observation_period",
-           omop_rows.observation_period(v, ev, types["obs_period_ehr"]), result, lineage, rejects)
+    out.append(("observation_period",
+           omop_rows.observation_period(v, ev, types["obs_period_ehr"])))
     pp = ids.attach(payer_periods.withColumn("_k", F.concat_ws("|", "person_key", "payer_key", F.col("start_ts").cast("string"))),
                     "payer_plan_period", "_k", "payer_plan_period_id")
     pp = ids.attach(pp, "person", "person_key", "person_id")
-    _write(spark, catalog, "payer_plan_period", pp.select(
+    out.append(("payer_plan_period", pp.select(
         *LINEAGE_COLUMNS, "payer_plan_period_id", "person_id",
         F.to_date("start_ts").alias("payer_plan_period_start_date"), F.to_date("end_ts").alias("payer_plan_period_end_date"),
         F.lit(0).alias("payer_concept_id"), F.substring("payer_source_value", 1, 50).alias("payer_source_value"),
         F.substring("plan_source_value", 1, 50).alias("plan_source_value"),
         F.substring("sponsor_source_value", 1, 50).alias("sponsor_source_value"),
-    ), result, lineage, rejects)
+    )))
     c = ids.attach(ids.attach(costs, "cost", "cost_key", "cost_id"), "visit", "visit_key", "cost_event_id")
-    _write(spark, catalog, "cost", c.select(
+    out.append(("cost", c.select(
         *LINEAGE_COLUMNS, "cost_id", "cost_event_id", F.lit("Visit").alias("cost_domain_id"),
         F.lit(types.get("claim", 32810)).alias("cost_type_concept_id"), F.lit(44818668).alias("currency_concept_id"),
         "total_charge", "total_cost", "total_paid", "paid_patient_copay",
-    ), result, lineage, rejects)
+    )))
 
-    # 6. eras over the merged tables (whole table: eras of a person depend on all their rows)
-    _write_eras(spark, catalog, deid, vocab, run_id, result)
+    _write_all(spark, catalog, out, settings.etl.concurrent_jobs, result, lineage, rejects)
 
-    # 7. quarantine and conservation
-    all_rejects = _union(rejects).localCheckpoint(eager=True)
-    q = quarantine_rows(all_rejects, run_id=run_id, source=batch.source, files=batch.input_files)
-    write_quarantine(q, catalog)
+    # 6. eras over the merged tables (whole table: eras of a person depend on all their rows) and
+    # 7. quarantine and conservation: independent, so side by side when jobs may run concurrently
+    def quarantine_and_account() -> Conservation:
+        all_rejects = _union(rejects).localCheckpoint(eager=True)
+        write_quarantine(quarantine_rows(all_rejects, run_id=run_id, source=batch.source, files=batch.input_files), catalog)
+        return account(batch.rows_read, _union(lineage), all_rejects, _union(filtered))
+
+    if settings.etl.concurrent_jobs > 1:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="etl-finish") as pool:
+            eras_done = pool.submit(_write_eras, spark, catalog, deid, vocab, run_id, result)
+            accounted = pool.submit(quarantine_and_account)
+            wait([eras_done, accounted])
+            eras_done.result()
+            result.conservation = accounted.result()
+    else:
+        _write_eras(spark, catalog, deid, vocab, run_id, result)
+        result.conservation = quarantine_and_account()
     version = table_version(spark, catalog, QUARANTINE_TABLE)
     if version is not None:
         result.tables[QUARANTINE_TABLE] = version
     result.tables[ID_MAP_TABLE] = table_version(spark, catalog, ID_MAP_TABLE) or 0
-    result.conservation = account(batch.rows_read, _union(lineage), all_rejects, _union(filtered))
     if not result.conservation.balanced:
         raise DataQualityError(f"conservation does not balance for {result.conservation.unbalanced()}")
     return result
@@ -278,14 +311,24 @@ def _write_eras(spark: SparkSession, catalog: Catalog, deid: Deidentifier, vocab
          lambda df: eras.condition_eras(df)),
         ("drug_era", "drug_exposure", "drug_concept_id", "drug_era_start_date", lambda df: eras.drug_eras(df, vocab)),
     ]
+    keyed: dict[str, DataFrame] = {}
     for era_table, source_table, concept, start, build in specs:
         if not table_exists(spark, catalog, f"omop.{source_table}"):
             continue
         rows = build(read_table(spark, catalog, f"omop.{source_table}"))
-        keyed = rows.withColumn("_k", F.concat_ws("|", "person_id", concept, F.col(start).cast("string")))
-        ids = assign_ids(spark, catalog, keyed.select(F.lit(era_table).alias("kind"), deid.hash(era_table, F.col("_k")).alias("key_hash")), run_id)
-        ids = ids.where(F.col("kind") == era_table).select(F.col("key_hash").alias("_h"), F.col("id").alias(f"{era_table}_id"))
-        with_ids = keyed.withColumn("_h", deid.hash(era_table, F.col("_k"))).join(ids, "_h").drop("_h", "_k")
+        # Materialised: the eras feed both the id request and the rows written.
+        keyed[era_table] = rows.withColumn(
+            "_k", F.concat_ws("|", "person_id", concept, F.col(start).cast("string"))
+        ).localCheckpoint(eager=True)
+    if not keyed:
+        return
+    # One id assignment (one id_map MERGE) for the eras of both tables.
+    ids = assign_ids(spark, catalog, _union([
+        k.select(F.lit(t).alias("kind"), deid.hash(t, F.col("_k")).alias("key_hash")) for t, k in keyed.items()
+    ]), run_id)
+    for era_table, k in keyed.items():
+        era_ids = ids.where(F.col("kind") == era_table).select(F.col("key_hash").alias("_h"), F.col("id").alias(f"{era_table}_id"))
+        with_ids = k.withColumn("_h", deid.hash(era_table, F.col("_k"))).join(era_ids, "_h").drop("_h", "_k")
         conformed = conform(with_ids, era_table).table.localCheckpoint(eager=True)
         write_overwrite(conformed, catalog, f"omop.{era_table}")
         result.rows_written[era_table] = conformed.count()

@@ -13,6 +13,7 @@ from pyspark.sql import SparkSession
 
 from mlhops.config.model import Settings
 from mlhops.errors import ConfigError
+from mlhops.etl.csv_reader import input_cache
 from mlhops.etl.loader import load_batch
 from mlhops.etl.sources import get_extractor, get_loader
 from mlhops.pipelines.base import StageParams, StageResult
@@ -92,15 +93,17 @@ def run(spark: SparkSession, settings: Settings, params: StageParams) -> StageRe
     for k, v in overrides.items():
         spark.conf.set(k, v)
     try:
-        direct = get_loader(source)
-        if direct is not None:  # sources that write their own tables (existing OMOP, DICOM)
-            out = direct(spark, settings, input_path, params.run_id)
-            layout, input_files, loaded = out.layout, out.input_files, out.result
-        else:
-            batch = get_extractor(source)(spark, settings, input_path)
-            logger.info("etl %s: %s layout, %d source tables", source, batch.layout, len(batch.rows_read))
-            layout, input_files = batch.layout, batch.input_files
-            loaded = load_batch(spark, settings, batch, params.run_id)
+        # Each input file parsed once for the whole run (released at the end).
+        with input_cache():
+            direct = get_loader(source)
+            if direct is not None:  # sources that write their own tables (existing OMOP, DICOM)
+                out = direct(spark, settings, input_path, params.run_id)
+                layout, input_files, loaded = out.layout, out.input_files, out.result
+            else:
+                batch = get_extractor(source)(spark, settings, input_path)
+                logger.info("etl %s: %s layout, %d source tables", source, batch.layout, len(batch.rows_read))
+                layout, input_files = batch.layout, batch.input_files
+                loaded = load_batch(spark, settings, batch, params.run_id)
     finally:
         for k, v in previous.items():
             if v is None:

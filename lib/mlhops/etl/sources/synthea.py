@@ -22,7 +22,7 @@ from mlhops.config.model import Settings
 from mlhops.errors import DataQualityError
 from mlhops.etl import parse
 from mlhops.etl.batch import SourceBatch, empty_frame
-from mlhops.etl.csv_reader import read_csv_with_lines
+from mlhops.etl.csv_reader import read_all
 from mlhops.etl.events import LINEAGE_COLUMNS
 from mlhops.etl.files import checksum, list_files
 from mlhops.etl.sources import SourceLoad, ehr_imaging
@@ -203,8 +203,8 @@ def extract_with_imaging(spark: SparkSession, settings: Settings, input_path: st
         raise DataQualityError(f"{input_path}: not a Synthea CSV export (missing {', '.join(missing)}.csv)")
     tables: dict[str, DataFrame] = {}
     rows_read: dict[str, int] = {}
-    for name, path in sorted(paths.items()):
-        df, n = read_csv_with_lines(spark, path, name)
+    ordered = sorted(paths.items())
+    for (name, _), (df, n) in zip(ordered, read_all(spark, ordered, settings.etl.concurrent_jobs)):
         tables[name] = df
         rows_read[name] = n
     layout = detect_layout({k: [c for c in v.columns if c not in (*LINEAGE_COLUMNS, "malformed")] for k, v in tables.items()})
