@@ -17,6 +17,7 @@ Prints a Markdown table for docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -153,8 +154,37 @@ def duckdb_profile(path: Path) -> float:
     return time.perf_counter() - start
 
 
-def incremental_vs_full(spark, workdir: Path, rows: int, history_days: int) -> tuple[float, float]:  # noqa: ANN001
-    """Stats stage: full recompute over the history vs. one appended day."""
+@contextlib.contextmanager
+def _phases():  # noqa: ANN202
+    """Collect the stats runner's "<phase> took <s>" log lines during one run."""
+    import logging
+
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            msg = record.getMessage()
+            if " took " in msg:
+                lines.append(msg.removeprefix("stats: "))
+
+    log = logging.getLogger("mlhops.stats.runner")
+    handler, level = Keep(), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield lines
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
+def incremental_vs_full(
+    spark, workdir: Path, rows: int, history_days: int, nights: int = 1  # noqa: ANN001
+) -> tuple[tuple[float, float], list[tuple[float, float]]]:
+    """Stats stage: full recompute over the history vs. one appended day per night.
+
+    Returns ``(wall s, CPU s)`` of the full run and of each night (CPU: the driver JVM, its
+    Python workers and this process)."""
     from mlhops.config import load_settings
     from mlhops.io import Catalog, merge_into, write_overwrite
     from mlhops.pipelines import stats as stats_stage
@@ -200,17 +230,27 @@ def incremental_vs_full(spark, workdir: Path, rows: int, history_days: int) -> t
     history = synth(rows, seed=11, days=history_days, start=first)
     write_overwrite(frame(history), cat, "mlhops.features")
     enable_change_feed(spark, cat, "mlhops.features")
-    t0 = time.perf_counter()
+    jvm = _spark_jvm_pid()
+
+    def cpu() -> float:
+        return (_tree_cpu(jvm) if jvm else 0.0) + _self_cpu()
+
+    t0, c0 = time.perf_counter(), cpu()
     stats_stage.run(spark, settings, StageParams(run_id="full", force=True))
-    full = time.perf_counter() - t0
+    full = (time.perf_counter() - t0, cpu() - c0)
     per_day = max(rows // history_days, 1)
-    new = synth(per_day, seed=12, days=1, start=first + dt.timedelta(days=history_days))
-    new = new.set_column(0, "visit_occurrence_id", pa.array(np.arange(rows + 1, rows + per_day + 1)))
-    merge_into(frame(new), cat, "mlhops.features", ["visit_occurrence_id"])
-    t0 = time.perf_counter()
-    stats_stage.run(spark, settings, StageParams(run_id="nightly"))
-    inc = time.perf_counter() - t0
-    return full, inc
+    incs = []
+    for night in range(nights):
+        new = synth(per_day, seed=12 + night, days=1, start=first + dt.timedelta(days=history_days + night))
+        ids = np.arange(rows + night * per_day + 1, rows + (night + 1) * per_day + 1)
+        new = new.set_column(0, "visit_occurrence_id", pa.array(ids))
+        merge_into(frame(new), cat, "mlhops.features", ["visit_occurrence_id"])
+        t0, c0 = time.perf_counter(), cpu()
+        with _phases() as phases:
+            stats_stage.run(spark, settings, StageParams(run_id=f"nightly-{night}"))
+        incs.append((time.perf_counter() - t0, cpu() - c0))
+        print(f"night {night + 1} phases: " + "; ".join(phases), flush=True)
+    return full, incs
 
 
 def main() -> None:
@@ -218,6 +258,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 3_000_000, 10_000_000])
     parser.add_argument("--history-rows", type=int, default=1_000_000, help="0: skip the incremental measurement")
     parser.add_argument("--history-days", type=int, default=730)
+    parser.add_argument("--nights", type=int, default=1, help="nightly increments measured after the full run")
+    parser.add_argument("--skip-profile", action="store_true", help="skip the profile pass vs DuckDB")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
@@ -235,7 +277,7 @@ def main() -> None:
     print("| rows | Spark states (s) | Spark rows/s | DuckDB (s) | Spark / DuckDB (wall) |"
           " Spark CPU s | DuckDB CPU s | Spark / DuckDB (CPU) | load avg |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for n in args.sizes:
+    for n in [] if args.skip_profile else args.sizes:
         path = work / f"rows_{n}"
         if not path.exists():
             write_parquet(synth(n), path)
@@ -249,9 +291,12 @@ def main() -> None:
         print(f"| {n:,} | {s:.1f} | {n / s:,.0f} | {d:.1f} | {s / d:.2f} | {sc:.1f} | {dc:.1f} | {sc / dc:.2f} |"
               f" {os.getloadavg()[0]:.1f} |", flush=True)
     if args.history_rows > 0:
-        full, inc = incremental_vs_full(spark, work / "inc", args.history_rows, args.history_days)
-        print(f"\nstats stage, {args.history_rows:,} rows over {args.history_days} days: full {full:.1f} s, "
-              f"one new day {inc:.1f} s = {100 * inc / full:.1f}% of full")
+        full, incs = incremental_vs_full(spark, work / "inc", args.history_rows, args.history_days, args.nights)
+        print(f"\nstats stage, {args.history_rows:,} rows over {args.history_days} days: full {full[0]:.1f} s"
+              f" ({full[1]:.1f} CPU s), load avg {os.getloadavg()[0]:.1f}")
+        for i, (wall, cpu) in enumerate(incs, 1):
+            print(f"night {i}: one new day {wall:.1f} s = {100 * wall / full[0]:.1f}% of full (wall);"
+                  f" {cpu:.1f} CPU s = {100 * cpu / full[1]:.1f}% of full (CPU)", flush=True)
     if args.out is None:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from mlhops.io.catalog import Catalog
-from mlhops.io.delta import merge_into, read_table, table_exists
+from mlhops.io.delta import merge_into, read_table, replace_where, table_exists
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +39,35 @@ def read_watermarks(spark: SparkSession, catalog: Catalog, consumer: str) -> dic
     return {r["source"]: int(r["version"]) for r in rows}
 
 
-def write_watermarks(spark: SparkSession, catalog: Catalog, consumer: str, versions: dict[str, int]) -> None:
-    """Record the versions a consumer has now processed."""
-    rows = [(consumer, src, int(v)) for src, v in sorted(versions.items())]
-    merge_into(spark.createDataFrame(rows, WATERMARK_SCHEMA), catalog, WATERMARKS, ["consumer", "source"])
+def write_watermarks(
+    spark: SparkSession,
+    catalog: Catalog,
+    consumer: str,
+    versions: dict[str, int],
+    previous: dict[str, int] | None = None,
+) -> None:
+    """Record the versions a consumer has now processed.
+
+    ``previous``: the consumer's watermarks as read at the start of the run; when given, sources
+    whose version did not move are not written (nothing at all when none moved), and the others
+    are replaced in one ``replaceWhere`` commit without the join a MERGE needs.
+    """
+    if previous is None:
+        rows = [(consumer, src, int(v)) for src, v in sorted(versions.items())]
+        merge_into(spark.createDataFrame(rows, WATERMARK_SCHEMA), catalog, WATERMARKS, ["consumer", "source"])
+        return
+    moved = {src: int(v) for src, v in versions.items() if previous.get(src) != int(v)}
+    if not moved:
+        return
+    rows = [(consumer, src, v) for src, v in sorted(moved.items())]
+    quoted = ", ".join("'" + src.replace("'", "''") + "'" for src in sorted(moved))
+    consumer_lit = consumer.replace("'", "''")
+    replace_where(
+        spark.createDataFrame(rows, WATERMARK_SCHEMA),
+        catalog,
+        WATERMARKS,
+        f"consumer = '{consumer_lit}' AND source IN ({quoted})",
+    )
 
 
 def enable_change_feed(spark: SparkSession, catalog: Catalog, name: str) -> None:

@@ -20,7 +20,7 @@ from mlhops.features.spec import load_feature_specs
 from mlhops.io import Catalog, read_table, table_exists, table_version
 from mlhops.pipelines.base import StageParams, StageResult
 from mlhops.io.changes import changed_values, read_changes, read_watermarks, write_watermarks
-from mlhops.stats.runner import DRIFT, FEATURES, PROFILE, STATES, update_profiles
+from mlhops.stats.runner import DRIFT, FEATURES, PROFILE, STATES, timed, update_profiles
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +48,11 @@ def run(spark: SparkSession, settings: Settings, params: StageParams) -> StageRe
     if not table_exists(spark, cat, FEATURES):
         return StageResult(STAGE, "skipped", "feature table mlhops.features does not exist yet")
     specs = load_feature_specs(settings)
-    version = int(table_version(spark, cat, FEATURES) or 0)
-    marks = read_watermarks(spark, cat, STAGE)
-    since = None if params.force else marks.get(FEATURES)
-    touched = touched_days(spark, cat, since, version)
+    with timed("feature version, watermark and change feed"):
+        version = int(table_version(spark, cat, FEATURES) or 0)
+        marks = read_watermarks(spark, cat, STAGE)
+        since = None if params.force else marks.get(FEATURES)
+        touched = touched_days(spark, cat, since, version)
     if touched is not None and (params.start is not None or params.end is not None):
         rows = read_table(spark, cat, FEATURES)
         if params.start is not None:
@@ -61,16 +62,17 @@ def run(spark: SparkSession, settings: Settings, params: StageParams) -> StageRe
         extra = changed_values(rows, "event_date") or []
         touched = sorted(set(touched) | {d for d in extra if isinstance(d, dt.date)})
     if touched == [] and table_exists(spark, cat, STATES):
-        write_watermarks(spark, cat, STAGE, {FEATURES: version})
+        write_watermarks(spark, cat, STAGE, {FEATURES: version}, previous=marks)
         return StageResult(STAGE, "ok", "no new feature rows", metrics={"days_recomputed": 0.0})
     result = update_profiles(spark, settings, specs, touched)
-    write_watermarks(spark, cat, STAGE, {FEATURES: version})
+    with timed("watermark write and table versions"):
+        write_watermarks(spark, cat, STAGE, {FEATURES: version}, previous=marks)
+        tables = {
+            name: int(table_version(spark, cat, name) or 0)
+            for name in (STATES, PROFILE, DRIFT)
+            if table_exists(spark, cat, name)
+        }
     mode = "full" if touched is None else "incremental"
-    tables = {
-        name: int(table_version(spark, cat, name) or 0)
-        for name in (STATES, PROFILE, DRIFT)
-        if table_exists(spark, cat, name)
-    }
     metrics = {"days_recomputed": float(result.days), "drift_windows": float(result.drift_windows)}
     metrics.update({f"windows_{k}": float(v) for k, v in result.windows.items()})
     logger.info("stats: %s run over %d days", mode, result.days)

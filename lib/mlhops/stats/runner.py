@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from mlhops.config.model import Settings
+from mlhops.config.stages import StatsSettings
 from mlhops.drift import univariate_spark as UD
 from mlhops.errors import ConfigError
 from mlhops.features.spec import FeatureSpec
 from mlhops.io import Catalog, read_table, replace_where, table_exists, write_overwrite
+from mlhops.stats import increment as I
 from mlhops.stats import windows as W
 from mlhops.stats.profile import BINS_SCHEMA, bins_from_baseline, profile_metrics
 from mlhops.stats.states import STATE_SCHEMA, WINDOW_KEYS, compute_states, merge_states
@@ -33,6 +37,9 @@ PROFILE = "mlhops.profile_metrics"
 BINS = "mlhops.profile_bins"
 DRIFT = "mlhops.drift_metrics"
 BASELINE = "baseline"
+SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
+# Touched days per shuffle partition in an incremental run (a night: one partition).
+DAYS_PER_PARTITION = 31
 
 
 @dataclass
@@ -45,6 +52,14 @@ class ProfileRun:
     drift_windows: int = 0
 
 
+@contextmanager
+def timed(phase: str) -> Iterator[None]:
+    """Log how long one phase of a run took (``scripts/bench_stats.py`` reads these lines)."""
+    t0 = time.perf_counter()
+    yield
+    logger.info("stats: %s took %.2f s", phase, time.perf_counter() - t0)
+
+
 def _dates(values: Iterable[object]) -> list[dt.date]:
     out = set()
     for v in values:
@@ -55,18 +70,8 @@ def _dates(values: Iterable[object]) -> list[dt.date]:
     return sorted(out)
 
 
-def _date_list(column: str, days: Sequence[dt.date]) -> str:
-    return f"{column} IN ({', '.join(repr(d.isoformat()) for d in days)})" if days else "false"
-
-
-def _window_predicate(plan: dict[str, list[dt.date]], column: str = "window_start", ts: bool = False) -> str:
-    parts = []
-    for gran, starts in sorted(plan.items()):
-        if not starts:
-            continue
-        lits = ", ".join(f"{'TIMESTAMP' if ts else 'DATE'}'{s.isoformat()}'" for s in starts)
-        parts.append(f"(granularity = '{gran}' AND {column} IN ({lits}))")
-    return " OR ".join(parts) if parts else "false"
+# Kept under its old name for the full run's and drift's callers.
+_window_predicate = I.windows_predicate
 
 
 def _baseline_period(settings: Settings) -> tuple[dt.date, dt.date] | None:
@@ -102,27 +107,27 @@ def update_profiles(
         Counts of what was recomputed.
     """
     cat = Catalog(settings.warehouse)
+    full = touched is None or not table_exists(spark, cat, STATES)
+    if not full:
+        assert touched is not None
+        if not touched:
+            return ProfileRun()
+        return _increment(spark, settings, specs, sorted(set(touched)))
+    return _full_run(spark, settings, specs)
+
+
+def _full_run(spark: SparkSession, settings: Settings, specs: Sequence[FeatureSpec]) -> ProfileRun:
+    """Every state, metric and drift result recomputed from the feature rows."""
+    cat = Catalog(settings.warehouse)
     st = settings.stats
     run = ProfileRun()
-    full = touched is None or not table_exists(spark, cat, STATES)
     features = read_table(spark, cat, FEATURES)
 
-    # 1. Day states from feature rows (only touched days).
-    if full:
-        days_present = _dates(r[0] for r in features.select("event_date").distinct().collect())
-        touched = days_present
-        day_states = compute_states(features, specs, st)
-    else:
-        assert touched is not None
-        touched = sorted(set(touched))
-        day_states = compute_states(features.where(_date_list("event_date", touched)), specs, st)
+    # 1. Day states from feature rows.
+    touched = _dates(r[0] for r in features.select("event_date").distinct().collect())
     run.days = len(touched)
-    if not touched and not full:
-        return run
-    if full:
-        write_overwrite(day_states, cat, STATES)
-    else:
-        replace_where(day_states, cat, STATES, f"granularity = 'day' AND ({_date_list('window_start', touched)})")
+    with timed("day states"):
+        write_overwrite(compute_states(features, specs, st), cat, STATES)
 
     # 2. Window states merged from day states.
     plan: dict[str, list[dt.date]] = {"day": list(touched)}
@@ -132,81 +137,137 @@ def update_profiles(
     for gran in st.granularities:
         if gran == "day":
             continue
-        wins = W.touched_windows(touched, gran)
-        plan[gran] = [s for s, _ in wins]
-        windowed = W.tumbling(days, gran)
-        if not full:
-            windowed = windowed.where(F.col("window_start").isin(plan[gran]))
-        derived.append(merge_states(windowed, list(WINDOW_KEYS), st.max_categories))
+        plan[gran] = [s for s, _ in W.touched_windows(touched, gran)]
+        derived.append(merge_states(W.tumbling(days, gran), list(WINDOW_KEYS), st.max_categories))
     for n_days in st.sliding_days:
-        name = W.sliding_name(n_days)
-        slid = W.sliding(days, n_days)
-        if not full:
-            ends = sorted({e for d in touched for e in W.sliding_ends(d, n_days)})
-            plan[name] = [e - dt.timedelta(days=n_days) for e in ends]
-            if not ends:
-                continue
-            lo, hi = min(plan[name]), max(ends)
-            src = days.where((F.col("window_start") >= F.lit(lo)) & (F.col("window_start") < F.lit(hi)))
-            slid = W.sliding(src, n_days).where(F.col("window_end").isin(ends))
-        else:
-            plan[name] = []
-        derived.append(merge_states(slid, list(WINDOW_KEYS), st.max_categories))
-    cum_pred = "false"
+        plan[W.sliding_name(n_days)] = []
+        derived.append(merge_states(W.sliding(days, n_days), list(WINDOW_KEYS), st.max_categories))
     if st.cumulative:
-        stored_cum = None if full else states.where(F.col("granularity") == W.CUMULATIVE)
-        cum = _cumulative_states(days, touched, st.cumulative_months, st.max_categories, stored_cum)
+        cum = _cumulative_states(days, touched, st.cumulative_months, st.max_categories)
         if cum is not None:
-            states_df, first_end = cum
-            derived.append(states_df)
-            cum_pred = f"(granularity = '{W.CUMULATIVE}' AND window_end >= DATE'{first_end.isoformat()}')"
-    win_pred = " OR ".join(p for p in (_window_predicate({k: v for k, v in plan.items() if k != "day"}), cum_pred)
-                           if p != "false") or "false"
+            derived.append(cum)
     if derived:
         union = derived[0]
         for d in derived[1:]:
             union = union.unionByName(d)
-        union = union.select(*STATE_SCHEMA.fieldNames())
-        if full:
-            union = union.where(F.col("granularity") != "day")
+        union = union.select(*STATE_SCHEMA.fieldNames()).where(F.col("granularity") != "day")
+        with timed("window states"):
             replace_where(union, cat, STATES, "granularity != 'day'")
-        else:
-            replace_where(union, cat, STATES, f"granularity != 'day' AND ({win_pred})")
     run.windows = {k: len(v) for k, v in plan.items()}
 
     # 3. Baseline state and bins.
-    run.baseline_recomputed = _update_baseline(spark, settings, specs, touched, full)
+    run.baseline_recomputed = _update_baseline(spark, settings, specs, touched, True)
 
-    # 4. Profile metrics of recomputed windows (all of them when the bins moved).
-    states = read_table(spark, cat, STATES)
-    bins = read_table(spark, cat, BINS) if table_exists(spark, cat, BINS) else None
-    all_pred = "true" if (full or run.baseline_recomputed) else (
-        f"({_window_predicate({'day': plan['day']})}) OR {win_pred}")
-    metrics = profile_metrics(states.where(all_pred), bins, st.quantiles, st.top_k)
-    if full or run.baseline_recomputed:
-        write_overwrite(metrics, cat, PROFILE)
-    else:
-        replace_where(metrics, cat, PROFILE, all_pred)
-
-    # 5. Univariate drift.
-    if st.drift.enabled:
-        run.drift_windows = _update_drift(spark, settings, states, bins, plan, full or run.baseline_recomputed)
+    # 4. Profile metrics and univariate drift of every window.
+    run.drift_windows = _recompute_all_metrics(spark, settings, plan)
     return run
 
 
+def _recompute_all_metrics(spark: SparkSession, settings: Settings, plan: dict[str, list[dt.date]]) -> int:
+    """Profile metrics and drift of every stored window (after a full run or new bins)."""
+    cat = Catalog(settings.warehouse)
+    st = settings.stats
+    states = read_table(spark, cat, STATES)
+    bins = read_table(spark, cat, BINS) if table_exists(spark, cat, BINS) else None
+    with timed("profile metrics"):
+        write_overwrite(profile_metrics(states, bins, st.quantiles, st.top_k), cat, PROFILE)
+    if not st.drift.enabled:
+        return 0
+    with timed("drift"):
+        return _update_drift(spark, settings, states, bins, plan, True)
+
+
+def _increment(
+    spark: SparkSession, settings: Settings, specs: Sequence[FeatureSpec], touched: list[dt.date]
+) -> ProfileRun:
+    """A nightly run: the touched days and the windows holding them (:mod:`mlhops.stats.increment`).
+
+    Jobs: the new day states with the layout of the stored states (one collect), then one
+    ``replaceWhere`` commit of every replaced state, one of their profile metrics and one of
+    their drift results, all computed from the same cached new states.
+    """
+    cat = Catalog(settings.warehouse)
+    st = settings.stats
+    run = ProfileRun(days=len(touched))
+    features = read_table(spark, cat, FEATURES)
+    stored = read_table(spark, cat, STATES)
+    cached: list[DataFrame] = []
+    configured = spark.conf.get(SHUFFLE_PARTITIONS)
+    # A night's states are a few thousand rows: every extra shuffle partition is only a task
+    # to schedule (many per merge), so shuffles get one partition per DAYS_PER_PARTITION days.
+    wanted = max(1, -(-len(touched) // DAYS_PER_PARTITION))
+    if configured is not None and configured.isdigit() and wanted < int(configured):
+        spark.conf.set(SHUFFLE_PARTITIONS, str(wanted))
+    try:
+        with timed("day states and stored layout"):
+            day_states = compute_states(features.where(I.in_dates("event_date", touched)), specs, st).cache()
+            cached.append(day_states)
+            layout = I.read_layout(stored, day_states, touched)
+        plan = I.plan_increment(touched, st, layout)
+        period = _baseline_period(settings)
+        baseline_moves = st.baseline.table is not None or (
+            period is not None
+            and (period not in layout.baselines or any(period[0] <= d < period[1] for d in touched))
+        )
+        targets = _drift_targets(plan.windows, st) if st.drift.enabled and not baseline_moves else {}
+        # Drift compares each target with the window before it; those may be stored ones.
+        neighbours = {g: sorted({*starts, *(W.previous_start(s, g) for s in starts)}) for g, starts in targets.items()}
+        needed = stored.where(I.needed_states_predicate(plan, neighbours)).cache()
+        cached.append(needed)
+        derived = I.window_states(plan, needed.unionByName(day_states), needed, st)
+        new_states = day_states if derived is None else day_states.unionByName(derived)
+        new_states = new_states.cache()
+        cached.append(new_states)
+        with timed("window states and states commit"):
+            replace_where(new_states, cat, STATES, plan.states_predicate)
+        run.windows = {k: len(v) for k, v in plan.windows.items()}
+
+        if baseline_moves:
+            # Everything is recomputed from here: the session's own shuffle width again.
+            if configured is not None:
+                spark.conf.set(SHUFFLE_PARTITIONS, configured)
+            run.baseline_recomputed = _update_baseline(spark, settings, specs, touched, False)
+            if run.baseline_recomputed:
+                run.drift_windows = _recompute_all_metrics(spark, settings, plan.windows)
+                return run
+
+        bins = read_table(spark, cat, BINS) if table_exists(spark, cat, BINS) else None
+        with timed("profile metrics"):
+            metrics = profile_metrics(new_states, bins, st.quantiles, st.top_k)
+            replace_where(metrics, cat, PROFILE, plan.states_predicate)
+        if st.drift.enabled:
+            with timed("drift"):
+                run.drift_windows = _write_drift(
+                    spark, settings, new_states.unionByName(needed), bins, targets, everything=False
+                )
+        return run
+    finally:
+        for df in cached:
+            df.unpersist()
+        if configured is not None:
+            spark.conf.set(SHUFFLE_PARTITIONS, configured)
+
+
+def _drift_targets(plan: dict[str, list[dt.date]], st: StatsSettings) -> dict[str, list[dt.date]]:
+    """Windows whose drift results change: the recomputed ones and the window after each (it
+    compares against the changed one as "previous")."""
+    targets: dict[str, list[dt.date]] = {}
+    for gran in st.drift.granularities:
+        if gran not in W.TUMBLING:
+            raise ConfigError(f"stats.drift.granularities: {gran!r} is not a tumbling granularity")
+        starts = set(plan.get(gran, []))
+        starts |= {W.window_end(s, gran) for s in starts}
+        targets[gran] = sorted(starts)
+    return targets
+
+
 def _cumulative_states(
-    days: DataFrame,
-    touched: Sequence[dt.date],
-    months: int,
-    max_categories: int,
-    stored: DataFrame | None = None,
-) -> tuple[DataFrame, dt.date] | None:
+    days: DataFrame, touched: Sequence[dt.date], months: int, max_categories: int
+) -> DataFrame | None:
     """Cumulative windows [history start, month end) at the last ``months`` month ends that a
-    touched day affects. Everything before the first of those months is one state (``base``):
-    the stored cumulative window ending there when it exists for the same history start (a
-    nightly run then merges one stored state with the current month's day states, whatever the
-    length of the history), else the merge of all earlier day states. Each window is ``base``
-    plus the month states up to its end, never a rescan of rows."""
+    touched day affects (a full run: every day). Everything before the first of those months is
+    one state (``base``); each window is ``base`` plus the month states up to its end, never a
+    rescan of rows. (A nightly run plans these windows in :mod:`mlhops.stats.increment`.)"""
     bounds = days.agg(F.min("window_start"), F.max("window_start")).first()
     if not bounds or bounds[0] is None or not touched:
         return None
@@ -221,24 +282,14 @@ def _cumulative_states(
     if not ends:
         return None
     first_start = W.window_start(ends[0] - dt.timedelta(days=1), "month")
-    base = None
-    # The stored window is only reusable when no touched (changed) day falls before its end.
-    if stored is not None and history_start < first_start <= min(touched):
-        previous = stored.where(
-            (F.col("window_start") == F.lit(history_start)) & (F.col("window_end") == F.lit(first_start))
-        )
-        if previous.limit(1).count() > 0:
-            logger.info("stats: cumulative windows continue the stored one ending %s", first_start)
-            base = previous.withColumn("granularity", F.lit("base")).select(*days.columns, "granularity", "window_end")
-    if base is None:
-        base = days.where(F.col("window_start") < F.lit(first_start)).withColumns(
-            {"granularity": F.lit("base"), "window_start": F.lit(history_start), "window_end": F.lit(first_start)}
-        )
+    base = days.where(F.col("window_start") < F.lit(first_start)).withColumns(
+        {"granularity": F.lit("base"), "window_start": F.lit(history_start), "window_end": F.lit(first_start)}
+    )
     recent = W.tumbling(days.where(F.col("window_start") >= F.lit(first_start)), "month")
     units = merge_states(base.unionByName(recent), list(WINDOW_KEYS), max_categories)
     cum = W.cumulative(units.drop("granularity"), history_start, last_end)
     cum = cum.where(F.col("window_end").isin(ends))
-    return merge_states(cum, list(WINDOW_KEYS), max_categories), ends[0]
+    return merge_states(cum, list(WINDOW_KEYS), max_categories)
 
 
 def _update_baseline(
@@ -286,17 +337,22 @@ def _update_drift(
     plan: dict[str, list[dt.date]],
     everything: bool,
 ) -> int:
+    return _write_drift(spark, settings, states, bins, _drift_targets(plan, settings.stats), everything)
+
+
+def _write_drift(
+    spark: SparkSession,
+    settings: Settings,
+    states: DataFrame,
+    bins: DataFrame | None,
+    targets: dict[str, list[dt.date]],
+    everything: bool,
+) -> int:
+    """Drift results of the ``targets`` windows (every window when ``everything``); ``states``
+    must hold them, their previous windows and the baseline."""
     cat = Catalog(settings.warehouse)
     cfg = settings.stats.drift
     bins = bins if bins is not None else spark.createDataFrame([], BINS_SCHEMA)
-    targets: dict[str, list[dt.date]] = {}
-    for gran in cfg.granularities:
-        if gran not in W.TUMBLING:
-            raise ConfigError(f"stats.drift.granularities: {gran!r} is not a tumbling granularity")
-        starts = set(plan.get(gran, []))
-        # The window after a changed one compares against it ("previous"), so it changes too.
-        starts |= {W.window_end(s, gran) for s in starts}
-        targets[gran] = sorted(starts)
     current = states.where(F.col("granularity").isin(list(cfg.granularities)))
     if not everything:
         current = current.where(_window_predicate(targets))

@@ -8,7 +8,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from mlhops.io import Catalog, read_table
+from mlhops.io import Catalog, read_table, table_version
 from mlhops.pipelines import stats as stats_stage
 from mlhops.pipelines.base import StageParams
 from tests.spark.stats.conftest import write_features
@@ -104,8 +104,13 @@ def test_incremental_run_after_late_and_updated_rows_equals_full_recompute(
     new_day["event_date"] = dt.date(2024, 3, 12)
     new_day["event_time"] = pd.Timestamp("2024-03-12 10:00")
     write_features(spark, settings, new_day)
+    cat = Catalog(settings.warehouse)
+    outputs = ("mlhops.profile_states", "mlhops.profile_metrics", "mlhops.drift_metrics", "mlhops.stage_watermarks")
+    before_night = {n: table_version(spark, cat, n) for n in outputs}
     nightly = stats_stage.run(spark, settings, StageParams(run_id="nightly"))
     assert nightly.metrics["days_recomputed"] == 1.0
+    # One commit per table: the day's state and all its windows' states go in together.
+    assert {n: table_version(spark, cat, n) for n in outputs} == {n: v + 1 for n, v in before_night.items()}
 
     final = pd.concat(
         [first[first.visit_occurrence_id != fixed.visit_occurrence_id.iloc[0]], late, late_row, fixed, new_day]
@@ -115,7 +120,8 @@ def test_incremental_run_after_late_and_updated_rows_equals_full_recompute(
     write_features(spark, fresh, final)
     stats_stage.run(spark, fresh, StageParams(run_id="full2"))
 
-    keys = ["granularity", "window_start", "slice", "slice_value", "feature"]
+    # Cumulative windows share their start: the end is part of the key.
+    keys = ["granularity", "window_start", "window_end", "slice", "slice_value", "feature"]
     a = _sorted_table(spark, settings, "mlhops.profile_metrics", keys)
     b = _sorted_table(spark, fresh, "mlhops.profile_metrics", keys)
     assert a[keys].equals(b[keys])
@@ -136,8 +142,10 @@ def test_incremental_run_after_late_and_updated_rows_equals_full_recompute(
     ks = da.detector == "ks"
     assert np.nanmax(np.abs(da.statistic[ks].astype(float) - db.statistic[ks].astype(float))) <= 0.05
 
-    # Re-running with nothing new leaves every table as it is.
-    before = {n: read_table(spark, Catalog(settings.warehouse), n).count() for n in ("mlhops.profile_states",)}
+    # Re-running with nothing new leaves every table as it is, without a commit.
+    before = {n: read_table(spark, cat, n).count() for n in ("mlhops.profile_states",)}
+    versions = {n: table_version(spark, cat, n) for n in outputs}
     again = stats_stage.run(spark, settings, StageParams(run_id="again"))
     assert again.metrics["days_recomputed"] == 0.0
-    assert before == {n: read_table(spark, Catalog(settings.warehouse), n).count() for n in before}
+    assert before == {n: read_table(spark, cat, n).count() for n in before}
+    assert versions == {n: table_version(spark, cat, n) for n in outputs}
