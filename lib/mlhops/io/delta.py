@@ -10,6 +10,7 @@ import logging
 from collections.abc import Sequence
 
 from delta.tables import DeltaTable
+from py4j.protocol import Py4JError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -32,9 +33,20 @@ def read_table(spark: SparkSession, catalog: Catalog, name: str, version: int | 
 
 
 def table_version(spark: SparkSession, catalog: Catalog, name: str) -> int | None:
-    """Latest committed Delta version of a table, or None when it does not exist."""
+    """Latest committed Delta version of a table, or None when it does not exist.
+
+    Read from the table's Delta log snapshot on the driver (milliseconds); ``history(1)`` runs
+    a Spark job per call, and the ETL and stats stages ask after every write.
+    """
     if not table_exists(spark, catalog, name):
         return None
+    try:
+        jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, catalog.path(name))  # type: ignore[attr-defined]
+        none = jvm.scala.Option.empty()
+        return int(log.update(False, none, none).version())
+    except Py4JError:  # another Delta release's internal API: fall back to the public history
+        logger.debug("Delta log snapshot API unavailable; reading %s history", name)
     row = DeltaTable.forPath(spark, catalog.path(name)).history(1).select("version").first()
     return int(row["version"]) if row else None
 

@@ -43,7 +43,9 @@ def test_planted_bad_rows_are_quarantined_with_file_line_field_and_reason(spark,
         "", "", "", "ambulatory", "185345009", "Encounter", "1", "1", "0", "", "",
     ]])[0]
 
-    settings = settings_factory()
+    # One job at a time here (the other ETL tests run the default concurrent path): the outcome
+    # must not depend on the concurrency.
+    settings = settings_factory(etl={"concurrent_jobs": 1})
     result = run_etl(spark, settings, export, "run-bad")
 
     q = read_table(spark, Catalog(settings.warehouse), "mlhops.quarantine")

@@ -24,3 +24,14 @@ def test_replace_where_rewrites_only_its_window(spark, tmp_path):
     replace_where(spark.createDataFrame([(1, 1.0), (2, 2.0)], "w int, x double"), cat, "mlhops.w", "w = 1")
     replace_where(spark.createDataFrame([(1, 9.0)], "w int, x double"), cat, "mlhops.w", "w = 1")
     assert sorted(map(tuple, read_table(spark, cat, "mlhops.w").collect())) == [(1, 9.0), (2, 2.0)]
+
+
+def test_table_version_is_the_latest_commit_in_the_history_past_a_log_checkpoint(spark, tmp_path):
+    from delta.tables import DeltaTable
+
+    cat = Catalog(str(tmp_path))
+    assert table_version(spark, cat, "mlhops.v") is None
+    for i in range(12):  # Delta writes a log checkpoint every 10 commits
+        replace_where(spark.createDataFrame([(i % 3, float(i))], "w int, x double"), cat, "mlhops.v", f"w = {i % 3}")
+    history = DeltaTable.forPath(spark, cat.path("mlhops.v")).history().agg({"version": "max"}).first()[0]
+    assert table_version(spark, cat, "mlhops.v") == history == 11
