@@ -68,9 +68,8 @@ def pair_with_previous(current: DataFrame, history: DataFrame, bins: DataFrame) 
     return _summaries(pairs.withColumn("reference", F.lit("previous")))
 
 
-def test_pairs(pairs: DataFrame, settings: UnivariateDriftSettings) -> DataFrame:
-    """Drift results (:data:`DRIFT_RESULT_SCHEMA`) of every paired window state."""
-    cfg = {
+def _test_config(settings: UnivariateDriftSettings) -> dict:  # type: ignore[type-arg]
+    return {
         "alpha": settings.alpha,
         "correction": settings.correction,
         "min_samples": settings.min_samples,
@@ -78,11 +77,32 @@ def test_pairs(pairs: DataFrame, settings: UnivariateDriftSettings) -> DataFrame
         "psi_threshold": settings.psi_threshold,
     }
 
+
+def test_pairs(pairs: DataFrame, settings: UnivariateDriftSettings) -> DataFrame:
+    """Drift results (:data:`DRIFT_RESULT_SCHEMA`) of every paired window state."""
+    cfg = _test_config(settings)
+
     def run(frame: pd.DataFrame) -> pd.DataFrame:
         rows = [r.to_row() for r in evaluate_group(frame, cfg)]
         return pd.DataFrame(rows, columns=DRIFT_RESULT_SCHEMA.fieldNames())
 
     return pairs.groupBy(*GROUP).applyInPandas(run, DRIFT_RESULT_SCHEMA)
+
+
+def test_pairs_on_driver(pairs: DataFrame, settings: UnivariateDriftSettings) -> DataFrame:
+    """The results of :func:`test_pairs` for a few windows (a nightly run): the pairs (small
+    summaries, no sketches) are collected through Arrow, as the pandas UDF would receive them,
+    and tested in this process, without a grouped-UDF stage and its Python workers."""
+    cfg = _test_config(settings)
+    frame = pairs.toArrow().to_pandas()
+    rows: list[dict] = []  # type: ignore[type-arg]
+    if len(frame):
+        for _, group in frame.groupby(GROUP, sort=False, dropna=False):
+            rows += [r.to_row() for r in evaluate_group(group, cfg)]
+    for row in rows:  # naive UTC; aware so that createDataFrame does not apply the local zone
+        for key in ("window_start", "window_end"):
+            row[key] = row[key].replace(tzinfo=dt.timezone.utc)
+    return pairs.sparkSession.createDataFrame(rows, DRIFT_RESULT_SCHEMA)
 
 
 def _as_ts(value: object) -> dt.datetime:

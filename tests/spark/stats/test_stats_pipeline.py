@@ -7,7 +7,9 @@ import datetime as dt
 
 import numpy as np
 import pytest
+from pyspark.sql import functions as F
 
+from mlhops.drift import univariate_spark as UD
 from mlhops.io import Catalog, read_table, table_version
 from mlhops.pipelines import stats as stats_stage
 from mlhops.pipelines.base import StageParams
@@ -149,3 +151,17 @@ def test_incremental_run_after_late_and_updated_rows_equals_full_recompute(
     assert again.metrics["days_recomputed"] == 0.0
     assert before == {n: read_table(spark, cat, n).count() for n in before}
     assert versions == {n: table_version(spark, cat, n) for n in outputs}
+
+    # A night tests its few pairs on the driver: the same results as the pandas UDF of a full run.
+    states = read_table(spark, cat, "mlhops.profile_states")
+    bins = read_table(spark, cat, "mlhops.profile_bins")
+    current = states.where(F.col("granularity") == "week")
+    pairs = UD.pair_with_baseline(current, states.where(F.col("granularity") == "baseline"), bins).unionByName(
+        UD.pair_with_previous(current, states, bins)
+    )
+    on_driver = UD.test_pairs_on_driver(pairs, settings.stats.drift).toPandas()
+    in_udf = UD.test_pairs(pairs, settings.stats.drift).toPandas()
+    assert len(in_udf) > 0 and set(in_udf.reference) == {"baseline", "previous"}
+    on_driver, in_udf = (t.sort_values(dkeys, ignore_index=True) for t in (on_driver, in_udf))
+    pd.testing.assert_frame_equal(on_driver.drop(columns=["extra"]), in_udf.drop(columns=["extra"]), rtol=1e-12)
+    assert on_driver.extra.tolist() == in_udf.extra.tolist()
