@@ -53,10 +53,6 @@ def flag_unknown(df: DataFrame, key: str, known: DataFrame, known_key: str, reas
 
 def split(flagged: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
     """(kept rows without ``_outcome``, reject rows, filtered rows) of a flagged frame."""
-    if OUTCOME not in flagged.columns:
-        empty = flagged.where(F.lit(False))
-        return (flagged, empty.select(*LINEAGE_COLUMNS, F.lit(None).cast("string").alias("field"), F.lit("").alias("reason")),
-                empty.select(*LINEAGE_COLUMNS, F.lit("").alias("reason")))
     o = F.col(OUTCOME)
     kept = flagged.where(o.isNull()).drop(OUTCOME)
     rejects = flagged.where(o["kind"] == REJECT).select(*LINEAGE_COLUMNS, o["field"].alias("field"), o["reason"].alias("reason"))

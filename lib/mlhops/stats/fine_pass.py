@@ -250,20 +250,3 @@ def _counts(
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         out[int(gi[a])] = cap_counts(vals[a:b], cnts[a:b], max_categories)
     return out
-
-
-def chunk_states_fn(
-    features: Sequence[FineFeature],
-    slice_names: Sequence[str],
-    kll_k: int,
-    hll_lg_k: int,
-    max_categories: int,
-    schema: pa.Schema,
-):  # noqa: ANN201 - an applyInArrow function
-    """The ``applyInArrow`` function over groups of whole days."""
-    feats, names = tuple(features), tuple(slice_names)
-
-    def run(table: pa.Table) -> pa.Table:
-        return chunk_states(table, feats, names, kll_k, hll_lg_k, max_categories, schema)
-
-    return run

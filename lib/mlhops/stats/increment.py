@@ -27,11 +27,6 @@ BASELINE = "baseline"
 _UNIT_COLUMNS = [*WINDOW_KEYS, *SLICE_KEYS, *[f.name for f in STATE_VALUE_FIELDS]]
 
 
-def month_end(day: dt.date) -> dt.date:
-    """Exclusive end of the calendar month holding ``day``."""
-    return W.window_end(W.window_start(day, "month"), "month")
-
-
 def date_lit(d: dt.date) -> str:
     return f"DATE'{d.isoformat()}'"
 
@@ -162,12 +157,8 @@ def plan_increment(touched: Sequence[dt.date], stats: StatsSettings, layout: Sto
         plan.sliding_ends[name] = ends
         ranges += [(e - dt.timedelta(days=n_days), e) for e in ends]
     if stats.cumulative and layout.first_day is not None and layout.last_day is not None:
-        history_start, last_end = layout.first_day, month_end(layout.last_day)
-        ends = [last_end]
-        while len(ends) < stats.cumulative_months and ends[-1] > history_start:
-            ends.append(W.window_start(ends[-1] - dt.timedelta(days=1), "month"))
-        first_touched_end = month_end(min(touched))
-        ends = sorted(e for e in ends if e > history_start and e >= first_touched_end)
+        history_start = layout.first_day
+        ends = W.cumulative_ends(history_start, layout.last_day, stats.cumulative_months, min(touched))
         if ends:
             first_start = W.window_start(ends[0] - dt.timedelta(days=1), "month")
             # The stored window is only reusable when no touched (changed) day falls before its end.

@@ -96,10 +96,6 @@ def _dates(values: Iterable[object]) -> list[dt.date]:
     return sorted(out)
 
 
-# Kept under its old name for the full run's and drift's callers.
-_window_predicate = I.windows_predicate
-
-
 def _baseline_period(settings: Settings) -> tuple[dt.date, dt.date] | None:
     b = settings.stats.baseline
     if b.table:
@@ -299,12 +295,7 @@ def _cumulative_states(
         return None
     history_start, last_day = bounds[0], bounds[1]
     last_end = W.window_end(W.window_start(last_day, "month"), "month")
-    ends = [last_end]
-    while len(ends) < months and ends[-1] > history_start:
-        ends.append(W.window_start(ends[-1] - dt.timedelta(days=1), "month"))
-    ends = sorted(e for e in ends if e > history_start)
-    first_touched_end = W.window_end(W.window_start(min(touched), "month"), "month")
-    ends = [e for e in ends if e >= first_touched_end]
+    ends = W.cumulative_ends(history_start, last_day, months, min(touched))
     if not ends:
         return None
     first_start = W.window_start(ends[0] - dt.timedelta(days=1), "month")
@@ -381,7 +372,7 @@ def _write_drift(
     bins = bins if bins is not None else spark.createDataFrame([], BINS_SCHEMA)
     current = states.where(F.col("granularity").isin(list(cfg.granularities)))
     if not everything:
-        current = current.where(_window_predicate(targets))
+        current = current.where(I.windows_predicate(targets))
     parts: list[DataFrame] = []
     if "baseline" in cfg.references:
         baseline = states.where(F.col("granularity") == BASELINE)
@@ -400,7 +391,7 @@ def _write_drift(
         with _window_files(spark):
             write_overwrite(_by_window(results), cat, DRIFT)
     else:
-        pred = _window_predicate(targets, ts=True)
+        pred = I.windows_predicate(targets, ts=True)
         if not table_exists(spark, cat, DRIFT):
             write_overwrite(results, cat, DRIFT)
         else:

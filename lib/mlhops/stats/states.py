@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -31,7 +32,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 
 from mlhops.config.stages import SliceSettings, StatsSettings
 from mlhops.features.spec import FeatureSpec
-from mlhops.stats.fine_pass import ALL, OTHER_CATEGORY, FineFeature, chunk_states_fn
+from mlhops.stats.fine_pass import ALL, OTHER_CATEGORY, FineFeature, chunk_states
 
 # Slice value of rows whose slicing expression is null.
 UNKNOWN_SLICE_VALUE = "unknown"
@@ -132,14 +133,13 @@ def compute_states(
             inputs.append(c.cast("string").alias(string_col))
         fine_features.append(FineFeature(spec.name, spec.kind, value_col, string_col))
     base = rows.select(F.col(day_col).cast("date").alias("day"), *slice_cols, *inputs)
-    fn = chunk_states_fn(
-        fine_features,
-        [s.name for s in stats.slices],
-        stats.kll_k,
-        stats.hll_lg_k,
-        stats.max_categories,
-        to_arrow_schema(STATE_SCHEMA),
-    )
+    feats, names = tuple(fine_features), tuple(s.name for s in stats.slices)
+    kll_k, hll_lg_k, max_categories = stats.kll_k, stats.hll_lg_k, stats.max_categories
+    schema = to_arrow_schema(STATE_SCHEMA)
+
+    def fn(table: pa.Table) -> pa.Table:  # applyInArrow reads the signature: one argument
+        return chunk_states(table, feats, names, kll_k, hll_lg_k, max_categories, schema)
+
     # One Python call per calendar month of rows (whole days, amortised fixed cost).
     return base.groupBy(F.trunc("day", "month").alias("_month")).applyInArrow(fn, schema=STATE_SCHEMA)
 

@@ -113,3 +113,14 @@ def cumulative(month_states: DataFrame, history_start: dt.date, last_end: dt.dat
     return exploded.withColumns(
         {"granularity": F.lit(CUMULATIVE), "window_start": F.lit(history_start), "window_end": F.col("_end")}
     ).drop("_end")
+
+
+def cumulative_ends(history_start: dt.date, last_day: dt.date, months: int, first_touched: dt.date) -> list[dt.date]:
+    """Ends of the cumulative windows ``[history_start, end)`` to recompute: the last ``months``
+    month ends of the history (the month holding ``last_day`` included) that a change on
+    ``first_touched`` affects, ascending."""
+    ends = [window_end(window_start(last_day, "month"), "month")]
+    while len(ends) < months and ends[-1] > history_start:
+        ends.append(window_start(ends[-1] - dt.timedelta(days=1), "month"))
+    first_touched_end = window_end(window_start(first_touched, "month"), "month")
+    return sorted(e for e in ends if e > history_start and e >= first_touched_end)
