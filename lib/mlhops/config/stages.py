@@ -100,6 +100,9 @@ class StatsSettings:
     # KLL sketch size (rank error about 1.65% at 200) and HLL precision (about 1.6% at 12).
     kll_k: int = 200
     hll_lg_k: int = 12
+    # A nightly increment's three Delta commits (states, profile metrics, drift) are independent
+    # once its new states are cached: this many run at the same time from driver threads.
+    concurrent_commits: int = 3
     drift: UnivariateDriftSettings = field(default_factory=UnivariateDriftSettings)
 
     def __post_init__(self) -> None:
@@ -111,6 +114,8 @@ class StatsSettings:
             raise ValueError("kll_k must be within [8, 65535] and hll_lg_k within [4, 21]")
         if any(d < 7 for d in self.sliding_days):
             raise ValueError("sliding_days must be >= 7 (sliding windows are evaluated weekly)")
+        if not 1 <= self.concurrent_commits <= 3:
+            raise ValueError("concurrent_commits must be within [1, 3]")
 
 
 @dataclass(frozen=True)

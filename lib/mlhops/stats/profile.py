@@ -3,8 +3,8 @@
 Everything here is a projection of one state row: no raw feature rows are touched. Error
 bounds: counts, nulls, mean, stddev, min and max are exact; quantiles come from the KLL sketch
 (normalized rank error about 1.65% at k=200, exact while n <= k); histogram counts over the
-baseline bins are the share of the KLL quantile grid (``GRID_RANKS``) in each bin times n (each
-within n times the rank error plus 1/grid); the distinct
+baseline bins are n times the difference of the KLL sketch's ranks at the bin edges (exact while
+n <= k, else each within 2 x n x the rank error); the distinct
 count comes from the HLL sketch (relative standard error 1.04/sqrt(2^lg_k)); top-k counts are
 exact up to ``max_categories`` categories per window.
 """
@@ -17,7 +17,6 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from mlhops.drift.univariate import GRID_RANKS
 from mlhops.stats.states import OTHER_CATEGORY, SLICE_KEYS, WINDOW_KEYS
 
 PROFILE_SCHEMA = T.StructType(
@@ -85,25 +84,38 @@ def _top_k(k: int) -> Column:
     )
 
 
+def _edges_by_feature(bins: DataFrame | None) -> dict[str, list[float]]:
+    """``mlhops.profile_bins`` on the driver (one small row per numeric feature)."""
+    if bins is None:
+        return {}
+    return {r["feature"]: [float(e) for e in r["edges"]] for r in bins.select("feature", "edges").collect()}
+
+
 def profile_metrics(states: DataFrame, bins: DataFrame | None, quantiles: Sequence[float], top_k: int) -> DataFrame:
     """Profile metrics (:data:`PROFILE_SCHEMA`) of every state row."""
     has_kll = F.col("kll").isNotNull() & (F.col("n") > 0)
     qs = F.array(*[F.lit(float(q)) for q in quantiles])
     n = F.col("n")
-    if bins is not None:
-        states = states.join(F.broadcast(bins), on="feature", how="left")
-    else:
-        states = states.withColumn("edges", F.lit(None).cast("array<double>"))
-    edge_ok = has_kll & F.col("edges").isNotNull()
-    grid = F.array(*[F.lit(float(r)) for r in GRID_RANKS])
-    # Bin b (1-based) is (edges[b-1], edges[b]]; counts = share of the quantile grid in it times n.
-    hist = F.expr(
-        f"""transform(sequence(1, size(edges) + 1), b -> size(filter(_qgrid, x ->
-              (b = 1 OR x > element_at(edges, greatest(b - 1, 1)))
-              AND (b > size(edges) OR x <= element_at(edges, least(b, size(edges))))))
-              * n / {float(len(GRID_RANKS))})"""
+    # The few bin edges (one array per numeric feature) are literals of the expression:
+    # Spark's KLL rank lookup takes constant split points.
+    edges_of = _edges_by_feature(bins)
+    edges: Column = F.lit(None).cast("array<double>")
+    ranks: Column = F.lit(None).cast("array<double>")
+    for i, (feature, split_points) in enumerate(sorted(edges_of.items())):
+        arr = F.array(*[F.lit(e) for e in split_points]).cast("array<double>")
+        rank = F.kll_sketch_get_rank_double("kll", arr) if split_points else arr
+        is_feature = F.col("feature") == feature
+        edges = F.when(is_feature, arr) if i == 0 else edges.when(is_feature, arr)  # type: ignore[union-attr]
+        ranks = F.when(is_feature, rank) if i == 0 else ranks.when(is_feature, rank)  # type: ignore[union-attr]
+    edge_ok = has_kll & edges.isNotNull()
+    # Bin b (1-based) is (edges[b-1], edges[b]]: its count is n times the difference of the
+    # sketch's inclusive ranks at its two edges (ranks are integer weights / n, so rounded).
+    cdf = F.concat(F.array(F.lit(0.0)), ranks, F.array(F.lit(1.0)))
+    hist = F.transform(
+        F.sequence(F.lit(1), F.size("_cdf") - 1),
+        lambda b: F.round((F.element_at(F.col("_cdf"), b + 1) - F.element_at(F.col("_cdf"), b)) * n),
     )
-    out = states.withColumn("_qgrid", F.when(edge_ok, F.kll_sketch_get_quantile_double("kll", grid))).select(
+    out = states.withColumn("_cdf", F.when(edge_ok, cdf)).select(
         *WINDOW_KEYS,
         *SLICE_KEYS,
         "n_rows",
@@ -123,7 +135,7 @@ def profile_metrics(states: DataFrame, bins: DataFrame | None, quantiles: Sequen
         F.when(F.col("hll").isNotNull(), F.round(F.hll_sketch_estimate("hll")).cast("long")).alias(
             "distinct_approx"
         ),
-        F.when(edge_ok, F.col("edges")).alias("hist_edges"),
+        F.when(edge_ok, edges).alias("hist_edges"),
         F.when(edge_ok, hist).alias("hist_counts"),
         F.when(F.col("counts").isNotNull(), _top_k(top_k)).alias("top_k"),
     )

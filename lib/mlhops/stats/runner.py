@@ -8,10 +8,12 @@ metrics and drift results are projections of stored states. Each table is rewrit
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -240,11 +242,16 @@ def _increment(
         new_states = day_states if derived is None else day_states.unionByName(derived)
         new_states = new_states.cache()
         cached.append(new_states)
-        with timed("window states and states commit"):
-            replace_where(new_states, cat, STATES, plan.states_predicate)
+        with timed("window states"):
+            new_states.count()  # materialised once here, not by each of the commits below
         run.windows = {k: len(v) for k, v in plan.windows.items()}
 
+        def commit_states() -> None:
+            with timed("states commit"):
+                replace_where(new_states, cat, STATES, plan.states_predicate)
+
         if baseline_moves:
+            commit_states()
             # Everything is recomputed from here: the session's own shuffle width again.
             if configured is not None:
                 spark.conf.set(SHUFFLE_PARTITIONS, configured)
@@ -254,20 +261,46 @@ def _increment(
                 return run
 
         bins = read_table(spark, cat, BINS) if table_exists(spark, cat, BINS) else None
-        with timed("profile metrics"):
-            metrics = profile_metrics(new_states, bins, st.quantiles, st.top_k)
-            replace_where(metrics, cat, PROFILE, plan.states_predicate)
-        if st.drift.enabled:
+
+        def commit_metrics() -> None:
+            with timed("profile metrics"):
+                metrics = profile_metrics(new_states, bins, st.quantiles, st.top_k)
+                replace_where(metrics, cat, PROFILE, plan.states_predicate)
+
+        def commit_drift() -> None:
             with timed("drift"):
                 run.drift_windows = _write_drift(
                     spark, settings, new_states.unionByName(needed), bins, targets, everything=False
                 )
+
+        # All three read only the cached states, so they are independent commits.
+        commits = [] if baseline_moves else [commit_states]
+        commits.append(commit_metrics)
+        if st.drift.enabled:
+            commits.append(commit_drift)
+        _run_side_by_side(commits, st.concurrent_commits)
         return run
     finally:
         for df in cached:
             df.unpersist()
         if configured is not None:
             spark.conf.set(SHUFFLE_PARTITIONS, configured)
+
+
+def _run_side_by_side(steps: Sequence[Callable[[], None]], concurrent: int) -> None:
+    """Run ``steps`` at most ``concurrent`` at a time from driver threads (Spark schedules jobs
+    of several threads together, overlapping each commit's driver-side Delta work with the
+    others' tasks). Every step finishes before the first failure is raised; a failed night
+    leaves its watermark unmoved, so the next run recomputes the same windows."""
+    if concurrent <= 1 or len(steps) <= 1:
+        for step in steps:
+            step()
+        return
+    with ThreadPoolExecutor(max_workers=concurrent, thread_name_prefix="stats-commit") as pool:
+        futures = [pool.submit(contextvars.copy_context().run, step) for step in steps]
+        wait(futures)
+    for f in futures:
+        f.result()
 
 
 def _drift_targets(plan: dict[str, list[dt.date]], st: StatsSettings) -> dict[str, list[dt.date]]:

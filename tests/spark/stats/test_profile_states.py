@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
+from datasketches import kll_doubles_sketch
 from pyspark.sql import functions as F
 
 from mlhops.config.stages import SliceSettings, StatsSettings
 from mlhops.stats import windows as W
-from mlhops.stats.profile import profile_metrics
+from mlhops.stats.profile import BINS_SCHEMA, profile_metrics
 from mlhops.stats.states import WINDOW_KEYS, compute_states, merge_states
 
 STATS = StatsSettings(slices=(SliceSettings("sex", "sex"),), granularities=("day", "month"))
@@ -109,3 +112,44 @@ def test_sliding_and_cumulative_windows_merge_to_the_rows_they_cover(rows):
         assert row.window_end.weekday() == 0 and (row.window_end - row.window_start).days == 28
         assert row.n == inside.notna().sum()
         assert row.mean == pytest.approx(inside.mean(), rel=1e-12)
+
+
+def test_histogram_counts_per_baseline_bin_equal_numpy(rows, spark):
+    df, specs = rows
+    pdf = df.toPandas()
+    ages = pdf["age"].dropna().to_numpy()
+    # Edges are data values, so the (lo, hi] convention of the bins is exercised.
+    edges = np.unique(np.quantile(ages, [0.2, 0.4, 0.6, 0.8], method="inverted_cdf")).astype(float)
+    bins = spark.createDataFrame([("age", edges.tolist())], BINS_SCHEMA)
+    days = compute_states(df, specs, STATS).drop("granularity", "window_end")
+    months = merge_states(W.tumbling(days, "month"), list(WINDOW_KEYS), STATS.max_categories)
+    # The whole period through small sketches (k=32 < n/2), so the sketch has compacted.
+    small = dataclasses.replace(STATS, kll_k=32)
+    whole = merge_states(
+        compute_states(df, specs, small).withColumns(
+            {"granularity": F.lit("whole"), "window_start": F.lit(None).cast("date"),
+             "window_end": F.lit(None).cast("date")}
+        ),
+        list(WINDOW_KEYS),
+        STATS.max_categories,
+    )
+    metrics = profile_metrics(months.unionByName(whole), bins, STATS.quantiles, STATS.top_k).where(
+        "feature = 'age' AND slice = 'all'"
+    ).toPandas()
+
+    def numpy_counts(x):
+        return np.bincount(np.searchsorted(edges, x, side="left"), minlength=len(edges) + 1)
+
+    pdf["month"] = pd.to_datetime(pdf["event_date"]).dt.to_period("M").dt.start_time.dt.date
+    for month, group in pdf.groupby("month"):
+        x = group["age"].dropna().to_numpy()
+        m = _metric(metrics, month, "age")
+        assert list(m.hist_edges) == edges.tolist()
+        # exact while the sketch holds every value (n <= kll_k)
+        assert list(m.hist_counts) == numpy_counts(x).tolist()
+    total = metrics[metrics.granularity == "whole"].iloc[0]
+    assert total.n == len(ages) > 2 * small.kll_k
+    # the stated bound: each bin within 2 x n x the sketch's normalized (PMF) rank error
+    bound = 2 * kll_doubles_sketch.get_normalized_rank_error(small.kll_k, True) * len(ages)
+    assert np.all(np.abs(np.array(total.hist_counts) - numpy_counts(ages)) <= bound)
+    assert sum(total.hist_counts) == len(ages)
