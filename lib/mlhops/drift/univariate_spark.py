@@ -86,7 +86,47 @@ def test_pairs(pairs: DataFrame, settings: UnivariateDriftSettings) -> DataFrame
         rows = [r.to_row() for r in evaluate_group(frame, cfg)]
         return pd.DataFrame(rows, columns=DRIFT_RESULT_SCHEMA.fieldNames())
 
-    return pairs.groupBy(*GROUP).applyInPandas(run, DRIFT_RESULT_SCHEMA)
+    # Pairs below the minimum sample are not tested: their rows are written in Spark, and only
+    # the testable pairs go through Python (a long sparse history is mostly the former).
+    small = _below_min_samples(settings.min_samples)
+    tested = pairs.where(~small).groupBy(*GROUP).applyInPandas(run, DRIFT_RESULT_SCHEMA)
+    return tested.unionByName(insufficient_results(pairs.where(small)))
+
+
+def _below_min_samples(min_samples: int) -> Column:
+    return F.least(F.coalesce(F.col("n"), F.lit(0)), F.coalesce(F.col("r_n"), F.lit(0))) < F.lit(min_samples)
+
+
+def insufficient_results(pairs: DataFrame) -> DataFrame:
+    """The rows :func:`evaluate_group` writes for pairs below the minimum sample, built in
+    Spark: one ``insufficient_data`` row per detector of the feature's kind, nothing tested."""
+    detectors = F.when(F.col("kind") == "numeric", F.array(*[F.lit(d) for d in NUMERIC_DETECTORS])).otherwise(
+        F.array(*[F.lit(d) for d in CATEGORICAL_DETECTORS])
+    )
+    no_double = F.lit(None).cast("double")
+    columns = {
+        "detector": F.explode(detectors),
+        "feature": F.col("feature"),
+        "features": F.array().cast("array<string>"),
+        "granularity": F.col("granularity"),
+        "window_start": F.col("window_start").cast("timestamp"),
+        "window_end": F.col("window_end").cast("timestamp"),
+        "slice": F.col("slice"),
+        "slice_value": F.col("slice_value"),
+        "reference": F.col("reference"),
+        "statistic": no_double,
+        "p_value": no_double,
+        "p_value_adjusted": no_double,
+        "threshold": no_double,
+        "drift": F.lit(False),
+        "effect_size": no_double,
+        "effect_size_name": F.lit(None).cast("string"),
+        "n_reference": F.coalesce(F.col("r_n"), F.lit(0)).cast("long"),
+        "n_current": F.coalesce(F.col("n"), F.lit(0)).cast("long"),
+        "status": F.lit("insufficient_data"),
+        "extra": F.create_map().cast("map<string,double>"),
+    }
+    return pairs.select(*[c.alias(name) for name, c in columns.items()])
 
 
 def test_pairs_on_driver(pairs: DataFrame, settings: UnivariateDriftSettings) -> DataFrame:
