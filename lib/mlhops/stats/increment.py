@@ -5,7 +5,7 @@ from the touched days and a few facts about the stored states (history bounds, w
 cumulative and baseline windows exist), read in one small job. The stored states the new
 windows need (the other days of the touched weeks, months and sliding windows, the stored
 cumulative window they continue, the baseline, the neighbours drift compares with) are read
-once, cached, and merged with the new day states in one ``merge_states``; the result is
+once, checkpointed, and merged with the new day states in one ``merge_states``; the result is
 written to ``mlhops.profile_states`` in one ``replaceWhere`` commit and is itself what the
 profile metrics and drift tests are computed from (no re-read of the table just written).
 """

@@ -208,14 +208,17 @@ def _increment(
 
     Jobs: the new day states with the layout of the stored states (one collect), then one
     ``replaceWhere`` commit of every replaced state, one of their profile metrics and one of
-    their drift results, all computed from the same cached new states.
+    their drift results, all computed from the same new states. The day states, the stored
+    states read and the new states are local checkpoints (materialised once, lineage cut): every
+    later query plans over a few thousand in-memory rows, not over the Delta scans and merges that
+    made them (a night's planning was most of its cost). Their blocks are released by Spark's
+    cleaner once the run's DataFrames are gone.
     """
     cat = Catalog(settings.warehouse)
     st = settings.stats
     run = ProfileRun(days=len(touched))
     features = read_table(spark, cat, FEATURES)
     stored = read_table(spark, cat, STATES)
-    cached: list[DataFrame] = []
     configured = spark.conf.get(SHUFFLE_PARTITIONS)
     # A night's states are a few thousand rows: every extra shuffle partition is only a task
     # to schedule (many per merge), so shuffles get one partition per DAYS_PER_PARTITION days.
@@ -224,8 +227,8 @@ def _increment(
         spark.conf.set(SHUFFLE_PARTITIONS, str(wanted))
     try:
         with timed("day states and stored layout"):
-            day_states = compute_states(features.where(I.in_dates("event_date", touched)), specs, st).cache()
-            cached.append(day_states)
+            day_states = compute_states(features.where(I.in_dates("event_date", touched)), specs, st)
+            day_states = day_states.localCheckpoint(eager=True)
             layout = I.read_layout(stored, day_states, touched)
         plan = I.plan_increment(touched, st, layout)
         period = _baseline_period(settings)
@@ -236,14 +239,11 @@ def _increment(
         targets = _drift_targets(plan.windows, st) if st.drift.enabled and not baseline_moves else {}
         # Drift compares each target with the window before it; those may be stored ones.
         neighbours = {g: sorted({*starts, *(W.previous_start(s, g) for s in starts)}) for g, starts in targets.items()}
-        needed = stored.where(I.needed_states_predicate(plan, neighbours)).cache()
-        cached.append(needed)
+        needed = stored.where(I.needed_states_predicate(plan, neighbours)).localCheckpoint(eager=True)
         derived = I.window_states(plan, needed.unionByName(day_states), needed, st)
         new_states = day_states if derived is None else day_states.unionByName(derived)
-        new_states = new_states.cache()
-        cached.append(new_states)
         with timed("window states"):
-            new_states.count()  # materialised once here, not by each of the commits below
+            new_states = new_states.localCheckpoint(eager=True)
         run.windows = {k: len(v) for k, v in plan.windows.items()}
 
         def commit_states() -> None:
@@ -273,7 +273,7 @@ def _increment(
                     spark, settings, new_states.unionByName(needed), bins, targets, everything=False
                 )
 
-        # All three read only the cached states, so they are independent commits.
+        # All three read only the checkpointed states, so they are independent commits.
         commits = [] if baseline_moves else [commit_states]
         commits.append(commit_metrics)
         if st.drift.enabled:
@@ -281,8 +281,6 @@ def _increment(
         _run_side_by_side(commits, st.concurrent_commits)
         return run
     finally:
-        for df in cached:
-            df.unpersist()
         if configured is not None:
             spark.conf.set(SHUFFLE_PARTITIONS, configured)
 
@@ -403,23 +401,24 @@ def _write_drift(
     cat = Catalog(settings.warehouse)
     cfg = settings.stats.drift
     bins = bins if bins is not None else spark.createDataFrame([], BINS_SCHEMA)
-    current = states.where(F.col("granularity").isin(list(cfg.granularities)))
-    if not everything:
-        current = current.where(I.windows_predicate(targets))
-    parts: list[DataFrame] = []
-    if "baseline" in cfg.references:
-        baseline = states.where(F.col("granularity") == BASELINE)
-        parts.append(UD.pair_with_baseline(current, baseline, bins))
-    if "previous" in cfg.references:
-        parts.append(UD.pair_with_previous(current, states, bins))
-    if not parts:
+    if not {"baseline", "previous"} & set(cfg.references):
         return 0
-    pairs = parts[0]
-    for p in parts[1:]:
-        pairs = pairs.unionByName(p)
-    # A night's few windows are tested on the driver; a backfill's many on the executors.
-    on_driver = not everything and sum(len(v) for v in targets.values()) <= DRIVER_DRIFT_WINDOWS
-    results = UD.test_pairs_on_driver(pairs, cfg) if on_driver else UD.test_pairs(pairs, cfg)
+    # A night's few windows are paired and tested on the driver; a backfill's many on the executors.
+    if not everything and sum(len(v) for v in targets.values()) <= DRIVER_DRIFT_WINDOWS:
+        results = UD.test_windows_on_driver(states, bins, targets, cfg.references, cfg)
+    else:
+        current = states.where(F.col("granularity").isin(list(cfg.granularities)))
+        if not everything:
+            current = current.where(I.windows_predicate(targets))
+        parts: list[DataFrame] = []
+        if "baseline" in cfg.references:
+            parts.append(UD.pair_with_baseline(current, states.where(F.col("granularity") == BASELINE), bins))
+        if "previous" in cfg.references:
+            parts.append(UD.pair_with_previous(current, states, bins))
+        pairs = parts[0]
+        for p in parts[1:]:
+            pairs = pairs.unionByName(p)
+        results = UD.test_pairs(pairs, cfg)
     if everything:
         with _window_files(spark):
             write_overwrite(_by_window(results), cat, DRIFT)
