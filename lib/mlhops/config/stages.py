@@ -101,7 +101,7 @@ class StatsSettings:
     kll_k: int = 200
     hll_lg_k: int = 12
     # A nightly increment's three Delta commits (states, profile metrics, drift) are independent
-    # once its new states are cached: this many run at the same time from driver threads.
+    # once its new states are checkpointed: this many run at the same time from driver threads.
     concurrent_commits: int = 3
     drift: UnivariateDriftSettings = field(default_factory=UnivariateDriftSettings)
 

@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from mlhops.drift.detectors import FIT_SHARE, DetectorSuite, SuiteConfig, fit_suite
-from mlhops.drift.result import ALL_SLICE, DRIFT_RESULT_KEYS, DRIFT_RESULT_SCHEMA, DriftResult
+from mlhops.drift.result import ALL_SLICE, DRIFT_RESULT_KEYS, DRIFT_RESULT_SCHEMA, DriftResult, driver_row
 from mlhops.drift.sampling import collect_sample, in_window, sample_rows, split_by_key
 from mlhops.errors import ConfigError
 from mlhops.io import Catalog, merge_into, read_table, table_version
@@ -286,7 +286,7 @@ def results_frame(
     """Rows of :data:`MULTIVARIATE_DRIFT_SCHEMA`."""
     rows = []
     for res, info in scored:
-        row = res.to_row()
+        row = driver_row(res)
         row.update({"detector_name": res.detector, "detector_version": version, "device": info["device"],
                     "duration_s": info["duration_s"], "run_id": run_id})
         rows.append(row)

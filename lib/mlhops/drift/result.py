@@ -171,9 +171,18 @@ DRIFT_RESULT_KEYS: tuple[str, ...] = (
 )
 
 
+def driver_row(result: DriftResult) -> dict[str, Any]:
+    """:meth:`DriftResult.to_row` for ``createDataFrame`` on the driver: the window bounds as
+    UTC-aware datetimes, since PySpark reads naive ones in the Python process's local zone."""
+    row = result.to_row()
+    for key in ("window_start", "window_end"):
+        row[key] = row[key].replace(tzinfo=dt.timezone.utc)
+    return row
+
+
 def to_dataframe(spark: SparkSession, results: Iterable[DriftResult]) -> DataFrame:
-    """A DataFrame with :data:`DRIFT_RESULT_SCHEMA` holding ``results``."""
-    return spark.createDataFrame([r.to_row() for r in results], schema=DRIFT_RESULT_SCHEMA)
+    """A DataFrame with :data:`DRIFT_RESULT_SCHEMA` holding ``results`` (computed on the driver)."""
+    return spark.createDataFrame([driver_row(r) for r in results], schema=DRIFT_RESULT_SCHEMA)
 
 
 def from_row(row: Mapping[str, Any]) -> DriftResult:

@@ -11,8 +11,6 @@ the result rows ever leave the executors.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
-
 import numpy as np
 import pandas as pd
 from pyspark.sql import Column, DataFrame
@@ -20,7 +18,7 @@ from pyspark.sql import functions as F
 
 from mlhops.config.stages import UnivariateDriftSettings
 from mlhops.drift import univariate as U
-from mlhops.drift.result import DRIFT_RESULT_SCHEMA, DriftResult
+from mlhops.drift.result import DRIFT_RESULT_SCHEMA, DriftResult, to_dataframe
 
 GROUP = ["granularity", "window_start", "window_end", "slice", "slice_value", "reference"]
 _REF_COLS = ("n", "mean", "m2", "kll", "counts")
@@ -131,67 +129,16 @@ def insufficient_results(pairs: DataFrame) -> DataFrame:
     return pairs.select(*[c.alias(name) for name, c in columns.items()])
 
 
-def test_windows_on_driver(
-    states: DataFrame,
-    bins: DataFrame,
-    targets: Mapping[str, Sequence[dt.date]],
-    references: Sequence[str],
-    settings: UnivariateDriftSettings,
-) -> DataFrame:
-    """The results of :func:`test_pairs` for a few windows (a nightly run), without Spark joins.
-
-    One job reads the states of the ``targets`` windows (``{granularity: [start, ...]}``), of the
-    windows just before them and the baseline, with their KLL quantile grids computed there by
-    the same Spark function as :func:`pair_with_baseline`; the pairs are formed here (same
-    inner-join keys) and tested with the same :func:`evaluate_group`.
-    """
+def test_pairs_on_driver(pairs: DataFrame, settings: UnivariateDriftSettings) -> DataFrame:
+    """The results of :func:`test_pairs` for a few windows (a nightly run): the pairs (small
+    summaries) are collected through Arrow, as the pandas UDF would receive them, and tested in
+    this process with the same :func:`evaluate_group`."""
     cfg = _test_config(settings)
-    spark = states.sparkSession
-    current = F.lit(False)
-    previous = F.lit(False)
-    for gran, starts in targets.items():
-        if starts:
-            current = current | ((F.col("granularity") == gran) & F.col("window_start").isin(list(starts)))
-            previous = previous | ((F.col("granularity") == gran) & F.col("window_end").isin(list(starts)))
-    baseline = F.col("granularity") == "baseline"
-    grid = F.when((F.col("kind") == "numeric") & F.col("kll").isNotNull(), F.kll_sketch_get_quantile_double("kll", _grid_ranks()))
-    rows = (
-        states.where(current | previous | baseline)
-        .select(
-            "granularity", "window_start", "window_end", "slice", "slice_value", "feature", "kind",
-            "n", "mean", "m2", "counts", grid.alias("q"),
-            current.alias("_current"), previous.alias("_previous"), baseline.alias("_baseline"),
-        )
-        .toArrow()
-        .to_pandas()
-    )
-    edges = {r["feature"]: r["edges"] for r in bins.select("feature", "edges").collect()}
-    cur = rows[rows["_current"]].drop(columns=["mean", "m2"]).rename(columns={"q": "q_cur"})
-    ref_cols = {"n": "r_n", "mean": "r_mean", "m2": "r_m2", "counts": "r_counts", "q": "q_ref"}
-    keys = ["slice", "slice_value", "feature"]
-    parts = []
-    if "baseline" in references:
-        ref = rows[rows["_baseline"]][[*keys, *ref_cols]].rename(columns=ref_cols)
-        parts.append(cur.merge(ref, on=keys, how="inner").assign(reference="baseline"))
-    if "previous" in references:
-        ref = rows[rows["_previous"]][["granularity", "window_end", *keys, *ref_cols]]
-        ref = ref.rename(columns={**ref_cols, "window_end": "window_start"})
-        parts.append(cur.merge(ref, on=["granularity", "window_start", *keys], how="inner").assign(reference="previous"))
-    results: list[dict] = []  # type: ignore[type-arg]
-    for pairs in parts:
-        if not len(pairs):
-            continue
-        # Quantile functions only when both sides have a sketch (as in _summaries).
-        both = pairs["q_cur"].notna() & pairs["q_ref"].notna()
-        pairs["q_cur"] = pairs["q_cur"].where(both, None)
-        pairs["q_ref"] = pairs["q_ref"].where(both, None)
-        pairs["edges"] = pairs["feature"].map(lambda f: edges.get(f))
-        for _, group in pairs.groupby(GROUP, sort=False, dropna=False):
-            results += [r.to_row() for r in evaluate_group(group, cfg)]
-    for row in results:  # naive UTC; aware so that createDataFrame does not apply the local zone
-        for key in ("window_start", "window_end"):
-            row[key] = row[key].replace(tzinfo=dt.timezone.utc)
-    return spark.createDataFrame(results, DRIFT_RESULT_SCHEMA)
+    frame = pairs.toArrow().to_pandas()
+    results: list[DriftResult] = []
+    for _, group in frame.groupby(GROUP, sort=False, dropna=False):
+        results += evaluate_group(group, cfg)
+    return to_dataframe(pairs.sparkSession, results)
 
 
 def _as_ts(value: object) -> dt.datetime:

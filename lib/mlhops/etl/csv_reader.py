@@ -14,17 +14,17 @@ it. Without it a file is re-parsed by each of those jobs.
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import partial
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from mlhops.concurrency import run_all
 from mlhops.etl.files import read_first_line
 
 CORRUPT = "_corrupt_record"
@@ -52,14 +52,8 @@ def input_cache() -> Iterator[None]:
 def read_all(spark: SparkSession, files: Sequence[tuple[str, str]], concurrent: int) -> list[tuple[DataFrame, int]]:
     """:func:`read_csv_with_lines` for each ``(source_table, path)``, ``concurrent`` files at a
     time (each file's line-count job is small; running them together hides their latency)."""
-    def one(item: tuple[str, str]) -> tuple[DataFrame, int]:
-        return read_csv_with_lines(spark, item[1], item[0])
-
-    if concurrent <= 1 or len(files) <= 1:
-        return [one(f) for f in files]
-    with ThreadPoolExecutor(max_workers=concurrent, thread_name_prefix="csv-read") as pool:
-        # Each task runs in a copy of this context, so reads join the open input_cache block.
-        return list(pool.map(lambda f: contextvars.copy_context().run(one, f), files))
+    # Each read runs in a copy of this context, so reads join the open input_cache block.
+    return run_all([partial(read_csv_with_lines, spark, path, table) for table, path in files], concurrent, "csv-read")
 
 
 def _cached(df: DataFrame) -> DataFrame:

@@ -9,13 +9,13 @@ table's rows unchanged; a later extract merges in (new keys insert, changed rows
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from functools import reduce
+from functools import partial, reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from mlhops.concurrency import run_all
 from mlhops.config.model import Settings
 from mlhops.errors import DataQualityError
 from mlhops.etl import checks, eras, omop_rows
@@ -131,13 +131,7 @@ def _write_all(spark: SparkSession, catalog: Catalog, tables: list[tuple[str, Da
                result: LoadResult, lineage: list[DataFrame], rejects: list[DataFrame]) -> None:
     """Write independent OMOP tables, ``parallelism`` at a time (each is its own Delta commit;
     a failure in one is raised after the others finish). Results are recorded in input order."""
-    if parallelism <= 1 or len(tables) <= 1:
-        written = [_write(spark, catalog, t, df) for t, df in tables]
-    else:
-        with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="omop-write") as pool:
-            futures = [pool.submit(_write, spark, catalog, t, df) for t, df in tables]
-            wait(futures)
-            written = [f.result() for f in futures]
+    written = run_all([partial(_write, spark, catalog, t, df) for t, df in tables], parallelism, "omop-write")
     for w in written:
         if w.version is not None:
             result.tables[f"omop.{w.table}"] = w.version
@@ -285,16 +279,10 @@ def load_batch(spark: SparkSession, settings: Settings, batch: SourceBatch, run_
         write_quarantine(quarantine_rows(all_rejects, run_id=run_id, source=batch.source, files=batch.input_files), catalog)
         return account(batch.rows_read, _union(lineage), all_rejects, _union(filtered))
 
-    if settings.etl.concurrent_jobs > 1:
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="etl-finish") as pool:
-            eras_done = pool.submit(_write_eras, spark, catalog, deid, vocab, run_id, result)
-            accounted = pool.submit(quarantine_and_account)
-            wait([eras_done, accounted])
-            eras_done.result()
-            result.conservation = accounted.result()
-    else:
+    def eras() -> None:
         _write_eras(spark, catalog, deid, vocab, run_id, result)
-        result.conservation = quarantine_and_account()
+
+    _, result.conservation = run_all([eras, quarantine_and_account], settings.etl.concurrent_jobs, "etl-finish")
     version = table_version(spark, catalog, QUARANTINE_TABLE)
     if version is not None:
         result.tables[QUARANTINE_TABLE] = version

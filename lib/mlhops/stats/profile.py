@@ -11,7 +11,7 @@ exact up to ``max_categories`` categories per window.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -84,25 +84,25 @@ def _top_k(k: int) -> Column:
     )
 
 
-def _edges_by_feature(bins: DataFrame | None) -> dict[str, list[float]]:
-    """``mlhops.profile_bins`` on the driver (one small row per numeric feature)."""
-    if bins is None:
-        return {}
+def edges_by_feature(bins: DataFrame) -> dict[str, list[float]]:
+    """``mlhops.profile_bins`` on the driver: ``{feature: edges}`` (one small row per numeric feature)."""
     return {r["feature"]: [float(e) for e in r["edges"]] for r in bins.select("feature", "edges").collect()}
 
 
-def profile_metrics(states: DataFrame, bins: DataFrame | None, quantiles: Sequence[float], top_k: int) -> DataFrame:
-    """Profile metrics (:data:`PROFILE_SCHEMA`) of every state row."""
+def profile_metrics(
+    states: DataFrame, bins: Mapping[str, Sequence[float]] | None, quantiles: Sequence[float], top_k: int
+) -> DataFrame:
+    """Profile metrics (:data:`PROFILE_SCHEMA`) of every state row; histograms over ``bins``
+    (:func:`edges_by_feature`), none without."""
     has_kll = F.col("kll").isNotNull() & (F.col("n") > 0)
     qs = F.array(*[F.lit(float(q)) for q in quantiles])
     n = F.col("n")
-    # The few bin edges (one array per numeric feature) are literals of the expression:
-    # Spark's KLL rank lookup takes constant split points.
-    edges_of = _edges_by_feature(bins)
+    # The few bin edges are literals of the expression: Spark's KLL rank lookup takes constant
+    # split points.
     edges: Column = F.lit(None).cast("array<double>")
     ranks: Column = F.lit(None).cast("array<double>")
-    for i, (feature, split_points) in enumerate(sorted(edges_of.items())):
-        arr = F.array(*[F.lit(e) for e in split_points]).cast("array<double>")
+    for i, (feature, split_points) in enumerate(sorted((bins or {}).items())):
+        arr = F.array(*[F.lit(float(e)) for e in split_points]).cast("array<double>")
         rank = F.kll_sketch_get_rank_double("kll", arr) if split_points else arr
         is_feature = F.col("feature") == feature
         edges = F.when(is_feature, arr) if i == 0 else edges.when(is_feature, arr)  # type: ignore[union-attr]

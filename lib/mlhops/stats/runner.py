@@ -8,18 +8,17 @@ metrics and drift results are projections of stored states. Each table is rewrit
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from mlhops.concurrency import run_all
 from mlhops.config.model import Settings
 from mlhops.config.stages import StatsSettings
 from mlhops.drift import univariate_spark as UD
@@ -28,7 +27,7 @@ from mlhops.features.spec import FeatureSpec
 from mlhops.io import Catalog, read_table, replace_where, table_exists, write_overwrite
 from mlhops.stats import increment as I
 from mlhops.stats import windows as W
-from mlhops.stats.profile import BINS_SCHEMA, bins_from_baseline, profile_metrics
+from mlhops.stats.profile import BINS_SCHEMA, bins_from_baseline, edges_by_feature, profile_metrics
 from mlhops.stats.states import STATE_SCHEMA, WINDOW_KEYS, compute_states, merge_states
 
 logger = logging.getLogger(__name__)
@@ -192,13 +191,13 @@ def _recompute_all_metrics(spark: SparkSession, settings: Settings, plan: dict[s
     cat = Catalog(settings.warehouse)
     st = settings.stats
     states = read_table(spark, cat, STATES)
-    bins = read_table(spark, cat, BINS) if table_exists(spark, cat, BINS) else None
+    edges = _bin_edges(spark, cat)
     with timed("profile metrics"), _window_files(spark):
-        write_overwrite(_by_window(profile_metrics(states, bins, st.quantiles, st.top_k)), cat, PROFILE)
+        write_overwrite(_by_window(profile_metrics(states, edges, st.quantiles, st.top_k)), cat, PROFILE)
     if not st.drift.enabled:
         return 0
     with timed("drift"):
-        return _update_drift(spark, settings, states, bins, plan, True)
+        return _update_drift(spark, settings, states, edges, plan, True)
 
 
 def _increment(
@@ -260,45 +259,29 @@ def _increment(
                 run.drift_windows = _recompute_all_metrics(spark, settings, plan.windows)
                 return run
 
-        bins = read_table(spark, cat, BINS) if table_exists(spark, cat, BINS) else None
+        edges = _bin_edges(spark, cat)
 
         def commit_metrics() -> None:
             with timed("profile metrics"):
-                metrics = profile_metrics(new_states, bins, st.quantiles, st.top_k)
+                metrics = profile_metrics(new_states, edges, st.quantiles, st.top_k)
                 replace_where(metrics, cat, PROFILE, plan.states_predicate)
 
         def commit_drift() -> None:
             with timed("drift"):
                 run.drift_windows = _write_drift(
-                    spark, settings, new_states.unionByName(needed), bins, targets, everything=False
+                    spark, settings, new_states.unionByName(needed), edges, targets, everything=False
                 )
 
         # All three read only the checkpointed states, so they are independent commits.
-        commits = [] if baseline_moves else [commit_states]
+        commits: list[Callable[[], None]] = [] if baseline_moves else [commit_states]
         commits.append(commit_metrics)
         if st.drift.enabled:
             commits.append(commit_drift)
-        _run_side_by_side(commits, st.concurrent_commits)
+        run_all(commits, st.concurrent_commits, "stats-commit")
         return run
     finally:
         if configured is not None:
             spark.conf.set(SHUFFLE_PARTITIONS, configured)
-
-
-def _run_side_by_side(steps: Sequence[Callable[[], None]], concurrent: int) -> None:
-    """Run ``steps`` at most ``concurrent`` at a time from driver threads (Spark schedules jobs
-    of several threads together, overlapping each commit's driver-side Delta work with the
-    others' tasks). Every step finishes before the first failure is raised; a failed night
-    leaves its watermark unmoved, so the next run recomputes the same windows."""
-    if concurrent <= 1 or len(steps) <= 1:
-        for step in steps:
-            step()
-        return
-    with ThreadPoolExecutor(max_workers=concurrent, thread_name_prefix="stats-commit") as pool:
-        futures = [pool.submit(contextvars.copy_context().run, step) for step in steps]
-        wait(futures)
-    for f in futures:
-        f.result()
 
 
 def _drift_targets(plan: dict[str, list[dt.date]], st: StatsSettings) -> dict[str, list[dt.date]]:
@@ -312,6 +295,11 @@ def _drift_targets(plan: dict[str, list[dt.date]], st: StatsSettings) -> dict[st
         starts |= {W.window_end(s, gran) for s in starts}
         targets[gran] = sorted(starts)
     return targets
+
+
+def _bin_edges(spark: SparkSession, cat: Catalog) -> dict[str, list[float]]:
+    """The stored histogram edges per numeric feature (none before a baseline exists)."""
+    return edges_by_feature(read_table(spark, cat, BINS)) if table_exists(spark, cat, BINS) else {}
 
 
 def _cumulative_states(
@@ -381,18 +369,18 @@ def _update_drift(
     spark: SparkSession,
     settings: Settings,
     states: DataFrame,
-    bins: DataFrame | None,
+    edges: Mapping[str, Sequence[float]],
     plan: dict[str, list[dt.date]],
     everything: bool,
 ) -> int:
-    return _write_drift(spark, settings, states, bins, _drift_targets(plan, settings.stats), everything)
+    return _write_drift(spark, settings, states, edges, _drift_targets(plan, settings.stats), everything)
 
 
 def _write_drift(
     spark: SparkSession,
     settings: Settings,
     states: DataFrame,
-    bins: DataFrame | None,
+    edges: Mapping[str, Sequence[float]],
     targets: dict[str, list[dt.date]],
     everything: bool,
 ) -> int:
@@ -400,25 +388,23 @@ def _write_drift(
     must hold them, their previous windows and the baseline."""
     cat = Catalog(settings.warehouse)
     cfg = settings.stats.drift
-    bins = bins if bins is not None else spark.createDataFrame([], BINS_SCHEMA)
-    if not {"baseline", "previous"} & set(cfg.references):
+    if not cfg.references:
         return 0
-    # A night's few windows are paired and tested on the driver; a backfill's many on the executors.
-    if not everything and sum(len(v) for v in targets.values()) <= DRIVER_DRIFT_WINDOWS:
-        results = UD.test_windows_on_driver(states, bins, targets, cfg.references, cfg)
-    else:
-        current = states.where(F.col("granularity").isin(list(cfg.granularities)))
-        if not everything:
-            current = current.where(I.windows_predicate(targets))
-        parts: list[DataFrame] = []
-        if "baseline" in cfg.references:
-            parts.append(UD.pair_with_baseline(current, states.where(F.col("granularity") == BASELINE), bins))
-        if "previous" in cfg.references:
-            parts.append(UD.pair_with_previous(current, states, bins))
-        pairs = parts[0]
-        for p in parts[1:]:
-            pairs = pairs.unionByName(p)
-        results = UD.test_pairs(pairs, cfg)
+    bins = spark.createDataFrame(sorted(edges.items()), BINS_SCHEMA)
+    current = states.where(F.col("granularity").isin(list(cfg.granularities)))
+    if not everything:
+        current = current.where(I.windows_predicate(targets))
+    parts: list[DataFrame] = []
+    if "baseline" in cfg.references:
+        parts.append(UD.pair_with_baseline(current, states.where(F.col("granularity") == BASELINE), bins))
+    if "previous" in cfg.references:
+        parts.append(UD.pair_with_previous(current, states, bins))
+    pairs = parts[0]
+    for p in parts[1:]:
+        pairs = pairs.unionByName(p)
+    # A night's few windows are tested on the driver; a backfill's many on the executors.
+    on_driver = not everything and sum(len(v) for v in targets.values()) <= DRIVER_DRIFT_WINDOWS
+    results = UD.test_pairs_on_driver(pairs, cfg) if on_driver else UD.test_pairs(pairs, cfg)
     if everything:
         with _window_files(spark):
             write_overwrite(_by_window(results), cat, DRIFT)

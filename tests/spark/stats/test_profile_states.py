@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 from mlhops.config.stages import SliceSettings, StatsSettings
 from mlhops.stats import windows as W
-from mlhops.stats.profile import BINS_SCHEMA, profile_metrics
+from mlhops.stats.profile import profile_metrics
 from mlhops.stats.states import WINDOW_KEYS, compute_states, merge_states
 
 STATS = StatsSettings(slices=(SliceSettings("sex", "sex"),), granularities=("day", "month"))
@@ -114,13 +114,13 @@ def test_sliding_and_cumulative_windows_merge_to_the_rows_they_cover(rows):
         assert row.mean == pytest.approx(inside.mean(), rel=1e-12)
 
 
-def test_histogram_counts_per_baseline_bin_equal_numpy(rows, spark):
+def test_histogram_counts_per_baseline_bin_equal_numpy(rows):
     df, specs = rows
     pdf = df.toPandas()
     ages = pdf["age"].dropna().to_numpy()
     # Edges are data values, so the (lo, hi] convention of the bins is exercised.
     edges = np.unique(np.quantile(ages, [0.2, 0.4, 0.6, 0.8], method="inverted_cdf")).astype(float)
-    bins = spark.createDataFrame([("age", edges.tolist())], BINS_SCHEMA)
+    bins = {"age": edges.tolist()}
     days = compute_states(df, specs, STATS).drop("granularity", "window_end")
     months = merge_states(W.tumbling(days, "month"), list(WINDOW_KEYS), STATS.max_categories)
     # The whole period through small sketches (k=32 < n/2), so the sketch has compacted.

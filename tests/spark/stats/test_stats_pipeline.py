@@ -154,17 +154,14 @@ def test_incremental_run_after_late_and_updated_rows_equals_full_recompute(
     assert before == {n: read_table(spark, cat, n).count() for n in before}
     assert versions == {n: table_version(spark, cat, n) for n in outputs}
 
-    # A night pairs and tests its few windows on the driver: the same results as the joins and the
-    # pandas UDF of a full run.
+    # A night tests its few pairs on the driver: the same results as the pandas UDF of a full run.
     states = read_table(spark, cat, "mlhops.profile_states")
     bins = read_table(spark, cat, "mlhops.profile_bins")
     current = states.where(F.col("granularity") == "week")
     pairs = UD.pair_with_baseline(current, states.where(F.col("granularity") == "baseline"), bins).unionByName(
         UD.pair_with_previous(current, states, bins)
     )
-    weeks = {"week": sorted(r[0] for r in current.select("window_start").distinct().collect())}
-    on_driver = UD.test_windows_on_driver(states, bins, weeks, ["baseline", "previous"], settings.stats.drift)
-    on_driver = on_driver.toPandas()
+    on_driver = UD.test_pairs_on_driver(pairs, settings.stats.drift).toPandas()
     in_udf = UD.test_pairs(pairs, settings.stats.drift).toPandas()
     assert len(in_udf) > 0 and set(in_udf.reference) == {"baseline", "previous"}
     # the UDF path writes rows below the minimum sample in Spark: both kinds of row are compared
