@@ -13,7 +13,7 @@
 import datetime as dt
 import uuid
 
-from mlhops.pipelines.base import StageParams
+from mlhops.pipelines import StageRequest
 from mlhops.pipelines.orchestrate import run_stages, select_stages
 from mlhops.runtime import notebook_session, param
 
@@ -23,7 +23,7 @@ stages = [s.strip() for s in param("stages", "").split(",") if s.strip()]
 from_stage = param("from_stage", "")
 force = param("force", "false").lower() == "true"
 
-settings, spark = notebook_session()
+ctx = notebook_session()
 
 # COMMAND ----------
 
@@ -32,7 +32,7 @@ end = dt.date.fromisoformat(date_to) + dt.timedelta(days=1) if date_to else None
 run_id = f"backfill-{dt.datetime.utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 selected = select_stages(stages or None, from_stage or None)
 print(f"run {run_id}: stages {selected}, window [{start}, {end})")
-summary = run_stages(spark, settings, selected, StageParams(run_id=run_id, start=start, end=end, force=force))
+summary = run_stages(ctx, selected, StageRequest(run_id=run_id, start=start, end=end, force=force))
 print(summary.render())
 if summary.failed:
     raise SystemExit(f"backfill failed in: {', '.join(summary.failed)}")

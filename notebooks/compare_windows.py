@@ -13,7 +13,8 @@ import datetime as dt
 
 from pyspark.sql import functions as F
 
-from mlhops.io import Catalog, read_table
+from mlhops.io import read_table
+from mlhops.io.tables.monitoring import PROFILE_METRICS
 from mlhops.runtime import notebook_session, param, show
 
 granularity = param("granularity", "month")
@@ -22,13 +23,14 @@ window_b = param("window_b", "")
 slice_name = param("slice", "all")
 slice_value = param("slice_value", "all")
 
-settings, spark = notebook_session()
+ctx = notebook_session()
+spark = ctx.spark
 
 # COMMAND ----------
 
 if not (window_a and window_b):
     starts = [
-        r[0] for r in read_table(spark, Catalog(settings.warehouse), "mlhops.profile_metrics")
+        r[0] for r in read_table(spark, ctx.catalog, PROFILE_METRICS)
         .where((F.col("granularity") == granularity) & (F.col("slice") == slice_name))
         .select("window_start").distinct().orderBy(F.col("window_start").desc()).limit(2).collect()
     ]
@@ -43,4 +45,4 @@ print(f"comparing {granularity} windows {a} (A) and {b} (B), slice {slice_name}=
 
 from mlhops.reporting.explore import compare_windows
 
-show(compare_windows(spark, settings, granularity, a, b, slice_name, slice_value), "A vs B")
+show(compare_windows(spark, ctx.catalog, granularity, a, b, slice_name, slice_value), "A vs B")

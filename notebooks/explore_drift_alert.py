@@ -14,7 +14,8 @@ from mlhops.runtime import notebook_session, param, show
 
 alert_id = param("alert_id", "")
 
-settings, spark = notebook_session()
+run = notebook_session()
+spark = run.spark
 
 # COMMAND ----------
 
@@ -24,7 +25,7 @@ settings, spark = notebook_session()
 
 from mlhops.reporting.explore import drift_alert_context
 
-ctx = drift_alert_context(spark, settings, alert_id or None)
+ctx = drift_alert_context(spark, run.catalog, alert_id or None)
 if ctx is None:
     print("No drift alert has been raised: nothing to explore.")
 else:

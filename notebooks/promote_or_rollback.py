@@ -19,7 +19,7 @@ action = param("action", "compare")
 version = param("version", "")
 reason = param("reason", "")
 
-settings, spark = notebook_session()
+ctx = notebook_session()
 
 # COMMAND ----------
 
@@ -30,9 +30,9 @@ settings, spark = notebook_session()
 from mlhops.models import registry
 from mlhops.models.task import load_task
 
-name = load_task(settings).registered_model
+name = load_task(ctx.settings).registered_model
 for alias in (registry.CHAMPION, registry.CHALLENGER, registry.PREVIOUS_CHAMPION):
-    print(f"{alias:>18}: version {registry.alias_version(settings, name, alias)}")
+    print(f"{alias:>18}: version {registry.alias_version(ctx.tracker, name, alias)}")
 
 # COMMAND ----------
 
@@ -42,7 +42,7 @@ for alias in (registry.CHAMPION, registry.CHALLENGER, registry.PREVIOUS_CHAMPION
 
 from mlhops.reporting.explore import model_comparison
 
-show(model_comparison(spark, settings, name), f"{name}: latest window per version")
+show(model_comparison(ctx.spark, ctx.catalog, name), f"{name}: latest window per version")
 
 # COMMAND ----------
 
@@ -50,15 +50,14 @@ show(model_comparison(spark, settings, name), f"{name}: latest window per versio
 
 # COMMAND ----------
 
-from mlhops.pipelines.base import StageParams
+from mlhops.pipelines.options import PromoteOptions
 from mlhops.pipelines.orchestrate import run_stage
+from mlhops.pipelines.stage import StageRequest
 
 if action in ("promote", "rollback"):
-    extra = {"action": action, "reason": reason or f"{action} from notebook"}
-    if version:
-        extra["version"] = version
+    options = PromoteOptions(action=action, version=version or None, reason=reason or f"{action} from notebook")
     run_id = f"notebook-{action}-{dt.datetime.utcnow():%Y%m%dT%H%M%S}"
-    outcome = run_stage(spark, settings, "promote", StageParams(run_id=run_id, force=True, extra=extra))
+    outcome = run_stage(ctx, "promote", StageRequest(run_id=run_id, force=True, options=options))
     print(outcome.status, outcome.message)
     if outcome.status == "failed":
         raise SystemExit(outcome.message)

@@ -2,6 +2,7 @@
 # Sourced by scripts/demo and scripts/test: installs whatever is missing, idempotently.
 #  - a virtual environment at .venv/ with the pinned packages (requirements.txt) and mlhops itself
 #  - the Delta Lake jars from Maven Central, cached under $MLHOPS_CACHE (default ~/.cache/mlhops)
+#  - the Synthea generator's jars (mlhops generate), from Maven Central into the same cache
 # A stamp file records the hash of the inputs, so a set-up machine skips straight to the run.
 set -euo pipefail
 
@@ -11,6 +12,20 @@ export MLHOPS_CACHE="${MLHOPS_CACHE:-$HOME/.cache/mlhops}"
 PYTHON_BIN="${MLHOPS_PYTHON:-python3}"
 
 _mlhops_log() { printf '[setup] %s\n' "$*" >&2; }
+# Where set-up's and the run's full output goes (pip, Ivy, Spark); the terminal gets one line a step.
+MLHOPS_LOG_DIR="${MLHOPS_LOG_DIR:-$REPO_ROOT/logs}"
+mkdir -p "$MLHOPS_LOG_DIR"
+MLHOPS_SETUP_LOG="$MLHOPS_LOG_DIR/setup.log"
+
+# Run a set-up step with its output in the set-up log; on failure show its tail and say where.
+_mlhops_quiet() {
+  if ! "$@" >>"$MLHOPS_SETUP_LOG" 2>&1; then
+    echo "[setup] FAILED: $*" >&2
+    tail -n 25 "$MLHOPS_SETUP_LOG" >&2
+    echo "[setup] full log: $MLHOPS_SETUP_LOG" >&2
+    exit 2
+  fi
+}
 
 _mlhops_need_python() {
   "$PYTHON_BIN" - <<'PY' || { echo "mlhops needs Python 3.11 (found $($PYTHON_BIN --version 2>&1)); set MLHOPS_PYTHON" >&2; exit 2; }
@@ -34,12 +49,15 @@ mlhops_setup() {
   fi
   if [[ ! -f "$stamp_file" || "$(cat "$stamp_file")" != "$want" ]]; then
     _mlhops_log "installing pinned packages (first run downloads torch: several GB, cached by pip)"
-    "$VENV/bin/python" -m pip install --quiet --upgrade "pip>=24,<26" setuptools wheel
-    "$VENV/bin/python" -m pip install --quiet -r "$REPO_ROOT/requirements.txt"
-    "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$REPO_ROOT"
+    _mlhops_quiet "$VENV/bin/python" -m pip install --upgrade "pip>=24,<26" setuptools wheel
+    _mlhops_quiet "$VENV/bin/python" -m pip install -r "$REPO_ROOT/requirements.txt"
+    _mlhops_quiet "$VENV/bin/python" -m pip install --no-deps --no-build-isolation -e "$REPO_ROOT"
     echo "$want" >"$stamp_file"
   fi
-  "$VENV/bin/python" -m mlhops.runtime_setup fetch-jars
+  _mlhops_quiet "$VENV/bin/python" -m mlhops.runtime_setup fetch-jars
+  # Synthea (synthetic patients for `mlhops generate`): pinned, resolved once into the cache.
+  [[ -f "$MLHOPS_CACHE/synthea-jars.json" ]] || _mlhops_log "resolving the Synthea jars (first run: about 200 MB)"
+  _mlhops_quiet "$VENV/bin/python" -m mlhops.runtime_setup fetch-synthea
   export PATH="$VENV/bin:$PATH"
   export PYSPARK_PYTHON="$VENV/bin/python"
   export PYSPARK_DRIVER_PYTHON="$VENV/bin/python"
@@ -52,8 +70,8 @@ mlhops_setup_browser() {
   fi
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
     _mlhops_log "installing Debian's chromium (headless report tests)"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    _mlhops_quiet env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    _mlhops_quiet env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
   else
     echo "the report tests need Chromium: apt-get install chromium (as root), then re-run" >&2
     exit 2

@@ -174,8 +174,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from mlhops.config import load_settings
     from mlhops.pipelines import etl
-    from mlhops.pipelines.base import StageParams
+    from mlhops.pipelines.context import Context
+    from mlhops.pipelines.options import EtlOptions
+    from mlhops.pipelines.stage import StageRequest
     from mlhops.spark import get_spark
+
+    def run_etl(settings, run_id: str, inp: Path):  # noqa: ANN001, ANN202
+        request = StageRequest(run_id=run_id, options=EtlOptions(source="synthea-csv", input=str(inp)))
+        return etl.run(Context.build(settings, spark), request)
 
     scratch = Path(args.out or tempfile.mkdtemp(prefix="bench-etl-"))
     settings = load_settings("local", warehouse=str(scratch / "wh-warmup"))
@@ -183,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     # warm-up (JIT, jar loading) on the smallest input, not reported
     warm = scratch / "in-warm"
     scale(SAMPLE, warm, 1)
-    etl.run(spark, settings, StageParams(run_id="bench-warmup", source="synthea-csv", input=str(warm)))
+    run_etl(settings, "bench-warmup", warm)
 
     rows = []
     for k in sizes:
@@ -191,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         n_rows = scale(SAMPLE, inp, k)
         s = load_settings("local", warehouse=str(scratch / f"wh-{k}"))
         t0 = time.perf_counter()
-        result = etl.run(spark, s, StageParams(run_id=f"bench-{k}", source="synthea-csv", input=str(inp)))
+        result = run_etl(s, f"bench-{k}", inp)
         etl_s = time.perf_counter() - t0
         obs_rows, duck_s = duckdb_measurements(inp, scratch)
         spark_s = spark_measurements(spark, inp, scratch)

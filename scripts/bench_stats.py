@@ -167,7 +167,7 @@ def _phases():  # noqa: ANN202
             if " took " in msg:
                 lines.append(msg.removeprefix("stats: "))
 
-    log = logging.getLogger("mlhops.stats.runner")
+    log = logging.getLogger("mlhops.stats.timing")
     handler, level = Keep(), log.level
     log.addHandler(handler)
     log.setLevel(logging.INFO)
@@ -186,10 +186,12 @@ def incremental_vs_full(
     Returns ``(wall s, CPU s)`` of the full run and of each night (CPU: the driver JVM, its
     Python workers and this process)."""
     from mlhops.config import load_settings
-    from mlhops.io import Catalog, merge_into, write_overwrite
-    from mlhops.pipelines import stats as stats_stage
-    from mlhops.pipelines.base import StageParams
+    from mlhops.io import merge_into, write_overwrite
     from mlhops.io.changes import enable_change_feed
+    from mlhops.io.tables.monitoring import FEATURE_KEYS, FEATURES
+    from mlhops.pipelines import stats as stats_stage
+    from mlhops.pipelines.context import Context
+    from mlhops.pipelines.stage import StageRequest
 
     defs = workdir / "features"
     defs.mkdir(parents=True, exist_ok=True)
@@ -212,7 +214,8 @@ def incremental_vs_full(
             },
         },
     )
-    cat = Catalog(settings.warehouse)
+    ctx = Context.build(settings, spark)
+    cat = ctx.catalog
 
     def frame(table: pa.Table):  # noqa: ANN202
         from pyspark.sql import functions as F
@@ -228,15 +231,15 @@ def incremental_vs_full(
         )
 
     history = synth(rows, seed=11, days=history_days, start=first)
-    write_overwrite(frame(history), cat, "mlhops.features")
-    enable_change_feed(spark, cat, "mlhops.features")
+    write_overwrite(frame(history), cat, FEATURES)
+    enable_change_feed(spark, cat, FEATURES)
     jvm = _spark_jvm_pid()
 
     def cpu() -> float:
         return (_tree_cpu(jvm) if jvm else 0.0) + _self_cpu()
 
     t0, c0 = time.perf_counter(), cpu()
-    stats_stage.run(spark, settings, StageParams(run_id="full", force=True))
+    stats_stage.run(ctx, StageRequest(run_id="full", force=True))
     full = (time.perf_counter() - t0, cpu() - c0)
     per_day = max(rows // history_days, 1)
     incs = []
@@ -244,10 +247,10 @@ def incremental_vs_full(
         new = synth(per_day, seed=12 + night, days=1, start=first + dt.timedelta(days=history_days + night))
         ids = np.arange(rows + night * per_day + 1, rows + (night + 1) * per_day + 1)
         new = new.set_column(0, "visit_occurrence_id", pa.array(ids))
-        merge_into(frame(new), cat, "mlhops.features", ["visit_occurrence_id"])
+        merge_into(frame(new), cat, FEATURES, list(FEATURE_KEYS))
         t0, c0 = time.perf_counter(), cpu()
         with _phases() as phases:
-            stats_stage.run(spark, settings, StageParams(run_id=f"nightly-{night}"))
+            stats_stage.run(ctx, StageRequest(run_id=f"nightly-{night}"))
         incs.append((time.perf_counter() - t0, cpu() - c0))
         print(f"night {night + 1} phases: " + "; ".join(phases), flush=True)
     return full, incs

@@ -13,9 +13,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mlhops.reporting.browser import screenshot
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the browser helper lives with the tests, not in the product
+
+from tests.support.browser import screenshot  # noqa: E402
 
 
 def main(argv: list[str]) -> int:

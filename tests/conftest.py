@@ -12,6 +12,23 @@ SHARED = REPO.parent / "shared"
 SHARED_DATA = SHARED / "data"
 
 
+# Fixtures that read ../shared/data; tests that use one (directly or through another fixture) are
+# marked `shared_data`, so `pytest tests/unit -m "not shared_data"` runs on a checkout alone.
+SHARED_DATA_FIXTURES: set[str] = set()
+
+
+def reads_shared_data(fixture_fn):
+    """Register a fixture (decorate the function, under ``@pytest.fixture``) as reading ../shared."""
+    SHARED_DATA_FIXTURES.add(fixture_fn.__name__)
+    return fixture_fn
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SHARED_DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.shared_data)
+
+
 def shared_path(*parts: str) -> Path:
     """A path under ../shared/data; tests fail loudly when the shared data is absent."""
     p = SHARED_DATA.joinpath(*parts)

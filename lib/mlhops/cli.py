@@ -22,8 +22,6 @@ EXIT_ALERTS = 3
 
 logger = logging.getLogger("mlhops")
 
-ETL_SOURCES = ("synthea-csv", "fhir", "dicom", "cxr-metadata", "omop")
-
 
 def _date(value: str) -> dt.date:
     try:
@@ -37,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--conf", help="environment overlay: a YAML file or a name under conf/env/")
     common.add_argument("--warehouse", help="warehouse root (default: $MLHOPS_WAREHOUSE or the config)")
     common.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    common.add_argument("--log-file", help="write logs to this file; the terminal then shows one line per stage")
     common.add_argument("--run-id", help="run id to record (default: a new one)")
     common.add_argument("--force", action="store_true", help="redo work already done for the window")
     window = argparse.ArgumentParser(add_help=False)
@@ -48,22 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="verb", required=True)
 
     etl = sub.add_parser("etl", parents=[common], help="raw sources -> OMOP CDM v5.4 (+ quarantine, runs)")
-    etl.add_argument("--source", required=True, choices=ETL_SOURCES)
+    from mlhops.etl.sources import SOURCES
+
+    etl.add_argument("--source", required=True, choices=sorted(SOURCES))
     etl.add_argument("--input", help="input directory (default: etl.inputs.<source> of the config)")
 
+    from mlhops.pipelines import STAGES
+
     verbs = {}
-    for verb, text in [
-        ("quality", "data quality checks -> quality_results"),
-        ("features", "OMOP -> feature table"),
-        ("stats", "features -> profile_metrics -> drift_metrics (incremental)"),
-        ("train", "train the reference model (or recalibrate it) and register it"),
-        ("score", "score new windows with the champion model"),
-        ("evaluate", "performance, calibration, fairness, label/concept shift, label requests, triggers"),
-        ("alerts", "evaluate alert rules -> alerts"),
-        ("report", "HTML monitoring report and model card"),
-    ]:
-        verbs[verb] = sub.add_parser(verb, parents=[common, window], help=text)
-    verbs["train"].add_argument("--mode", choices=["train", "recalibrate"], help="default: train")
+    # One verb per nightly stage taking only the window (etl, drift and promote have their own).
+    for st in STAGES:
+        if st.nightly and st.name not in ("etl", "drift"):
+            verbs[st.name] = sub.add_parser(st.name, parents=[common, window], help=st.help)
+    verbs["train"].add_argument("--mode", choices=["train", "recalibrate"], default="train")
     verbs["train"].add_argument("--as-of", type=_date, help="label cut-off date (default: today UTC)")
     verbs["evaluate"].add_argument("--as-of", type=_date, help="label cut-off date (default: end of window - 1 day)")
     verbs["evaluate"].add_argument("--trigger", choices=["retrain", "recalibrate"], help="an on-demand trigger")
@@ -79,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     rollback = sub.add_parser("rollback", parents=[common], help="move champion back to the version it replaced")
     rollback.add_argument("--version", help="roll back to this version instead of the previous champion")
     rollback.add_argument("--reason", help="why (recorded in mlhops/model_events and MLflow)")
+
+    from mlhops.populations.synthea import add_arguments as add_generate_arguments
+
+    add_generate_arguments(sub.add_parser(
+        "generate", help="synthetic patients with Synthea, fixed seed and date (CSV, optional FHIR)"))
 
     nightly = sub.add_parser("nightly", parents=[common, window], help="all stages in order")
     nightly.add_argument("--only", action="append", metavar="STAGE", help="run only these stages")
@@ -103,67 +104,67 @@ def _window(args: argparse.Namespace) -> tuple[dt.date | None, dt.date | None]:
     return None, None
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
+def setup_logging(level: str, log_file: str | None = None) -> None:
+    """Log to stderr, or to ``log_file`` (appending) when one is given."""
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    if log_file:
+        logging.basicConfig(level=getattr(logging, level), format=fmt, filename=log_file, force=True)
+    else:
+        logging.basicConfig(level=getattr(logging, level), format=fmt, stream=sys.stderr, force=True)
     for noisy in ("py4j", "alembic", "urllib3", "matplotlib", "numba", "git"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _stage_and_extra(args: argparse.Namespace) -> tuple[list[str], dict[str, Any]]:
+def _stage_and_options(args: argparse.Namespace) -> tuple[str, Any]:
+    """The stage a single-stage verb runs and its typed options."""
+    from mlhops.pipelines import NoOptions
+    from mlhops.pipelines.options import DriftOptions, EtlOptions, EvaluateOptions, PromoteOptions, TrainOptions
+
     verb = args.verb
+    if verb == "etl":
+        return "etl", EtlOptions(source=args.source, input=args.input)
     if verb == "drift":
-        extra: dict[str, Any] = {"action": "fit" if args.action == "fit" else "score"}
-        if args.no_set_alias:
-            extra["set_alias"] = False
-        return ["drift"], extra
+        return "drift", DriftOptions(action="fit" if args.action == "fit" else "score",
+                                     set_alias=not args.no_set_alias)
     if verb in ("promote", "rollback"):
-        extra = {"action": verb}
-        if args.version:
-            extra["version"] = args.version
-        if args.reason:
-            extra["reason"] = args.reason
-        return ["promote"], extra
-    extra = {k: getattr(args, k) for k in ("mode", "as_of", "trigger") if getattr(args, k, None) is not None}
-    return [verb], {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in extra.items()}
+        return "promote", PromoteOptions(action=verb, version=args.version, reason=args.reason)
+    if verb == "train":
+        return "train", TrainOptions(mode=args.mode, as_of=args.as_of)
+    if verb == "evaluate":
+        return "evaluate", EvaluateOptions(as_of=args.as_of, trigger=args.trigger)
+    return verb, NoOptions()
 
 
 def main(argv: Sequence[str] | None = None, *, app_name: str | None = None) -> int:
     """Entry point of the ``mlhops`` console script."""
     args = build_parser().parse_args(argv)
+    if args.verb == "generate":  # needs neither settings nor Spark
+        from mlhops.populations.synthea import main as generate_main
+
+        return generate_main(args)
     try:
         from mlhops.config import load_settings
 
         overrides = {"spark": {"app_name": app_name}} if app_name else None
         settings = load_settings(args.conf, warehouse=args.warehouse, overrides=overrides)
-        setup_logging(args.log_level or settings.log_level)
+        setup_logging(args.log_level or settings.log_level, args.log_file)
         start, end = _window(args)
-        from mlhops.pipelines import STAGES
-        from mlhops.pipelines.base import StageParams
+        from mlhops.pipelines import NoOptions, StageRequest
         from mlhops.pipelines.orchestrate import select_stages
 
         if args.verb == "nightly":
-            stages = select_stages(args.only, args.from_stage)
-            extra: dict[str, Any] = {}
+            stages, options = select_stages(args.only, args.from_stage), NoOptions()
         else:
-            stages, extra = _stage_and_extra(args)
-            missing = [s for s in stages if s not in STAGES]
-            if missing:
-                raise ConfigError(f"stage {missing[0]!r} is not part of this mlhops build")
-        params = StageParams(
+            name, options = _stage_and_options(args)
+            stages = [name]
+        request = StageRequest(
             run_id=args.run_id or f"{dt.datetime.utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
             start=start,
             end=end,
             force=args.force,
-            source=getattr(args, "source", None),
-            input=getattr(args, "input", None),
-            extra=extra,
+            options=options,
         )
-        return run_with_spark(settings, stages, params)
+        return run_with_spark(settings, stages, request, quiet=bool(args.log_file))
     except ConfigError as exc:
         logging.basicConfig(level=logging.INFO)
         logger.error("configuration error: %s", exc)
@@ -173,14 +174,31 @@ def main(argv: Sequence[str] | None = None, *, app_name: str | None = None) -> i
         return EXIT_FAILURE
 
 
-def run_with_spark(settings: Any, stages: list[str], params: Any) -> int:
-    """Create Spark (entry point), run the stages, print the summary, map to an exit code."""
-    from mlhops.pipelines.orchestrate import run_stages
-    from mlhops.spark import get_spark
+def print_progress(position: str, stage: str, outcome: Any) -> None:
+    """One terminal line a stage: its name when it starts, completed with the outcome."""
+    if outcome is None:
+        print(f"{position:>7} {stage:<9} ...", end="", flush=True)
+        return
+    if outcome.status == "blocked":
+        print(f"{position:>7} {stage:<9} ...", end="")
+    message = " ".join(outcome.message.split())[:100]
+    print(f" {outcome.status:<8} {outcome.seconds:6.1f}s  {message}", flush=True)
 
-    spark = get_spark(settings)
-    summary = run_stages(spark, settings, stages, params)
-    print(summary.render(), file=sys.stderr)
+
+def run_with_spark(settings: Any, stages: list[str], request: Any, *, quiet: bool = False) -> int:
+    """Build the run's context (the entry point creates Spark), run the stages, print the
+    summary, map to an exit code. ``quiet`` (logs go to a file): one line a stage on stdout."""
+    from mlhops.pipelines.context import Context
+    from mlhops.pipelines.orchestrate import run_stages
+
+    if quiet:
+        print(f"starting Spark ({settings.spark.master or 'cluster'}) ...", flush=True)
+    ctx = Context.build(settings)
+    summary = run_stages(ctx, stages, request, progress=print_progress if quiet else None)
+    if quiet:
+        print(summary.render().splitlines()[-1].strip() + f" (run {summary.run_id})", flush=True)
+    else:
+        print(summary.render(), file=sys.stderr)
     if summary.failed:
         return EXIT_FAILURE
     if any(o.status == "alerts" for o in summary.outcomes):

@@ -1,31 +1,16 @@
-"""Where are we running? Notebook parameters and secrets that work on Databricks and locally."""
+"""The notebooks' entry point: parameters, display and the run context, on Databricks and locally."""
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlhops.errors import ConfigError
+from mlhops.config.secrets import dbutils as _dbutils
+from mlhops.config.secrets import is_databricks
 
-
-def is_databricks() -> bool:
-    """True inside a Databricks runtime (notebook or job)."""
-    return "DATABRICKS_RUNTIME_VERSION" in os.environ
-
-
-def _dbutils() -> Any:
-    main = sys.modules.get("__main__")
-    dbutils = getattr(main, "dbutils", None)
-    if dbutils is None:
-        try:
-            from pyspark.dbutils import DBUtils  # type: ignore[import-not-found]
-            from pyspark.sql import SparkSession
-
-            dbutils = DBUtils(SparkSession.getActiveSession())
-        except Exception:  # noqa: BLE001 - not on Databricks
-            return None
-    return dbutils
+if TYPE_CHECKING:
+    from mlhops.pipelines.context import Context
 
 
 def param(name: str, default: str, *, label: str | None = None) -> str:
@@ -35,21 +20,6 @@ def param(name: str, default: str, *, label: str | None = None) -> str:
         dbutils.widgets.text(name, default, label or name)
         return str(dbutils.widgets.get(name))
     return os.environ.get(f"MLHOPS_PARAM_{name.upper()}", default)
-
-
-def read_secret(reference: str) -> str:
-    """Read a secret given as ``scope/key`` (Databricks secret scope) or ``env:VAR``."""
-    if reference.startswith("env:"):
-        var = reference[4:]
-        value = os.environ.get(var)
-        if not value:
-            raise ConfigError(f"secret {reference}: environment variable {var} is not set")
-        return value
-    scope, _, key = reference.partition("/")
-    dbutils = _dbutils()
-    if dbutils is None or not key:
-        raise ConfigError(f"secret {reference}: needs Databricks dbutils and the form scope/key")
-    return str(dbutils.secrets.get(scope=scope, key=key))
 
 
 def show(obj: Any, title: str | None = None) -> None:
@@ -70,13 +40,14 @@ def show(obj: Any, title: str | None = None) -> None:
         print(obj)
 
 
-def notebook_session() -> tuple[Any, Any]:
-    """Settings and Spark for a notebook, from the ``conf`` and ``warehouse`` parameters.
+def notebook_session() -> Context:
+    """The run context of a notebook, from its ``conf`` and ``warehouse`` parameters.
 
-    Every notebook starts with this, so they all read their environment the same way.
+    Every notebook starts with this (it is the notebooks' entry point, as the CLI is the
+    command line's), so they all read their environment the same way.
     """
     from mlhops.config import load_settings
-    from mlhops.spark import get_spark
+    from mlhops.pipelines.context import Context
 
     settings = load_settings(param("conf", "local"), warehouse=param("warehouse", "") or None)
-    return settings, get_spark(settings)
+    return Context.build(settings)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from pyspark.sql import SparkSession
 
@@ -75,3 +77,25 @@ def get_spark(settings: Settings) -> SparkSession:
     spark.sparkContext.setLogLevel("WARN")
     logger.info("spark %s session ready (master=%s)", spark.version, spark.sparkContext.master)
     return spark
+
+
+@contextmanager
+def spark_conf(spark: SparkSession, values: Mapping[str, str]) -> Iterator[None]:
+    """Set ``values`` on the session for the block, then restore what was there (unset keys
+    that were unset), also when the block fails.
+
+    Args:
+        spark: the session.
+        values: ``{conf key: value}``; empty changes nothing.
+    """
+    saved = {key: spark.conf.get(key, None) for key in values}
+    for key, value in values.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, old)

@@ -26,7 +26,7 @@ def test_second_run_changes_no_table_and_raises_no_new_alert(demo_warehouse, spa
 
 
 def test_report_renders_in_headless_chromium_with_its_plots(demo_warehouse):
-    from mlhops.reporting.browser import render_probe
+    from tests.support.browser import render_probe
 
     report = demo_warehouse["warehouse"] / "reports" / "report-demo-1.html"
     html = report.read_text(encoding="utf-8")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
-
-import yaml
+from typing import TYPE_CHECKING, Literal
 
 from mlhops.config.binding import bind
+from mlhops.config.definitions import read_yaml, repo_path
 from mlhops.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mlhops.config.stages import AlertSettings
 
 Severity = Literal["info", "low", "medium", "high", "critical"]
 SEVERITY_ORDER: dict[str, int] = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
@@ -56,16 +58,24 @@ class AlertRule:
 
 @dataclass(frozen=True)
 class RuleSet:
+    """The rules file: ``rules:`` list."""
+
     rules: tuple[AlertRule, ...]
 
 
+def rules_path(alerts: AlertSettings) -> Path:
+    """``alerts.rules_file``: as given when absolute or present, else under the repository root."""
+    return repo_path(alerts.rules_file)
+
+
 def load_rules(path: str | Path) -> tuple[AlertRule, ...]:
-    """Load and validate the rules file; ids must be unique."""
+    """Load and validate the rules file; ids must be unique.
+
+    Raises:
+        ConfigError: missing file, invalid YAML, an invalid rule or duplicate ids.
+    """
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: alert rules file not found") from None
+    data = read_yaml(p, missing="alert rules file not found")
     rules = bind(RuleSet, data, where=str(p)).rules
     ids = [r.id for r in rules]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
@@ -75,4 +85,5 @@ def load_rules(path: str | Path) -> tuple[AlertRule, ...]:
 
 
 def at_or_above(severity: str, threshold: str) -> bool:
+    """``severity`` is at least as severe as ``threshold``."""
     return SEVERITY_ORDER[severity] >= SEVERITY_ORDER[threshold]

@@ -1,4 +1,4 @@
-"""The ``mlhops/alerts`` table: one row per (rule, subject, window), inserted once.
+"""The ``mlhops.alerts`` table: one row per (rule, subject, window), inserted once.
 
 ``alert_id`` is a hash of rule id, subject and window, so re-running the alert stage for the same
 data finds the same ids and inserts nothing: no duplicate alerts, no second webhook post.
@@ -11,34 +11,18 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from mlhops.io import Catalog, merge_into, read_table, table_exists
+from mlhops.io.tables.operations import ALERTS, ALERTS_KEYS, ALERTS_SCHEMA
 
-ALERTS_TABLE = "mlhops.alerts"
+# Columns the stage adds to a candidate when it stores it.
+_STORED_ONLY = ("alert_id", "first_run_id", "raised_at")
+# Hex digits of the sha256 kept as the alert id.
+ALERT_ID_CHARS = 24
 
-# What an evaluator returns (before ids and run metadata are added).
+# What an evaluator returns (before ids and run metadata are added): the stored columns plus
+# ``is_current``, in the latest window of its source table (drives the exit code; not stored).
 CANDIDATE_SCHEMA = T.StructType(
-    [
-        T.StructField("rule_id", T.StringType(), False),
-        T.StructField("kind", T.StringType(), False),
-        T.StructField("severity", T.StringType(), False),
-        T.StructField("subject", T.StringType(), False),
-        T.StructField("window_start", T.TimestampType(), True),
-        T.StructField("window_end", T.TimestampType(), True),
-        T.StructField("value", T.DoubleType(), True),
-        T.StructField("threshold", T.DoubleType(), True),
-        T.StructField("message", T.StringType(), False),
-        T.StructField("runbook", T.StringType(), False),
-        # in the latest window of its source table (drives the exit code; not stored)
-        T.StructField("is_current", T.BooleanType(), False),
-    ]
-)
-
-ALERTS_SCHEMA = T.StructType(
-    [T.StructField("alert_id", T.StringType(), False)]
-    + [f for f in CANDIDATE_SCHEMA.fields if f.name != "is_current"]
-    + [
-        T.StructField("first_run_id", T.StringType(), False),
-        T.StructField("raised_at", T.TimestampType(), False),
-    ]
+    [f for f in ALERTS_SCHEMA.fields if f.name not in _STORED_ONLY]
+    + [T.StructField("is_current", T.BooleanType(), False)]
 )
 
 
@@ -52,7 +36,7 @@ def with_ids(candidates: DataFrame, run_id: str) -> DataFrame:
         F.coalesce(F.col("window_end").cast("string"), F.lit("")),
     )
     return (
-        candidates.withColumn("alert_id", F.sha2(key, 256).substr(1, 24))
+        candidates.withColumn("alert_id", F.sha2(key, 256).substr(1, ALERT_ID_CHARS))
         .withColumn("first_run_id", F.lit(run_id))
         .withColumn("raised_at", F.current_timestamp())
         .dropDuplicates(["alert_id"])
@@ -62,12 +46,12 @@ def with_ids(candidates: DataFrame, run_id: str) -> DataFrame:
 
 def new_alerts(spark: SparkSession, catalog: Catalog, alerts: DataFrame) -> DataFrame:
     """The alerts not yet in the table (anti-join on ``alert_id``)."""
-    if not table_exists(spark, catalog, ALERTS_TABLE):
+    if not table_exists(spark, catalog, ALERTS):
         return alerts
-    known = read_table(spark, catalog, ALERTS_TABLE).select("alert_id")
+    known = read_table(spark, catalog, ALERTS).select("alert_id")
     return alerts.join(known, "alert_id", "left_anti")
 
 
 def store_alerts(catalog: Catalog, alerts: DataFrame) -> None:
     """Insert alerts whose id is new; existing ones (same rule, subject, window) are untouched."""
-    merge_into(alerts, catalog, ALERTS_TABLE, ["alert_id"], update=False)
+    merge_into(alerts, catalog, ALERTS, list(ALERTS_KEYS), update=False)

@@ -16,8 +16,6 @@ from mlhops.errors import ConfigError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
-# Default development salt, accepted only where deid.allow_default_salt is true (local demo).
-DEFAULT_DEV_SALT = "mlhops-local-development-salt-not-for-production"
 
 
 def repo_conf_dir() -> Path:
@@ -150,22 +148,3 @@ def _check_deid(settings: Settings, where: str) -> None:
             f"{where}: deid.allow_default_salt is only allowed in the local environment "
             f"(environment is {settings.environment!r})"
         )
-
-
-def resolve_salt(settings: Settings) -> str:
-    """The de-identification salt, from the env var or secret; refuses the default off-local."""
-    salt = os.environ.get(settings.deid.salt_env)
-    if not salt and settings.deid.salt_secret:
-        from mlhops.runtime import read_secret
-
-        salt = read_secret(settings.deid.salt_secret)
-    if salt:
-        if salt == DEFAULT_DEV_SALT and not settings.is_local:
-            raise ConfigError(f"{settings.deid.salt_env}: the development salt is refused outside local")
-        return salt
-    if settings.deid.allow_default_salt and settings.is_local:
-        return DEFAULT_DEV_SALT
-    raise ConfigError(
-        f"de-identification salt missing: set ${settings.deid.salt_env} "
-        "or deid.salt_secret (the salt is never stored in YAML)"
-    )

@@ -292,10 +292,7 @@ def fit_suite(
         ``n_reference`` (rows of ``x_ref``).
     """
     import torch
-    from alibi_detect.cd import ClassifierDrift, KSDrift, LSDDDrift, MMDDrift
     from alibi_detect.cd.pytorch import preprocess_drift
-
-    from mlhops.drift.vae import VAEConfig, train_vae
 
     unknown = [d for d in config.detectors if d not in DETECTORS]
     if unknown:
@@ -303,57 +300,84 @@ def fit_suite(
     dev = select_device(config.device)
     # None lets alibi choose again when a saved detector is loaded (run-time device choice).
     alibi_dev = None if config.device == "auto" else dev.type
-    if base is None:
-        if fit_sample is None:
-            fit_sample, reference = split_reference(reference, FIT_SHARE, config.seed)
-        pre = fit_preprocessor(fit_sample, features)
-        vae_cfg = VAEConfig(
-            latent_dim=config.latent_dim, hidden_dim=config.hidden_dim, epochs=config.vae_epochs,
-            batch_size=config.vae_batch_size, learning_rate=config.vae_learning_rate, beta=config.vae_beta,
-            seed=config.seed,
-        )
-        vae, report = train_vae(pre.transform(fit_sample), pre.binary_mask, vae_cfg, dev)
-        encoder = vae.encoder_mean()
-        fit_meta = {"vae_final_loss": report.final_loss, "vae_seconds": report.seconds, "n_fit": int(len(fit_sample))}
-    else:
-        if fit_sample is not None:
-            raise SchemaError("fit_suite: pass either base (reuse its fit) or fit_sample, not both")
-        pre, encoder = base.preprocessor, base.encoder
-        fit_meta = {k: base.meta[k] for k in ("vae_final_loss", "vae_seconds", "n_fit") if k in base.meta}
+    pre, encoder, reference, fit_meta = _fit_embedding(reference, features, config, fit_sample, base, dev)
     x_ref = pre.transform(reference)
     preprocess_fn = functools.partial(preprocess_drift, model=encoder, device=alibi_dev, batch_size=EMBED_BATCH)
-    detectors: dict[str, Any] = {}
-    build_seconds: dict[str, float] = {}
-    for name in config.detectors:
-        start = time.perf_counter()
-        with seeded_random(config.seed):
-            if name == "mmd":
-                det = MMDDrift(x_ref, backend="pytorch", p_val=config.alpha, preprocess_fn=preprocess_fn,
-                               n_permutations=config.n_permutations, device=alibi_dev)
-            elif name == "lsdd":
-                det = LSDDDrift(x_ref, backend="pytorch", p_val=config.alpha, preprocess_fn=preprocess_fn,
-                                n_permutations=config.n_permutations, device=alibi_dev)
-            elif name == "ks":
-                det = KSDrift(x_ref, p_val=config.alpha, preprocess_fn=preprocess_fn)
-            else:
-                det = ClassifierDrift(
-                    x_ref, _classifier(x_ref.shape[1], config.classifier_hidden), backend="pytorch",
-                    p_val=config.alpha, preds_type="logits", binarize_preds=False,
-                    train_size=None if config.classifier_folds > 1 else CLASSIFIER_TRAIN_SIZE,
-                    n_folds=config.classifier_folds if config.classifier_folds > 1 else None,
-                    epochs=config.classifier_epochs, seed=config.seed,
-                    batch_size=config.classifier_batch_size,
-                    device=alibi_dev,
-                )
-        detectors[name] = det
-        build_seconds[f"build_seconds_{name}"] = time.perf_counter() - start
-        logger.info("built %s detector in %.2fs", name, build_seconds[f"build_seconds_{name}"])
+    detectors, build_seconds = _build_detectors(x_ref, config, preprocess_fn, alibi_dev)
     all_meta = {
         "features": pre.feature_names, "n_reference": int(len(reference)), "n_inputs": pre.n_outputs,
         "fit_device": device_name(dev), "torch_version": torch.__version__, **fit_meta, **build_seconds,
     }
     all_meta.update(meta or {})
     return DetectorSuite(pre, encoder, detectors, config, all_meta)
+
+
+def _fit_embedding(
+    reference: pd.DataFrame,
+    features: list[FeatureLike],
+    config: SuiteConfig,
+    fit_sample: pd.DataFrame | None,
+    base: DetectorSuite | None,
+    dev: Any,
+) -> tuple[TabularPreprocessor, Any, pd.DataFrame, dict[str, Any]]:
+    """The preprocessing and VAE encoder (fitted, or ``base``'s), the detectors' reference rows
+    and the fit's lineage (``vae_final_loss``, ``vae_seconds``, ``n_fit``)."""
+    if base is not None:
+        if fit_sample is not None:
+            raise SchemaError("fit_suite: pass either base (reuse its fit) or fit_sample, not both")
+        fit_meta = {k: base.meta[k] for k in ("vae_final_loss", "vae_seconds", "n_fit") if k in base.meta}
+        return base.preprocessor, base.encoder, reference, fit_meta
+    from mlhops.drift.vae import VAEConfig, train_vae
+
+    if fit_sample is None:
+        fit_sample, reference = split_reference(reference, FIT_SHARE, config.seed)
+    pre = fit_preprocessor(fit_sample, features)
+    vae_cfg = VAEConfig(
+        latent_dim=config.latent_dim, hidden_dim=config.hidden_dim, epochs=config.vae_epochs,
+        batch_size=config.vae_batch_size, learning_rate=config.vae_learning_rate, beta=config.vae_beta,
+        seed=config.seed,
+    )
+    vae, report = train_vae(pre.transform(fit_sample), pre.binary_mask, vae_cfg, dev)
+    fit_meta = {"vae_final_loss": report.final_loss, "vae_seconds": report.seconds, "n_fit": int(len(fit_sample))}
+    return pre, vae.encoder_mean(), reference, fit_meta
+
+
+def _build_detectors(
+    x_ref: np.ndarray, config: SuiteConfig, preprocess_fn: Any, alibi_dev: str | None
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Every configured detector on ``x_ref`` (seeded), and the seconds each took to build."""
+    detectors: dict[str, Any] = {}
+    build_seconds: dict[str, float] = {}
+    for name in config.detectors:
+        start = time.perf_counter()
+        with seeded_random(config.seed):
+            detectors[name] = _detector(name, x_ref, config, preprocess_fn, alibi_dev)
+        build_seconds[f"build_seconds_{name}"] = time.perf_counter() - start
+        logger.info("built %s detector in %.2fs", name, build_seconds[f"build_seconds_{name}"])
+    return detectors, build_seconds
+
+
+def _detector(name: str, x_ref: np.ndarray, config: SuiteConfig, preprocess_fn: Any, alibi_dev: str | None) -> Any:
+    """One alibi-detect detector (``mmd``, ``lsdd``, ``ks`` or ``classifier``) on ``x_ref``."""
+    from alibi_detect.cd import ClassifierDrift, KSDrift, LSDDDrift, MMDDrift
+
+    if name == "mmd":
+        return MMDDrift(x_ref, backend="pytorch", p_val=config.alpha, preprocess_fn=preprocess_fn,
+                        n_permutations=config.n_permutations, device=alibi_dev)
+    if name == "lsdd":
+        return LSDDDrift(x_ref, backend="pytorch", p_val=config.alpha, preprocess_fn=preprocess_fn,
+                         n_permutations=config.n_permutations, device=alibi_dev)
+    if name == "ks":
+        return KSDrift(x_ref, p_val=config.alpha, preprocess_fn=preprocess_fn)
+    return ClassifierDrift(
+        x_ref, _classifier(x_ref.shape[1], config.classifier_hidden), backend="pytorch",
+        p_val=config.alpha, preds_type="logits", binarize_preds=False,
+        train_size=None if config.classifier_folds > 1 else CLASSIFIER_TRAIN_SIZE,
+        n_folds=config.classifier_folds if config.classifier_folds > 1 else None,
+        epochs=config.classifier_epochs, seed=config.seed,
+        batch_size=config.classifier_batch_size,
+        device=alibi_dev,
+    )
 
 
 def _classifier(n_inputs: int, hidden: int) -> Any:

@@ -17,37 +17,24 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from mlhops.drift.detectors import FIT_SHARE, DetectorSuite, SuiteConfig, fit_suite
-from mlhops.drift.result import ALL_SLICE, DRIFT_RESULT_KEYS, DRIFT_RESULT_SCHEMA, DriftResult, driver_row
+from mlhops.drift.result import ALL_SLICE, DriftResult, driver_row
 from mlhops.drift.sampling import collect_sample, in_window, sample_rows, split_by_key
 from mlhops.errors import ConfigError
 from mlhops.io import Catalog, merge_into, read_table, table_version
+from mlhops.io.tables.monitoring import DRIFT_RESULT_KEYS, FEATURES, MULTIVARIATE_DRIFT, MULTIVARIATE_DRIFT_SCHEMA
 
 if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
-    from mlhops.config.model import Settings
-    from mlhops.config.stages import DriftSettings, SliceSettings
+    from mlhops.config.stages import BaselineSettings, DriftSettings, SliceSettings
     from mlhops.drift.registry import RegisteredSuites
+    from mlhops.features.spec import FeatureSpec
 
 logger = logging.getLogger(__name__)
 
-FEATURES_TABLE = "mlhops.features"
-MULTIVARIATE_DRIFT_TABLE = "mlhops.multivariate_drift"
-MULTIVARIATE_DRIFT_SCHEMA = T.StructType(
-    list(DRIFT_RESULT_SCHEMA.fields)
-    + [
-        T.StructField("detector_name", T.StringType(), False),
-        T.StructField("detector_version", T.StringType(), False),
-        T.StructField("device", T.StringType(), False),
-        T.StructField("duration_s", T.DoubleType(), True),
-        T.StructField("run_id", T.StringType(), False),
-    ]
-)
-MULTIVARIATE_DRIFT_KEYS: tuple[str, ...] = DRIFT_RESULT_KEYS
 # Marks collected rows as fit sample or detector reference (dropped before fitting).
 _PART = "_mlhops_part"
 # Fewest rows the preprocessing and VAE are fitted on (a small baseline gives the rest to x_ref).
@@ -66,14 +53,11 @@ def suite_config(ds: DriftSettings) -> SuiteConfig:
     )
 
 
-def drift_features(settings: Settings) -> list[Any]:
+def drift_features(specs: Sequence[FeatureSpec], ds: DriftSettings) -> list[FeatureSpec]:
     """Feature specs the detectors use (``drift.features`` filters ``conf/features``)."""
-    from mlhops.features.spec import load_feature_specs
-
-    specs = load_feature_specs(settings)
-    wanted = list(settings.drift.features)
+    wanted = list(ds.features)
     if not wanted:
-        return specs
+        return list(specs)
     by_name = {s.name: s for s in specs}
     unknown = [w for w in wanted if w not in by_name]
     if unknown:
@@ -81,20 +65,19 @@ def drift_features(settings: Settings) -> list[Any]:
     return [by_name[w] for w in wanted]
 
 
-def drift_slices(settings: Settings) -> list[SliceSettings]:
-    """``drift.slices`` resolved against the slice definitions of ``stats.slices``."""
-    defined = {s.name: s for s in settings.stats.slices}
-    unknown = [n for n in settings.drift.slices if n not in defined]
+def drift_slices(ds: DriftSettings, defined: Sequence[SliceSettings]) -> list[SliceSettings]:
+    """``drift.slices`` resolved against the slice definitions of ``stats.slices`` (``defined``)."""
+    by_name = {s.name: s for s in defined}
+    unknown = [n for n in ds.slices if n not in by_name]
     if unknown:
         raise ConfigError(f"drift.slices: {unknown} not defined in stats.slices")
-    return [defined[n] for n in settings.drift.slices]
+    return [by_name[n] for n in ds.slices]
 
 
-def reference_period(settings: Settings) -> tuple[dt.date, dt.date]:
+def reference_period(ds: DriftSettings, baseline: BaselineSettings) -> tuple[dt.date, dt.date]:
     """Reference ``[start, end)``: ``drift.reference_*`` or else ``stats.baseline``."""
-    ds = settings.drift
-    start = ds.reference_start or settings.stats.baseline.start
-    end = ds.reference_end or settings.stats.baseline.end
+    start = ds.reference_start or baseline.start
+    end = ds.reference_end or baseline.end
     if not start or not end:
         raise ConfigError("drift: set drift.reference_start/end or stats.baseline.start/end")
     return dt.date.fromisoformat(str(start)), dt.date.fromisoformat(str(end))
@@ -177,7 +160,16 @@ def fit_suites(
 
 
 def fit_detectors(
-    spark: SparkSession, settings: Settings, run_id: str, features: Sequence[Any] | None = None
+    spark: SparkSession,
+    catalog: Catalog,
+    ds: DriftSettings,
+    *,
+    features: Sequence[Any],
+    slices: Sequence[SliceSettings],
+    period: tuple[dt.date, dt.date],
+    client: Any,
+    run_id: str,
+    alias: str | None,
 ) -> dict[str, Any]:
     """Sample the reference, fit the suites and register them (``mlhops drift fit``).
 
@@ -189,37 +181,24 @@ def fit_detectors(
 
     Args:
         spark: the session.
-        settings: validated settings (``drift`` section).
+        catalog: table locations.
+        ds: the ``drift`` settings.
+        features: feature specs (name, kind) the detectors use (:func:`drift_features`).
+        slices: slices with their own suite (:func:`drift_slices`).
+        period: the reference ``[start, end)`` (:func:`reference_period`).
+        client: the tracker's ``MlflowClient``.
         run_id: the active MLflow run the artifacts go to.
-        features: feature specs (name, kind); default: :func:`drift_features`.
+        alias: alias moved to the new version (None: register only).
 
     Returns:
         ``version``, ``n_suites``, ``n_reference``, ``n_fit`` for the stage result.
     """
     from mlhops.drift.registry import register_suites
 
-    ds = settings.drift
-    catalog = Catalog(settings.warehouse)
-    features = list(features) if features is not None else drift_features(settings)
-    start, end = reference_period(settings)
-    version = table_version(spark, catalog, FEATURES_TABLE)
-    df = read_table(spark, catalog, FEATURES_TABLE, version=version)
+    version = table_version(spark, catalog, FEATURES)
     names = [f.name for f in features]
-    fit_part, ref_part = split_by_key(in_window(df, start, end), FIT_SHARE, ds.seed)
-    ref_sample = sample_rows(ref_part, cap=ds.sample_cap, seed=ds.seed, method=ds.sampling,  # type: ignore[arg-type]
-                             strata=ds.strata, slices=drift_slices(settings), columns=names)
-    # The whole population only: slice suites reuse its preprocessing and VAE.
-    fit_sample = sample_rows(fit_part, cap=ds.sample_cap, seed=ds.seed, method=ds.sampling,  # type: ignore[arg-type]
-                             strata=ds.strata, columns=names)
-    both = collect_sample(ref_sample.withColumn(_PART, F.lit("reference")).unionByName(
-        fit_sample.withColumn(_PART, F.lit("fit"))))
-    is_fit = both[_PART] == "fit"
-    groups = group_samples(both[~is_fit].drop(columns=[_PART]))
-    key_all = (ALL_SLICE, ALL_SLICE)
-    groups[key_all], fit_rows = ensure_reference_rows(
-        groups.get(key_all, both.iloc[:0].drop(columns=[_PART])), both[is_fit].drop(columns=[_PART]), ds.min_rows
-    )
-    fit_rows = fit_rows.drop(columns=["slice", "slice_value"])
+    groups, fit_rows = _reference_samples(spark, catalog, ds, version, names, slices, period)
+    start, end = period
     meta = {"reference_start": start.isoformat(), "reference_end": end.isoformat(), "features_table_version": version,
             "fit_share": FIT_SHARE}
     suites = fit_suites(groups, fit_rows, features, suite_config(ds), ds.min_rows, meta)
@@ -234,9 +213,37 @@ def fit_detectors(
         "mlhops.detectors": ",".join(ds.detectors),
         "mlhops.alibi_detect": _alibi_version(),
     }
-    ver = register_suites(suites, model_name=ds.model_name, run_id=run_id, tags=tags, alias=ds.alias)
+    ver = register_suites(client, suites, model_name=ds.model_name, run_id=run_id, tags=tags, alias=alias)
     n_ref = len(groups[(ALL_SLICE, ALL_SLICE)])
     return {"version": ver, "n_suites": len(suites), "n_reference": n_ref, "n_fit": len(fit_rows)}
+
+
+def _reference_samples(
+    spark: SparkSession,
+    catalog: Catalog,
+    ds: DriftSettings,
+    version: int | None,
+    names: list[str],
+    slices: Sequence[SliceSettings],
+    period: tuple[dt.date, dt.date],
+) -> tuple[dict[tuple[str, str], pd.DataFrame], pd.DataFrame]:
+    """The detectors' reference rows per slice value and the disjoint fit rows, in one collect."""
+    df = read_table(spark, catalog, FEATURES, version=version)
+    fit_part, ref_part = split_by_key(in_window(df, *period), FIT_SHARE, ds.seed)
+    ref_sample = sample_rows(ref_part, cap=ds.sample_cap, seed=ds.seed, method=ds.sampling,  # type: ignore[arg-type]
+                             strata=ds.strata, slices=slices, columns=names)
+    # The whole population only: slice suites reuse its preprocessing and VAE.
+    fit_sample = sample_rows(fit_part, cap=ds.sample_cap, seed=ds.seed, method=ds.sampling,  # type: ignore[arg-type]
+                             strata=ds.strata, columns=names)
+    both = collect_sample(ref_sample.withColumn(_PART, F.lit("reference")).unionByName(
+        fit_sample.withColumn(_PART, F.lit("fit"))))
+    is_fit = both[_PART] == "fit"
+    groups = group_samples(both[~is_fit].drop(columns=[_PART]))
+    key_all = (ALL_SLICE, ALL_SLICE)
+    groups[key_all], fit_rows = ensure_reference_rows(
+        groups.get(key_all, both.iloc[:0].drop(columns=[_PART])), both[is_fit].drop(columns=[_PART]), ds.min_rows
+    )
+    return groups, fit_rows.drop(columns=["slice", "slice_value"])
 
 
 def _alibi_version() -> str:
@@ -283,7 +290,7 @@ def score_sample(
 def results_frame(
     spark: SparkSession, scored: Sequence[tuple[DriftResult, dict[str, Any]]], *, version: str, run_id: str
 ) -> DataFrame:
-    """Rows of :data:`MULTIVARIATE_DRIFT_SCHEMA`."""
+    """Rows of :data:`~mlhops.io.tables.monitoring.MULTIVARIATE_DRIFT_SCHEMA`."""
     rows = []
     for res, info in scored:
         row = driver_row(res)
@@ -302,24 +309,39 @@ def windows_between(start: dt.date, end: dt.date, granularity: str) -> list[tupl
 
 
 def score_windows(
-    spark: SparkSession, settings: Settings, start: dt.date, end: dt.date, run_id: str
+    spark: SparkSession,
+    catalog: Catalog,
+    ds: DriftSettings,
+    *,
+    slices: Sequence[SliceSettings],
+    start: dt.date,
+    end: dt.date,
+    run_id: str,
+    client: Any,
+    mlflow_run_id: str | None = None,
 ) -> dict[str, Any]:
     """Run the registered detectors on every window starting in ``[start, end)`` (``mlhops drift``).
+
+    Args:
+        spark: the session.
+        catalog: table locations.
+        ds: the ``drift`` settings.
+        slices: slices scored with their own suite (:func:`drift_slices`).
+        start: first window start.
+        end: windows start before this day.
+        run_id: the mlhops run (recorded on every row).
+        client: the tracker's ``MlflowClient`` (loads the detectors, logs per-window metrics).
+        mlflow_run_id: the MLflow run the per-window metrics go to (None: not logged).
 
     Returns:
         Counts for the stage result (windows, results, flags) and the detector version.
     """
-    import mlflow
-
     from mlhops.drift.registry import load_registered
 
-    ds = settings.drift
-    catalog = Catalog(settings.warehouse)
-    registered = load_registered(ds.model_name, ds.alias)
+    registered = load_registered(client, ds.model_name, ds.alias)
     features = registered.suites[(ALL_SLICE, ALL_SLICE)].feature_names
-    df = read_table(spark, catalog, FEATURES_TABLE)
-    slices = drift_slices(settings)
-    n_results = n_flags = n_windows = 0
+    df = read_table(spark, catalog, FEATURES)
+    n_windows = 0
     all_scored: list[Any] = []
     for w_start, w_end in windows_between(start, end, ds.granularity):
         sample = sample_rows(in_window(df, w_start, w_end), cap=ds.sample_cap, seed=ds.seed,
@@ -333,34 +355,44 @@ def score_windows(
         if not scored:
             continue
         all_scored.extend(scored)
-        step = (w_start - dt.date(1970, 1, 1)).days
-        metrics: dict[str, float] = {}
-        for res, info in scored:
-            if res.p_value is None:
-                continue
-            base = _metric_key(f"{res.detector}.{res.slice}.{res.slice_value}")
-            metrics[f"{base}.p_value"] = res.p_value
-            metrics[f"{base}.drift"] = float(res.drift)
-            if info["duration_s"] is not None:
-                metrics[f"{base}.seconds"] = float(info["duration_s"])
-        if metrics and mlflow.active_run() is not None:
-            mlflow.log_metrics(metrics, step=step)
+        if mlflow_run_id is not None:
+            _log_window_metrics(client, mlflow_run_id, scored, step=(w_start - dt.date(1970, 1, 1)).days)
         n_windows += 1
-        n_results += len(scored)
-        n_flags += sum(r.drift for r, _ in scored)
     if all_scored:
         # one MERGE for the whole run (a commit per window would cost more than the scoring)
         merge_into(results_frame(spark, all_scored, version=registered.version, run_id=run_id), catalog,
-                   MULTIVARIATE_DRIFT_TABLE, MULTIVARIATE_DRIFT_KEYS)
-    return {"windows": n_windows, "results": n_results, "flags": n_flags, "version": registered.version}
+                   MULTIVARIATE_DRIFT, DRIFT_RESULT_KEYS)
+    n_flags = sum(r.drift for r, _ in all_scored)
+    return {"windows": n_windows, "results": len(all_scored), "flags": n_flags, "version": registered.version}
+
+
+def _log_window_metrics(
+    client: Any, mlflow_run_id: str, scored: Sequence[tuple[DriftResult, dict[str, Any]]], step: int
+) -> None:
+    """p-value, flag and seconds of each scored detector and slice of one window, as MLflow metrics."""
+    import time
+
+    from mlflow.entities import Metric
+
+    metrics: dict[str, float] = {}
+    for res, info in scored:
+        if res.p_value is None:
+            continue
+        base = _metric_key(f"{res.detector}.{res.slice}.{res.slice_value}")
+        metrics[f"{base}.p_value"] = res.p_value
+        metrics[f"{base}.drift"] = float(res.drift)
+        if info["duration_s"] is not None:
+            metrics[f"{base}.seconds"] = float(info["duration_s"])
+    if metrics:
+        now = int(time.time() * 1000)
+        client.log_batch(mlflow_run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
 
 
 def _metric_key(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-/ ]", "_", text)[:250]
 
 
-def latest_window_end(spark: SparkSession, settings: Settings) -> dt.date | None:
+def latest_window_end(spark: SparkSession, catalog: Catalog) -> dt.date | None:
     """Day after the last event date in the feature table (default end of a nightly run)."""
-    df = read_table(spark, Catalog(settings.warehouse), FEATURES_TABLE)
-    row = df.agg(F.max("event_date").alias("d")).first()
+    row = read_table(spark, catalog, FEATURES).agg(F.max("event_date").alias("d")).first()
     return None if row is None or row["d"] is None else row["d"] + dt.timedelta(days=1)

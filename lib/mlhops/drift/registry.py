@@ -65,6 +65,7 @@ def load_suites(root: Path) -> dict[tuple[str, str], DetectorSuite]:
 
 
 def register_suites(
+    client: Any,
     suites: dict[tuple[str, str], DetectorSuite],
     *,
     model_name: str,
@@ -75,6 +76,7 @@ def register_suites(
     """Log the suites as artifacts of the active MLflow run and register a model version.
 
     Args:
+        client: the tracker's ``MlflowClient`` (``Tracker.client()``).
         suites: fitted suites by ``(slice, slice_value)``.
         model_name: registered model name.
         run_id: the active MLflow run (artifacts are logged there).
@@ -85,17 +87,15 @@ def register_suites(
         The new version number, as a string.
     """
     import mlflow
-    from mlflow.tracking import MlflowClient
 
     with tempfile.TemporaryDirectory(prefix="mlhops-drift-") as tmp:
         save_suites(Path(tmp), suites)
-        mlflow.log_artifacts(tmp, artifact_path=ARTIFACT_PATH)
-    client = MlflowClient()
+        client.log_artifacts(run_id, tmp, artifact_path=ARTIFACT_PATH)
     try:
         client.get_registered_model(model_name)
     except mlflow.exceptions.MlflowException:
         client.create_registered_model(model_name, description="mlhops multivariate drift detectors")
-    source = f"{mlflow.get_run(run_id).info.artifact_uri.rstrip('/')}/{ARTIFACT_PATH}"
+    source = f"{client.get_run(run_id).info.artifact_uri.rstrip('/')}/{ARTIFACT_PATH}"
     clean = {k: str(v)[:MAX_TAG_CHARS] for k, v in tags.items()}
     mv = client.create_model_version(model_name, source=source, run_id=run_id, tags=clean)
     if alias:
@@ -104,23 +104,26 @@ def register_suites(
     return str(mv.version)
 
 
-def load_registered(model_name: str, alias: str) -> RegisteredSuites:
+def load_registered(client: Any, model_name: str, alias: str) -> RegisteredSuites:
     """Download and load the version the alias points at.
+
+    Args:
+        client: the tracker's ``MlflowClient`` (``Tracker.client()``).
+        model_name: registered model name.
+        alias: the alias to resolve.
 
     Raises:
         DetectorNotRegisteredError: no such model or alias (run ``mlhops drift fit`` first).
     """
     import mlflow
-    from mlflow.tracking import MlflowClient
 
-    client = MlflowClient()
     try:
         mv = client.get_model_version_by_alias(model_name, alias)
     except mlflow.exceptions.MlflowException:
         raise DetectorNotRegisteredError(
             f"no drift detector registered as {model_name}@{alias}; run `mlhops drift fit` first"
         ) from None
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=mv.source))
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=mv.source, tracking_uri=client.tracking_uri))
     suites = load_suites(local)
     tags: dict[str, Any] = dict(mv.tags or {})
     logger.info("loaded drift detectors %s version %s", model_name, mv.version)

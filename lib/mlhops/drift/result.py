@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pyspark.sql import types as T
+from mlhops.io.tables.monitoring import DRIFT_RESULT_SCHEMA
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -132,43 +132,6 @@ def _finite(value: float | None) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
-
-
-DRIFT_RESULT_SCHEMA = T.StructType(
-    [
-        T.StructField("detector", T.StringType(), False),
-        T.StructField("feature", T.StringType(), False),
-        T.StructField("features", T.ArrayType(T.StringType(), False), False),
-        T.StructField("granularity", T.StringType(), False),
-        T.StructField("window_start", T.TimestampType(), False),
-        T.StructField("window_end", T.TimestampType(), False),
-        T.StructField("slice", T.StringType(), False),
-        T.StructField("slice_value", T.StringType(), False),
-        T.StructField("reference", T.StringType(), False),
-        T.StructField("statistic", T.DoubleType(), True),
-        T.StructField("p_value", T.DoubleType(), True),
-        T.StructField("p_value_adjusted", T.DoubleType(), True),
-        T.StructField("threshold", T.DoubleType(), True),
-        T.StructField("drift", T.BooleanType(), False),
-        T.StructField("effect_size", T.DoubleType(), True),
-        T.StructField("effect_size_name", T.StringType(), True),
-        T.StructField("n_reference", T.LongType(), False),
-        T.StructField("n_current", T.LongType(), False),
-        T.StructField("status", T.StringType(), False),
-        T.StructField("extra", T.MapType(T.StringType(), T.DoubleType(), False), False),
-    ]
-)
-
-# Stable key of one result row (MERGE key of the drift tables).
-DRIFT_RESULT_KEYS: tuple[str, ...] = (
-    "detector",
-    "feature",
-    "granularity",
-    "window_start",
-    "slice",
-    "slice_value",
-    "reference",
-)
 
 
 def driver_row(result: DriftResult) -> dict[str, Any]:

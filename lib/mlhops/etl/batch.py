@@ -1,13 +1,19 @@
-"""What a source hands to the shared loader: ``SourceBatch``.
+"""What a source hands to the shared loader (``SourceBatch``) and what the loader returns
+(``LoadResult``).
 
 A source module parses its raw input into these frames and nothing more; de-identification,
 id assignment, vocabulary mapping, domain routing, eras, conformance, MERGE, quarantine and
-conservation accounting are done once, for every source, by :mod:`mlhops.etl.loader`.
+conservation accounting are done once, for every source, by :mod:`mlhops.etl.loader`. Two
+optional parts carry what only some sources have: ``imaging`` (image instances or EHR imaging
+series, whose MI-CDM rows follow the loaded imaging procedures) and ``cdm_tables`` (an existing
+CDM export's typed rows, which keep their own ids).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
@@ -21,6 +27,7 @@ from mlhops.etl.entities import (
     PROVIDER_SCHEMA,
     VISIT_SCHEMA,
 )
+from mlhops.etl.conservation import Conservation
 from mlhops.etl.events import EVENT_SCHEMA, LINEAGE_FIELDS
 from mlhops.etl.files import InputFile
 
@@ -47,6 +54,27 @@ FRAME_SCHEMAS: dict[str, T.StructType] = {
 
 
 @dataclass(frozen=True)
+class ImageInstances:
+    """Image instances (DICOM headers, tabular image metadata) of a batch.
+
+    ``instances`` are instance records (the columns of
+    :data:`~mlhops.etl.sources.dicom_header.HEADER_SCHEMA` that are not parse status, plus
+    lineage of ``file_table`` and ``image_date``); ``rejects``/``filtered`` are rows of
+    ``file_table`` already left out while parsing. After the batch's imaging procedures and
+    acquisition measurements are loaded, each series becomes an ``image_occurrence`` with its
+    ``image_feature`` rows, and every row of ``file_table`` is accounted for.
+    """
+
+    instances: DataFrame
+    alg_system: str  # what extracted the image features (image_feature.alg_system)
+    type_concept_id: int
+    file_table: str
+    files_read: int
+    rejects: DataFrame
+    filtered: DataFrame
+
+
+@dataclass(frozen=True)
 class SourceBatch:
     """One extract of one source, parsed into source-neutral frames.
 
@@ -70,8 +98,50 @@ class SourceBatch:
     filtered: DataFrame
     rows_read: dict[str, int]
     input_files: list[InputFile] = field(default_factory=list)
+    # Optional parts (None: the source has none).
+    image_instances: ImageInstances | None = None
+    # EHR imaging series (``ehr_imaging.SERIES_SCHEMA``) of the studies among ``events``.
+    image_series: DataFrame | None = None
+    # An existing CDM export: conformant v5.4 frames by table, MERGEd on their own keys (the
+    # entity frames are then empty; ``rejects``/``filtered``/``rows_read`` still account).
+    cdm_tables: dict[str, DataFrame] | None = None
+
+
+@dataclass
+class LoadResult:
+    """What :func:`mlhops.etl.loader.load_batch` wrote and counted."""
+
+    tables: dict[str, int] = field(default_factory=dict)  # table -> Delta version
+    rows_written: dict[str, int] = field(default_factory=dict)
+    mapping: dict[str, dict[str, float]] = field(default_factory=dict)
+    conservation: Conservation | None = None
 
 
 def empty_frame(spark: SparkSession, kind: str) -> DataFrame:
     """An empty frame of one ``FRAME_SCHEMAS`` kind."""
     return spark.createDataFrame([], FRAME_SCHEMAS[kind])
+
+
+def union_all(frames: Sequence[DataFrame]) -> DataFrame:
+    """``unionByName`` of one or more frames."""
+    return reduce(lambda a, b: a.unionByName(b), frames)
+
+
+def source_batch(
+    spark: SparkSession, *, source: str, layout: str, rows_read: dict[str, int],
+    frames: Mapping[str, DataFrame | Sequence[DataFrame]], input_files: Sequence[InputFile] = (),
+    image_instances: ImageInstances | None = None, image_series: DataFrame | None = None,
+    cdm_tables: dict[str, DataFrame] | None = None,
+) -> SourceBatch:
+    """The batch of a source: ``frames`` by ``FRAME_SCHEMAS`` kind (a list is unioned); kinds the
+    source does not have (absent or an empty list) are empty frames of their schema."""
+    full: dict[str, DataFrame] = {}
+    for kind in FRAME_SCHEMAS:
+        got = frames.get(kind)
+        if isinstance(got, Sequence):
+            got = union_all(got) if got else None
+        full[kind] = got if got is not None else empty_frame(spark, kind)
+    return SourceBatch(
+        source=source, layout=layout, rows_read=rows_read, input_files=list(input_files),
+        image_instances=image_instances, image_series=image_series, cdm_tables=cdm_tables, **full,
+    )

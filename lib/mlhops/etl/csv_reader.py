@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from mlhops.concurrency import run_all
-from mlhops.etl.files import read_first_line
+from mlhops.io.fs import read_first_line
 
 CORRUPT = "_corrupt_record"
 # monotonically_increasing_id puts the partition id in the upper 31 bits, the row index in the lower 33.

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from mlhops.omop.vocabulary import Vocabulary
+from mlhops.etl.vocabulary import Vocabulary
 
 CONDITION_PERSISTENCE_DAYS = 30
 DRUG_GAP_DAYS = 30

@@ -13,22 +13,13 @@ import logging
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from mlhops.errors import DataQualityError
 from mlhops.io import Catalog, merge_into, read_table, table_exists
+from mlhops.io.tables.etl import ID_MAP, ID_MAP_KEYS
 
 logger = logging.getLogger(__name__)
 
-ID_MAP_TABLE = "mlhops.id_map"
-ID_MAP_SCHEMA = T.StructType(
-    [
-        T.StructField("kind", T.StringType(), False),
-        T.StructField("key_hash", T.StringType(), False),
-        T.StructField("id", T.IntegerType(), False),
-        T.StructField("run_id", T.StringType(), False),  # run that first assigned it
-    ]
-)
 MAX_ID = 2**31 - 1
 _ROW_BITS = 33
 
@@ -83,7 +74,7 @@ def assign_ids(spark: SparkSession, catalog: Catalog, keys: DataFrame, run_id: s
         spark: the session.
         catalog: table locations.
         keys: frame with ``kind`` (id space: ``"person"``, ``"visit"``, ``"event"``, ...) and
-            ``key_hash`` (salted hash, see :mod:`mlhops.etl.deid`) columns.
+            ``key_hash`` (keyed hash, see :mod:`mlhops.hashing`) columns.
         run_id: recorded on newly assigned ids.
 
     Returns:
@@ -93,8 +84,8 @@ def assign_ids(spark: SparkSession, catalog: Catalog, keys: DataFrame, run_id: s
         DataQualityError: an id space would exceed 32 bits.
     """
     wanted = keys.select("kind", "key_hash").where(F.col("key_hash").isNotNull()).distinct()
-    if table_exists(spark, catalog, ID_MAP_TABLE):
-        id_map = read_table(spark, catalog, ID_MAP_TABLE)
+    if table_exists(spark, catalog, ID_MAP):
+        id_map = read_table(spark, catalog, ID_MAP)
         known = wanted.join(id_map.select("kind", "key_hash", "id"), ["kind", "key_hash"]).localCheckpoint(eager=True)
         bases = {r["kind"]: int(r["m"]) for r in id_map.groupBy("kind").agg(F.max("id").alias("m")).collect()}
         new = wanted.join(known, ["kind", "key_hash"], "left_anti")
@@ -105,7 +96,7 @@ def assign_ids(spark: SparkSession, catalog: Catalog, keys: DataFrame, run_id: s
     ranked, counts = dense_rank_sorted(new.withColumn("_order", F.concat_ws("|", "kind", "key_hash")), "_order", "kind")
     firsts = _first_ranks(counts)
     if any(bases.get(kind, 0) + n > MAX_ID for kind, n in counts.items()):
-        raise DataQualityError(f"{ID_MAP_TABLE}: an id space is exhausted (32-bit OMOP ids)")
+        raise DataQualityError(f"{ID_MAP}: an id space is exhausted (32-bit OMOP ids)")
     pairs = []
     for kind, first in firsts.items():
         pairs += [F.lit(kind), F.lit(bases.get(kind, 0) + 1 - first).cast("long")]
@@ -113,6 +104,6 @@ def assign_ids(spark: SparkSession, catalog: Catalog, keys: DataFrame, run_id: s
     fresh = ranked.select("kind", "key_hash", (shift + F.col("_rank")).cast("int").alias("id"), F.lit(run_id).alias("run_id"))
     n_new = sum(counts.values())
     if n_new:
-        merge_into(fresh, catalog, ID_MAP_TABLE, keys=["kind", "key_hash"], update=False)
+        merge_into(fresh, catalog, ID_MAP, keys=list(ID_MAP_KEYS), update=False)
         logger.info("assigned %d new ids", n_new)
     return known.unionByName(fresh.select("kind", "key_hash", "id"))

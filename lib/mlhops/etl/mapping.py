@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from mlhops.etl.events import DOMAIN_TABLE
-from mlhops.omop.vocabulary import Vocabulary
+from mlhops.etl.vocabulary import Vocabulary
 
 MAPS_TO = "Maps to"
 UNIT_VOCABULARY = "UCUM"

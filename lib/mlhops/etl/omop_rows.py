@@ -200,3 +200,53 @@ def observation_period(visits: DataFrame, events: DataFrame, type_concept_id: in
         "observation_period_start_date", "observation_period_end_date",
         F.lit(type_concept_id).alias("period_type_concept_id"),
     )
+
+
+# Length of care_site.care_site_name (varchar(255)).
+CARE_SITE_NAME_LEN = 255
+# Cost rows of a visit: the "Visit" domain; amounts in US dollars (concept 44818668).
+COST_DOMAIN = "Visit"
+USD_CONCEPT_ID = 44818668
+
+
+def location(loc: DataFrame) -> DataFrame:
+    return loc.select("location_id", "city", "state", "zip", "county", "latitude", "longitude")
+
+
+def care_site(cs: DataFrame) -> DataFrame:
+    """Care sites with ids and ``care_site_pseudonym`` (keyed hash of the source key)."""
+    return cs.select(
+        *LINEAGE_COLUMNS, "care_site_id", F.substring("care_site_name", 1, CARE_SITE_NAME_LEN).alias("care_site_name"),
+        F.lit(0).alias("place_of_service_concept_id"), "location_id",
+        F.col("care_site_pseudonym").alias("care_site_source_value"),
+    )
+
+
+def provider(pr: DataFrame, gender: dict[str, int]) -> DataFrame:
+    """Providers with ids and ``provider_pseudonym`` (keyed hash of the source key)."""
+    return pr.select(
+        *LINEAGE_COLUMNS, "provider_id", F.lit(0).alias("specialty_concept_id"), "care_site_id",
+        concept_lookup("gender_source_value", gender).alias("gender_concept_id"),
+        F.col("provider_pseudonym").alias("provider_source_value"),
+        _sv("specialty_source_value").alias("specialty_source_value"),
+        _sv("gender_source_value").alias("gender_source_value"),
+    )
+
+
+def payer_plan_period(pp: DataFrame) -> DataFrame:
+    return pp.select(
+        *LINEAGE_COLUMNS, "payer_plan_period_id", "person_id",
+        _d("start_ts").alias("payer_plan_period_start_date"), _d("end_ts").alias("payer_plan_period_end_date"),
+        F.lit(0).alias("payer_concept_id"), _sv("payer_source_value").alias("payer_source_value"),
+        _sv("plan_source_value").alias("plan_source_value"),
+        _sv("sponsor_source_value").alias("sponsor_source_value"),
+    )
+
+
+def cost(c: DataFrame, type_concept_id: int) -> DataFrame:
+    """Visit costs (``cost_event_id`` is the visit's id)."""
+    return c.select(
+        *LINEAGE_COLUMNS, "cost_id", "cost_event_id", F.lit(COST_DOMAIN).alias("cost_domain_id"),
+        F.lit(type_concept_id).alias("cost_type_concept_id"), F.lit(USD_CONCEPT_ID).alias("currency_concept_id"),
+        "total_charge", "total_cost", "total_paid", "paid_patient_copay",
+    )

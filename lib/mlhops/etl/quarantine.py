@@ -9,32 +9,17 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from mlhops.etl.files import InputFile
 from mlhops.io import Catalog, merge_into
-
-QUARANTINE_TABLE = "mlhops.quarantine"
-QUARANTINE_SCHEMA = T.StructType(
-    [
-        T.StructField("run_id", T.StringType(), False),
-        T.StructField("source", T.StringType(), False),
-        T.StructField("source_table", T.StringType(), False),
-        T.StructField("source_file", T.StringType(), False),
-        T.StructField("file_sha256", T.StringType(), True),
-        T.StructField("source_line", T.LongType(), False),
-        T.StructField("field", T.StringType(), True),
-        T.StructField("reason", T.StringType(), False),
-        T.StructField("recorded_at", T.TimestampType(), False),
-    ]
-)
-QUARANTINE_KEYS = ["source", "source_table", "source_file", "file_sha256", "source_line", "field", "reason"]
+from mlhops.io.tables.etl import QUARANTINE, QUARANTINE_KEYS
 
 
 def quarantine_rows(
     rejects: DataFrame, *, run_id: str, source: str, files: list[InputFile], recorded_at: F.Column | None = None
 ) -> DataFrame:
-    """Shape reject rows (lineage + field + reason) into ``QUARANTINE_SCHEMA``.
+    """Shape reject rows (lineage + field + reason) into the quarantine schema
+    (:data:`mlhops.io.tables.etl.QUARANTINE_SCHEMA`).
 
     A row rejected for several reasons keeps only its first one (one quarantine row per source row).
     """
@@ -56,9 +41,9 @@ def quarantine_rows(
 
 
 def write_quarantine(rows: DataFrame, catalog: Catalog) -> None:
-    """MERGE quarantine rows (``QUARANTINE_SCHEMA``) into ``mlhops.quarantine``.
+    """MERGE quarantine rows into ``mlhops.quarantine``.
 
     ``run_id``/``recorded_at`` are not part of the key, so a re-run does not duplicate rows;
     matched rows are left as first recorded.
     """
-    merge_into(rows, catalog, QUARANTINE_TABLE, keys=QUARANTINE_KEYS, update=False)
+    merge_into(rows, catalog, QUARANTINE, keys=list(QUARANTINE_KEYS), update=False)

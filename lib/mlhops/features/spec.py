@@ -33,9 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-import yaml
-
 from mlhops.config.binding import bind
+from mlhops.config.definitions import definitions_dir, load_yaml_folder, parse_list_file
 from mlhops.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -133,28 +132,12 @@ def _check_source(spec: FeatureSpec) -> str | None:
 
 def features_dir(settings: Settings) -> Path:
     """The directory of feature YAML files: ``features.definitions_dir`` or ``<conf>/features``."""
-    configured = getattr(settings.features, "definitions_dir", None)
-    if configured:
-        return Path(configured)
-    if settings.sources:
-        return Path(settings.sources[0]).resolve().parent / "features"
-    from mlhops.config.loader import repo_conf_dir
-
-    return repo_conf_dir() / "features"
+    return definitions_dir(settings.sources, settings.features.definitions_dir, "features")
 
 
 def parse_feature_file(path: Path) -> list[FeatureSpec]:
     """Feature specs of one YAML file (``features:`` list); errors name the file and entry."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-    if not isinstance(data, dict) or set(data) - {"features"}:
-        raise ConfigError(f"{path}: top level must be a mapping with the single key 'features'")
-    items = data.get("features") or []
-    if not isinstance(items, list):
-        raise ConfigError(f"{path}: features must be a list")
-    return [bind(FeatureSpec, item, where=str(path), key=f"features[{i}]") for i, item in enumerate(items)]
+    return parse_list_file(path, "features", FeatureSpec)
 
 
 def load_feature_specs(settings: Settings) -> list[FeatureSpec]:
@@ -165,12 +148,7 @@ def load_feature_specs(settings: Settings) -> list[FeatureSpec]:
             is not a defined feature.
     """
     directory = features_dir(settings)
-    files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
-    if not files:
-        raise ConfigError(f"{directory}: no feature definition files (*.yaml)")
-    specs: list[FeatureSpec] = []
-    for path in files:
-        specs.extend(parse_feature_file(path))
+    specs = load_yaml_folder(directory, "features", FeatureSpec, what="feature definition")
     return validate_specs(specs, where=str(directory))
 
 

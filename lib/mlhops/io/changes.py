@@ -14,28 +14,18 @@ from pyspark.errors import AnalysisException
 from pyspark.errors.exceptions.captured import CapturedException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from mlhops.io.catalog import Catalog
 from mlhops.io.delta import merge_into, read_table, replace_where, table_exists
+from mlhops.io.tables.monitoring import STAGE_WATERMARKS, WATERMARK_KEYS, WATERMARK_SCHEMA
 
 logger = logging.getLogger(__name__)
 
-WATERMARKS = "mlhops.stage_watermarks"
-WATERMARK_SCHEMA = T.StructType(
-    [
-        T.StructField("consumer", T.StringType(), False),
-        T.StructField("source", T.StringType(), False),
-        T.StructField("version", T.LongType(), False),
-    ]
-)
-
-
 def read_watermarks(spark: SparkSession, catalog: Catalog, consumer: str) -> dict[str, int]:
     """``{source table: last processed version}`` of one consumer."""
-    if not table_exists(spark, catalog, WATERMARKS):
+    if not table_exists(spark, catalog, STAGE_WATERMARKS):
         return {}
-    rows = read_table(spark, catalog, WATERMARKS).where(F.col("consumer") == consumer).collect()
+    rows = read_table(spark, catalog, STAGE_WATERMARKS).where(F.col("consumer") == consumer).collect()
     return {r["source"]: int(r["version"]) for r in rows}
 
 
@@ -54,7 +44,7 @@ def write_watermarks(
     """
     if previous is None:
         rows = [(consumer, src, int(v)) for src, v in sorted(versions.items())]
-        merge_into(spark.createDataFrame(rows, WATERMARK_SCHEMA), catalog, WATERMARKS, ["consumer", "source"])
+        merge_into(spark.createDataFrame(rows, WATERMARK_SCHEMA), catalog, STAGE_WATERMARKS, list(WATERMARK_KEYS))
         return
     moved = {src: int(v) for src, v in versions.items() if previous.get(src) != int(v)}
     if not moved:
@@ -65,7 +55,7 @@ def write_watermarks(
     replace_where(
         spark.createDataFrame(rows, WATERMARK_SCHEMA),
         catalog,
-        WATERMARKS,
+        STAGE_WATERMARKS,
         f"consumer = '{consumer_lit}' AND source IN ({quoted})",
     )
 
@@ -103,3 +93,30 @@ def changed_values(changes: DataFrame, column: str) -> list[object] | None:
     except (AnalysisException, CapturedException) as exc:
         logger.info("change feed read failed (%s)", type(exc).__name__)
         return None
+
+
+def changed_since(
+    spark: SparkSession, catalog: Catalog, name: str, column: str, since: int | None, version: int
+) -> list[object] | None:
+    """Distinct ``column`` values of the rows of ``name`` changed after version ``since``.
+
+    Args:
+        spark: the session.
+        catalog: table locations.
+        name: the table (its change data feed is read).
+        column: the column whose values the changes touch (e.g. ``event_date``, ``person_id``).
+        since: the last version already processed; None when there is none.
+        version: the table's current version.
+
+    Returns:
+        The values (empty when ``since == version``), or None when only a full recompute will
+        do (no watermark, or the feed cannot serve the range).
+    """
+    if since is None:
+        return None
+    if since == version:
+        return []
+    changes = read_changes(spark, catalog, name, since + 1)
+    if changes is None:
+        return None
+    return changed_values(changes, column)

@@ -14,17 +14,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from mlhops.config.stages import ModelSettings
+from mlhops.hashing import KeyedHasher
+from mlhops.io import Catalog, read_table
+from mlhops.io.tables.models import INFERENCE_LOG, LABELS
 from mlhops.models.bootstrap import MetricEstimate, bootstrap_metrics
 from mlhops.models.cbpe import cbpe_estimates
 from mlhops.models.concept_drift import DetectorRun, block_z, cusum, ddm, page_hinkley
 from mlhops.models.fairness import disparities, reportable_groups, subgroup_metrics
 from mlhops.models.label_shift import bbse
 from mlhops.models.reference import ReferenceProfile, score_psi
-from mlhops.models.scoring import keyed_hash
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,12 +61,33 @@ class WindowEvaluation:
     n_labelled: int = 0
 
 
-def join_labels(log: DataFrame, labels: DataFrame, *, task: str, salt: str, as_of: dt.date) -> DataFrame:
-    """Inference rows with ``label`` (null until its ``label_available_date`` <= ``as_of``)."""
+def join_labels(log: DataFrame, labels: DataFrame, *, task: str, hasher: KeyedHasher, as_of: dt.date) -> DataFrame:
+    """Inference rows with ``label`` (null until its ``label_available_date`` <= ``as_of``).
+
+    Labels are matched on the visit's keyed hash, computed by the same hasher as at scoring.
+    """
     known = labels.where((F.col("task") == task) & (F.col("label_available_date") <= F.lit(as_of))).select(
-        keyed_hash("visit_occurrence_id", salt).alias("visit_hash"), "label"
+        hasher.hash("visit_occurrence_id", F.col("visit_occurrence_id")).alias("visit_hash"), "label"
     )
     return log.join(known, "visit_hash", "left")
+
+
+def load_windows(spark: SparkSession, catalog: Catalog, hasher: KeyedHasher, *, task: str, model_name: str,
+                 attributes: Sequence[str], as_of: dt.date) -> list[WindowCases]:
+    """Every scored window of a registered model with the labels known by ``as_of``.
+
+    Args:
+        spark: the session.
+        catalog: the table catalog (reads the inference log and the labels).
+        hasher: the keyed hasher the inference log was written with.
+        task: the task whose labels to join.
+        model_name: the registered model.
+        attributes: fairness attributes to collect.
+        as_of: the label cut-off.
+    """
+    log = read_table(spark, catalog, INFERENCE_LOG).where(F.col("model_name") == model_name)
+    labels = read_table(spark, catalog, LABELS)
+    return collect_windows(join_labels(log, labels, task=task, hasher=hasher, as_of=as_of), attributes)
 
 
 def collect_windows(joined: DataFrame, attributes: Sequence[str]) -> list[WindowCases]:

@@ -19,8 +19,14 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mlhops.config.stages import ModelLabelPolicySettings
+from mlhops.models.cbpe import cbpe_estimates
+from mlhops.models.reference import ReferenceProfile, score_psi
+
+if TYPE_CHECKING:
+    from mlhops.models.evaluation import WindowCases
 
 # A window counts as labelled once this share of its cases has labels.
 LABELLED_FRACTION = 0.9
@@ -104,3 +110,24 @@ def plan_label_requests(
             )
             last_index = i
     return requests
+
+
+# Bootstrap replicates of the CBPE estimate behind each window's drift signal (its point
+# estimate is what the policies read; the interval is not used).
+CBPE_REPLICATES = 20
+
+
+def window_history(windows: Sequence[WindowCases], profile: ReferenceProfile, *, seed: int) -> list[WindowStatus]:
+    """What the policies read of one version's scored windows (oldest first).
+
+    Args:
+        windows: the version's windows in time order.
+        profile: the version's reference profile (calibrator, threshold, score bins).
+        seed: the bootstrap seed (``models.bootstrap.seed``).
+    """
+    history = []
+    for w in windows:
+        est = cbpe_estimates(w.scores, profile.calibrator, profile.threshold, replicates=CBPE_REPLICATES, seed=seed)
+        history.append(WindowStatus(w.window_start, w.window_end, int(w.scores.size), int(w.labelled.sum()),
+                                    est["auroc"].estimate, score_psi(profile, w.scores)))
+    return history

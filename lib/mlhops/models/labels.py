@@ -1,18 +1,31 @@
-"""Task labels from OMOP ``visit_occurrence`` (pure DataFrame -> DataFrame)."""
+"""Task labels from OMOP ``visit_occurrence`` (pure DataFrame -> DataFrame) and their cut-off."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from mlhops.io.tables.models import LABELS_SPEC
 from mlhops.models.task import TaskSpec
 
-LABELS_TABLE = "mlhops.labels"
-LABELS_SCHEMA = (
-    "task string, person_id long, visit_occurrence_id long, index_date date, "
-    "label int, label_available_date date"
-)
-LABELS_KEYS = ("task", "visit_occurrence_id")
+
+def label_cutoff(as_of: dt.date | None, end: dt.date | None) -> dt.date:
+    """The labels-known-by date of a train or evaluate run.
+
+    Args:
+        as_of: the date the operator asked for, if any.
+        end: the end of the requested window (exclusive), if any.
+
+    Returns:
+        ``as_of``; else the last day of the window; else today (UTC).
+    """
+    if as_of is not None:
+        return as_of
+    if end is not None:
+        return end - dt.timedelta(days=1)
+    return dt.datetime.now(dt.timezone.utc).date()
 
 
 def _in(col: str, ids: tuple[int, ...]) -> Column:
@@ -76,5 +89,4 @@ def build_labels(visits: DataFrame, task: TaskSpec) -> DataFrame:
             # as they happen would over-represent positives among recent labelled cases.
             horizon_end.alias("label_available_date"),
         )
-    columns = [c.split()[0] for c in LABELS_SCHEMA.split(", ")]
-    return out.select(F.lit(task.name).alias("task"), "*").select(*columns)
+    return out.select(F.lit(task.name).alias("task"), "*").select(*LABELS_SPEC.columns)

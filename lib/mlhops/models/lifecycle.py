@@ -1,82 +1,99 @@
-"""Recalibration challengers and explicit promote / rollback of registered versions."""
+"""When a model is (re)trained, how a trained model is registered, explicit promote / rollback.
+
+Recalibration challengers live in :mod:`mlhops.models.challengers`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+import pandas as pd
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
-from mlhops.config.model import Settings
+from mlhops.io import Catalog, read_table, table_exists
+from mlhops.io.tables.models import MODEL_TRIGGERS
 from mlhops.models import registry
-from mlhops.models.metrics import classification_metrics
-from mlhops.models.recalibration import Method, RecalibratedClassifier, fit_score_map
-from mlhops.models.reference import build_profile
+from mlhops.models.task import TaskSpec
+from mlhops.models.training import TrainedModel
+
+if TYPE_CHECKING:
+    from mlhops.tracking import Tracker
 
 logger = logging.getLogger(__name__)
 
-# Metrics compared side by side for a challenger on held-out cases.
-COMPARED = ("auroc", "brier", "ece", "calibration_slope", "calibration_intercept", "sensitivity", "ppv")
+
+def retrain_requested(spark: SparkSession, catalog: Catalog, tracker: Tracker, name: str, champion: str) -> bool:
+    """A ``retrain`` trigger exists for the champion and no challenger awaits a decision.
+
+    Args:
+        spark: the session.
+        catalog: the table catalog (reads ``mlhops.model_triggers``).
+        tracker: the MLflow tracker (registry aliases).
+        name: the registered model.
+        champion: the champion's version.
+    """
+    if not table_exists(spark, catalog, MODEL_TRIGGERS):
+        return False
+    if registry.alias_version(tracker, name, registry.CHALLENGER) is not None:
+        return False
+    t = read_table(spark, catalog, MODEL_TRIGGERS)
+    return t.where((F.col("model_name") == name) & (F.col("model_version") == champion)
+                   & (F.col("action") == "retrain")).limit(1).count() > 0
 
 
 @dataclass(frozen=True)
-class Recalibration:
-    """A registered recalibration challenger and its side-by-side comparison on held-out cases."""
+class TrainingLineage:
+    """What a trained version was trained on (tags and params of its MLflow run)."""
 
-    version: str
-    parent_version: str
-    method: str
-    n_fit: int
-    n_holdout: int
-    champion: dict[str, float]
-    challenger: dict[str, float]
+    features_table_version: int | None
+    labels_table_version: int | None
+    labels_as_of: dt.date
+    run_id: str
 
 
-def recalibrate(
-    settings: Settings,
-    champion: registry.LoadedModel,
-    y: np.ndarray,
-    p: np.ndarray,
-    *,
-    method: Method,
-    window_start: dt.date,
-    window_end: dt.date,
-    task: str,
-) -> Recalibration:
-    """Fit a score map on half of a labelled window, compare on the other half, register as challenger.
+def register_trained(
+    tracker: Tracker, task: TaskSpec, trained: TrainedModel, example: pd.DataFrame, lineage: TrainingLineage,
+    *, alias: str, run_name: str,
+) -> tuple[str, str]:
+    """Register a freshly trained model with its lineage tags, metrics and params.
 
-    Cases alternate between the fit and hold-out halves in their (time, hash) order, so the
-    split is deterministic and both halves span the whole window.
+    Args:
+        tracker: the MLflow tracker.
+        task: the task the model was trained for.
+        trained: the fitted model, its threshold, metrics and profile.
+        example: training rows (the signature is inferred from their first five).
+        lineage: the training data versions and label cut-off.
+        alias: ``champion`` (first model) or ``challenger``.
+        run_name: the MLflow run's name (the stage).
+
+    Returns:
+        ``(version, mlflow_run_id)``.
     """
-    fit_idx = np.arange(y.size) % 2 == 0
-    score_map = fit_score_map(y[fit_idx], p[fit_idx], method)
-    new_threshold = float(score_map.apply(np.array([champion.profile.threshold]))[0])
-    model = RecalibratedClassifier(champion.model, score_map, new_threshold)
-    cfg = settings.models
-    hold_y, hold_p = y[~fit_idx], p[~fit_idx]
-    before = classification_metrics(hold_y, hold_p, champion.profile.threshold, ece_bins=cfg.ece_bins)
-    after = classification_metrics(hold_y, score_map.apply(hold_p), new_threshold, ece_bins=cfg.ece_bins)
-    profile = build_profile(y[fit_idx], score_map.apply(p[fit_idx]), new_threshold, ece_bins=cfg.ece_bins)
-    metrics = {f"holdout_champion_{k}": before[k] for k in COMPARED}
-    metrics |= {f"holdout_challenger_{k}": after[k] for k in COMPARED}
+    as_of = lineage.labels_as_of.isoformat()
     tags = {
-        "mlhops.task": task,
-        "mlhops.kind": "recalibration",
-        "mlhops.parent_version": champion.version,
-        "mlhops.recalibration_method": method,
-        "mlhops.recalibration_window": f"{window_start.isoformat()}/{window_end.isoformat()}",
+        "mlhops.task": task.name,
+        "mlhops.kind": "training",
+        "mlhops.features_table_version": str(lineage.features_table_version),
+        "mlhops.labels_table_version": str(lineage.labels_table_version),
+        "mlhops.labels_as_of": as_of,
+        "mlhops.run_id": lineage.run_id,
     }
-    version, _ = registry.register(
-        settings, name=champion.name, model=model, features=champion.features, profile=profile,
-        example=None, metrics=metrics,
-        signature=registry.signature_of(settings, champion.name, champion.version),
-        params={"method": method, "n_fit": int(fit_idx.sum()), "n_holdout": int((~fit_idx).sum()),
-                "parent_version": champion.version, **score_map.to_dict()},
-        tags=tags, alias=registry.CHALLENGER, run_name="recalibrate",
+    return registry.register(
+        tracker, name=task.registered_model, model=trained.model, features=trained.features,
+        profile=trained.profile, example=example[list(trained.features)].head(5),
+        metrics={**trained.metrics, "threshold": trained.threshold, "n_train": trained.n_train,
+                 "n_validation": trained.n_validation},
+        params={"task": task.name, "algorithm": task.algorithm, "n_features": len(trained.features),
+                "validation_fraction": task.validation_fraction, "split_seed": task.split_seed,
+                "target_sensitivity": task.target_sensitivity, "labels_as_of": as_of,
+                "features_table_version": lineage.features_table_version,
+                "labels_table_version": lineage.labels_table_version},
+        tags=tags, alias=alias, run_name=run_name,
     )
-    return Recalibration(version, champion.version, method, int(fit_idx.sum()), int((~fit_idx).sum()),
-                         {k: before[k] for k in COMPARED}, {k: after[k] for k in COMPARED})
 
 
 @dataclass(frozen=True)
@@ -88,7 +105,7 @@ class AliasChange:
     to_version: str
 
 
-def promote(settings: Settings, name: str, version: str | None = None) -> AliasChange:
+def promote(tracker: Tracker, name: str, version: str | None = None) -> AliasChange:
     """Make ``version`` (default: the challenger) the champion.
 
     The replaced champion becomes ``previous_champion``.
@@ -96,39 +113,39 @@ def promote(settings: Settings, name: str, version: str | None = None) -> AliasC
     Raises:
         RegistryError: no challenger and no version given, or the version does not exist.
     """
-    target = version or registry.alias_version(settings, name, registry.CHALLENGER)
+    target = version or registry.alias_version(tracker, name, registry.CHALLENGER)
     if target is None:
         raise registry.RegistryError(f"model {name}: no challenger to promote and no version given")
-    registry.load(settings, name, target)  # fails clearly when the version does not exist
-    current = registry.alias_version(settings, name, registry.CHAMPION)
+    registry.load(tracker, name, target)  # fails clearly when the version does not exist
+    current = registry.alias_version(tracker, name, registry.CHAMPION)
     if current == target:
         return AliasChange("promote", current, target)
-    registry.move_alias(settings, name, registry.CHAMPION, target)
+    registry.move_alias(tracker, name, registry.CHAMPION, target)
     if current is not None:
-        registry.move_alias(settings, name, registry.PREVIOUS_CHAMPION, current)
-    if registry.alias_version(settings, name, registry.CHALLENGER) == target:
-        registry.drop_alias(settings, name, registry.CHALLENGER)
-    registry.tag_version(settings, name, target, "mlhops.promoted_from", current or "")
+        registry.move_alias(tracker, name, registry.PREVIOUS_CHAMPION, current)
+    if registry.alias_version(tracker, name, registry.CHALLENGER) == target:
+        registry.drop_alias(tracker, name, registry.CHALLENGER)
+    registry.tag_version(tracker, name, target, "mlhops.promoted_from", current or "")
     logger.info("promoted %s version %s to champion (was %s)", name, target, current)
     return AliasChange("promote", current, target)
 
 
-def rollback(settings: Settings, name: str, version: str | None = None) -> AliasChange:
+def rollback(tracker: Tracker, name: str, version: str | None = None) -> AliasChange:
     """Point the champion back at ``version`` (default: ``previous_champion``).
 
     Raises:
         RegistryError: nothing to roll back to.
     """
-    target = version or registry.alias_version(settings, name, registry.PREVIOUS_CHAMPION)
+    target = version or registry.alias_version(tracker, name, registry.PREVIOUS_CHAMPION)
     if target is None:
         raise registry.RegistryError(
             f"model {name}: no previous champion to roll back to and no version given"
         )
-    registry.load(settings, name, target)
-    current = registry.alias_version(settings, name, registry.CHAMPION)
-    registry.move_alias(settings, name, registry.CHAMPION, target)
-    registry.drop_alias(settings, name, registry.PREVIOUS_CHAMPION)
+    registry.load(tracker, name, target)
+    current = registry.alias_version(tracker, name, registry.CHAMPION)
+    registry.move_alias(tracker, name, registry.CHAMPION, target)
+    registry.drop_alias(tracker, name, registry.PREVIOUS_CHAMPION)
     if current is not None and current != target:
-        registry.tag_version(settings, name, current, "mlhops.rolled_back", "true")
+        registry.tag_version(tracker, name, current, "mlhops.rolled_back", "true")
     logger.info("rolled %s back from version %s to %s", name, current, target)
     return AliasChange("rollback", current, target)

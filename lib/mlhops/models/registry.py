@@ -11,14 +11,15 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from mlhops.config.model import Settings
 from mlhops.errors import MLHOpsError
 from mlhops.models.reference import ReferenceProfile
-from mlhops.tracking import configure_mlflow, mlflow_run
+
+if TYPE_CHECKING:
+    from mlhops.tracking import Tracker
 
 logger = logging.getLogger(__name__)
 
@@ -46,30 +47,23 @@ class LoadedModel:
     run_id: str
 
 
-def _client(settings: Settings) -> Any:
-    from mlflow import MlflowClient
-
-    configure_mlflow(settings)
-    return MlflowClient()
-
-
 def feature_digest(features: tuple[str, ...]) -> str:
     """Short stable digest of the ordered feature list (for tags; the list itself is an artifact)."""
     return hashlib.sha256(",".join(features).encode()).hexdigest()[:16]
 
 
-def alias_version(settings: Settings, name: str, alias: str) -> str | None:
+def alias_version(tracker: Tracker, name: str, alias: str) -> str | None:
     """The version an alias points to, or None (also when the model is not registered)."""
     from mlflow.exceptions import MlflowException
 
     try:
-        return str(_client(settings).get_model_version_by_alias(name, alias).version)
+        return str(tracker.client().get_model_version_by_alias(name, alias).version)
     except MlflowException:
         return None
 
 
 def register(
-    settings: Settings,
+    tracker: Tracker,
     *,
     name: str,
     model: Any,
@@ -92,7 +86,7 @@ def register(
     from mlflow.models import infer_signature
 
     all_tags = {**tags, "mlhops.features_digest": feature_digest(features)}
-    with mlflow_run(settings, run_name, tags=all_tags, params=params) as run:
+    with tracker.run(run_name, tags=all_tags, params=params) as run:
         finite = {k: float(v) for k, v in metrics.items() if v == v}  # drop nan
         mlflow.log_metrics(finite)
         if signature is None and example is not None:
@@ -102,7 +96,7 @@ def register(
         mlflow.log_dict({"features": list(features)}, FEATURES_ARTIFACT)
         run_id = run.info.run_id
     version = str(info.registered_model_version)
-    client = _client(settings)
+    client = tracker.client()
     for k, v in all_tags.items():
         client.set_model_version_tag(name, version, k, str(v))
     client.set_model_version_tag(name, version, "mlhops.threshold", f"{profile.threshold:.6g}")
@@ -111,7 +105,7 @@ def register(
     return version, run_id
 
 
-def load(settings: Settings, name: str, alias_or_version: str) -> LoadedModel:
+def load(tracker: Tracker, name: str, alias_or_version: str) -> LoadedModel:
     """Load a version by alias (``champion``) or number, with its profile and feature list.
 
     Raises:
@@ -120,7 +114,7 @@ def load(settings: Settings, name: str, alias_or_version: str) -> LoadedModel:
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    client = _client(settings)
+    client = tracker.client()
     try:
         if alias_or_version.isdigit():
             mv = client.get_model_version(name, alias_or_version)
@@ -134,29 +128,35 @@ def load(settings: Settings, name: str, alias_or_version: str) -> LoadedModel:
     return LoadedModel(name, str(mv.version), model, profile, tuple(feats), str(mv.run_id))
 
 
-def signature_of(settings: Settings, name: str, version: str) -> Any:
+def signature_of(tracker: Tracker, name: str, version: str) -> Any:
     """The MLflow signature a registered version was logged with (None if it has none)."""
     import mlflow
 
-    configure_mlflow(settings)
+    tracker.configure()
     return mlflow.models.get_model_info(f"models:/{name}/{version}").signature
 
 
-def move_alias(settings: Settings, name: str, alias: str, version: str) -> None:
+def move_alias(tracker: Tracker, name: str, alias: str, version: str) -> None:
     """Point ``alias`` at ``version``."""
-    _client(settings).set_registered_model_alias(name, alias, version)
+    tracker.client().set_registered_model_alias(name, alias, version)
 
 
-def drop_alias(settings: Settings, name: str, alias: str) -> None:
+def drop_alias(tracker: Tracker, name: str, alias: str) -> None:
     """Remove ``alias`` if it exists."""
-    if alias_version(settings, name, alias) is not None:
-        _client(settings).delete_registered_model_alias(name, alias)
+    if alias_version(tracker, name, alias) is not None:
+        tracker.client().delete_registered_model_alias(name, alias)
 
 
-def tag_version(settings: Settings, name: str, version: str, key: str, value: str) -> None:
-    _client(settings).set_model_version_tag(name, version, key, value)
+def tag_version(tracker: Tracker, name: str, version: str, key: str, value: str) -> None:
+    """Set one tag on a registered version."""
+    tracker.client().set_model_version_tag(name, version, key, value)
 
 
-def version_created(settings: Settings, name: str, version: str) -> int:
+def version_tags(tracker: Tracker, name: str, version: str) -> dict[str, str]:
+    """The tags of a registered version."""
+    return dict(tracker.client().get_model_version(name, version).tags)
+
+
+def version_created(tracker: Tracker, name: str, version: str) -> int:
     """Creation time of a version in epoch milliseconds."""
-    return int(_client(settings).get_model_version(name, version).creation_timestamp)
+    return int(tracker.client().get_model_version(name, version).creation_timestamp)

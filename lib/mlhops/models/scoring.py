@@ -1,4 +1,5 @@
-"""Batch scoring on Spark: subgroup attributes, hashed keys, model broadcast + mapInPandas."""
+"""Batch scoring on Spark: the cohort's windows, subgroup attributes, hashed keys, model broadcast
++ mapInPandas."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mlhops.config.stages import ModelFairnessSettings
+from mlhops.config.stages import ModelFairnessSettings, ModelSettings
 from mlhops.features.spec import FeatureSpec
+from mlhops.hashing import KeyedHasher
+from mlhops.io.tables.models import INFERENCE_LOG_SPEC
 from mlhops.models.registry import LoadedModel
-from mlhops.models.tables import INFERENCE_SCHEMA
+from mlhops.models.task import TaskSpec
+from mlhops.windows import with_windows
 
 # Subgroup attributes read from person-derived feature columns when the feature set has them.
 _PERSON_ATTRS = {"sex": "sex", "race": "race", "ethnicity": "ethnicity"}
@@ -20,11 +24,6 @@ _PERSON_CONCEPTS = {
     "sex": "gender_concept_id", "race": "race_concept_id", "ethnicity": "ethnicity_concept_id",
 }
 UNKNOWN = "unknown"
-
-
-def keyed_hash(col: str, salt: str) -> Column:
-    """Salted SHA-256 of an identifier column (hex), stable across runs with the same salt."""
-    return F.sha2(F.concat(F.lit(salt), F.lit(":"), F.col(col).cast("string")), 256)
 
 
 def age_band(age: Column, edges: Sequence[int]) -> Column:
@@ -37,18 +36,50 @@ def age_band(age: Column, edges: Sequence[int]) -> Column:
     return expr.otherwise(F.lit(f"{bounds[-1]}+"))
 
 
-def with_windows(rows: DataFrame, granularity: str) -> DataFrame:
-    """Add the tumbling ``[window_start, window_end)`` of each row's ``event_date`` (weeks start Monday)."""
-    day = F.col("event_date").cast("date")
-    if granularity == "day":
-        start, end = day, F.date_add(day, 1)
-    elif granularity == "week":
-        start = F.date_trunc("week", day).cast("date")
-        end = F.date_add(start, 7)
-    else:
-        start = F.trunc(day, "month")
-        end = F.add_months(start, 1)
-    return rows.withColumn("window_start", start).withColumn("window_end", end)
+def scoring_rows(features: DataFrame, visits: DataFrame, person: DataFrame | None, task: TaskSpec,
+                 specs: Sequence[FeatureSpec], cfg: ModelSettings) -> DataFrame:
+    """Feature rows of the task's index visits with ``sg_*`` subgroups and their scoring window.
+
+    Args:
+        features: the feature table.
+        visits: ``omop.visit_occurrence`` (selects the task's index visits).
+        person: ``omop.person`` when present (subgroups the feature set lacks).
+        task: the prediction task.
+        specs: the feature specs.
+        cfg: the ``models`` section (``window``: tumbling windows over ``event_date``, weeks start Monday).
+    """
+    index = visits.where(F.col("visit_concept_id").isin(list(task.label.index_visit_concept_ids))).select(
+        F.col("visit_occurrence_id").cast("long").alias("_cohort_visit"))
+    in_cohort = F.col("visit_occurrence_id").cast("long") == F.col("_cohort_visit")
+    cohort = features.join(index, in_cohort).drop("_cohort_visit")
+    return with_windows(with_subgroups(cohort, specs, cfg.fairness, person), cfg.window)
+
+
+def pending_windows(rows: DataFrame, done: DataFrame | None, start: dt.date | None,
+                    end: dt.date | None) -> tuple[DataFrame, list[dt.date]]:
+    """Rows of the windows to score and those windows' starts.
+
+    Args:
+        rows: scoring rows with ``window_start``.
+        done: ``window_start`` of the windows the version already scored (None: rescore all).
+        start: first window start to score, if bounded.
+        end: window starts before this date only, if bounded.
+    """
+    if start is not None:
+        rows = rows.where(F.col("window_start") >= F.lit(start))
+    if end is not None:
+        rows = rows.where(F.col("window_start") < F.lit(end))
+    if done is not None:
+        rows = rows.join(done, "window_start", "left_anti")
+    starts = sorted(r[0] for r in rows.select("window_start").distinct().collect() if r[0] is not None)
+    return rows, starts
+
+
+def windows_predicate(loaded: LoadedModel, starts: Sequence[dt.date]) -> str:
+    """SQL predicate selecting a version's inference-log rows of the given windows (``--force``)."""
+    listed = ", ".join(f"DATE'{s.isoformat()}'" for s in starts)
+    return (f"model_name = '{loaded.name}' AND model_version = '{loaded.version}' "
+            f"AND window_start IN ({listed})")
 
 
 def with_subgroups(rows: DataFrame, specs: Sequence[FeatureSpec], fairness: ModelFairnessSettings,
@@ -99,12 +130,13 @@ def score(
     loaded: LoadedModel,
     *,
     task: str,
-    salt: str,
+    hasher: KeyedHasher,
     scored_at: dt.datetime,
 ) -> DataFrame:
     """Score ``rows`` into the inference-log shape.
 
     ``rows`` are feature rows with ``window_start``/``window_end`` and ``sg_*`` subgroup columns.
+    Person and visit ids are logged only as keyed hashes (the hasher that joins labels later).
 
     The model is broadcast once and applied per Arrow batch with ``mapInPandas``; nothing is
     collected to the driver.
@@ -148,8 +180,8 @@ def score(
         F.lit(task).alias("task"),
         F.col("window_start"),
         F.col("window_end"),
-        keyed_hash("person_id", salt).alias("person_hash"),
-        keyed_hash("visit_occurrence_id", salt).alias("visit_hash"),
+        hasher.hash("person_id", F.col("person_id")).alias("person_hash"),
+        hasher.hash("visit_occurrence_id", F.col("visit_occurrence_id")).alias("visit_hash"),
         F.col("event_time").cast("timestamp").alias("event_time"),
         F.col("score"),
         F.lit(threshold).alias("threshold"),
@@ -157,5 +189,4 @@ def score(
         subgroups.alias("subgroups"),
         F.lit(scored_at).cast("timestamp").alias("scored_at"),
     )
-    expected = [c.split()[0] for c in INFERENCE_SCHEMA.split(", ")]
-    return out.select(*expected)
+    return out.select(*INFERENCE_LOG_SPEC.columns)

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-import yaml
-
 from mlhops.config.binding import bind
+from mlhops.config.definitions import definitions_dir, read_yaml
 from mlhops.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -60,13 +59,7 @@ class TaskSpec:
 
 def tasks_dir(settings: Settings) -> Path:
     """``models.tasks_dir``, else ``conf/models`` beside the base configuration the settings came from."""
-    if settings.models.tasks_dir:
-        return Path(settings.models.tasks_dir)
-    if settings.sources:
-        return Path(settings.sources[0]).resolve().parent / "models"
-    from mlhops.config.loader import repo_conf_dir
-
-    return repo_conf_dir() / "models"
+    return definitions_dir(settings.sources, settings.models.tasks_dir, "models")
 
 
 def load_task(settings: Settings, name: str | None = None) -> TaskSpec:
@@ -77,12 +70,7 @@ def load_task(settings: Settings, name: str | None = None) -> TaskSpec:
     """
     task = name or settings.models.task
     path = tasks_dir(settings) / f"{task}.yaml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: task definition not found (models.task = {task!r})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    data = read_yaml(path, missing=f"task definition not found (models.task = {task!r})") or {}
     spec = bind(TaskSpec, data, where=str(path))
     if spec.name != task:
         raise ConfigError(f"{path}: name {spec.name!r} differs from the file name")

@@ -1,30 +1,29 @@
 """Run stages with lineage: timing, skip-when-done, the runs table and an MLflow run per stage.
 
 A stage is skipped (unless ``force``) when an earlier successful run had the same window and the
-same *fingerprint*: the stage's own ``fingerprint(spark, settings, params)`` if it defines one
-(the ETL hashes its input files), else the Delta versions of the tables listed in its
-``INPUT_TABLES``. A stage with neither always runs (it must then be idempotent by itself).
+same *fingerprint*: the stage's own fingerprint if it declares one (the ETL hashes its input
+files), else the Delta versions of its ``input_tables`` with its options. A stage with neither
+always runs (it must then be idempotent by itself).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib
 import json
 import logging
 import time
-import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-from pyspark.sql import SparkSession
-
-from mlhops.config.model import Settings
 from mlhops.errors import ConfigError, MLHOpsError
-from mlhops.io import Catalog, table_version
-from mlhops.pipelines import DEPENDS_ON, STAGES
-from mlhops.pipelines.base import StageParams, StageResult
-from mlhops.pipelines.runs import already_done, record_stage
+from mlhops.io import table_version
+from mlhops import pipelines
+from mlhops.pipelines import Stage
+from mlhops.pipelines.context import Context
+from mlhops.pipelines.runs import already_done, record_stage, request_params
+from mlhops.pipelines.stage import StageRequest, StageResult
 
 logger = logging.getLogger(__name__)
 
@@ -33,34 +32,30 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
-def stage_fingerprint(spark: SparkSession, settings: Settings, name: str, params: StageParams) -> str | None:
+def stage_fingerprint(ctx: Context, st: Stage, request: StageRequest[Any]) -> str | None:
     """Fingerprint of a stage's inputs, or None when the stage cannot be skipped safely."""
-    module = importlib.import_module(STAGES[name])
-    fp = getattr(module, "fingerprint", None)
-    if callable(fp):
-        return str(fp(spark, settings, params))
-    inputs = getattr(module, "INPUT_TABLES", None)
-    if not inputs:
+    own = st.custom_fingerprint(ctx, request)
+    if own is not None:
+        return own
+    if not st.input_tables:
         return None
-    cat = Catalog(settings.warehouse)
-    versions = {t: table_version(spark, cat, t) for t in inputs}
+    versions = {t: table_version(ctx.spark, ctx.catalog, t) for t in st.input_tables}
     if any(v is None for v in versions.values()):
         return None
-    # verb options (e.g. drift fit vs score) are part of what was done
-    doc = {"versions": versions, "extra": params.extra, "source": params.source, "input": params.input}
+    # the stage's options (e.g. drift fit vs score) are part of what was done
+    doc = {"versions": versions, "options": request_params(request)}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _log_to_mlflow(settings: Settings, params: StageParams, result: StageResult) -> str | None:
+def _log_to_mlflow(ctx: Context, request: StageRequest[Any], result: StageResult) -> str | None:
     """Record the stage outcome as an MLflow run (metrics only: counts, rates, durations)."""
     try:
         import mlflow
 
-        from mlhops.tracking import mlflow_run
-
-        tags = {"mlhops.run_id": params.run_id, "mlhops.status": result.status}
-        window = {"window_start": params.start, "window_end": params.end, "source": params.source}
-        with mlflow_run(settings, result.stage, tags=tags, params=window) as run:
+        tags = {"mlhops.run_id": request.run_id, "mlhops.status": result.status}
+        window = {"window_start": request.start, "window_end": request.end}
+        options = {k: v for k, v in request_params(request).items() if k != "force"}
+        with ctx.tracker.run(result.stage, tags=tags, params={**window, **options}) as run:
             if result.metrics:
                 mlflow.log_metrics({k: float(v) for k, v in result.metrics.items()})
             if result.tables:
@@ -102,44 +97,33 @@ class RunSummary:
         return "\n".join(lines)
 
 
-def run_stage(
-    spark: SparkSession,
-    settings: Settings,
-    name: str,
-    params: StageParams,
-    *,
-    position: str = "",
-) -> StageOutcome:
+def run_stage(ctx: Context, name: str, request: StageRequest[Any], *, position: str = "") -> StageOutcome:
     """Run one stage with skip-when-done, lineage and error capture (never raises for stage bugs)."""
-    if name not in STAGES:
-        raise ConfigError(f"unknown stage {name!r}; known: {', '.join(STAGES)}")
-    from mlhops.pipelines import stage_runner
-
+    st = pipelines.stage(name)
     t0 = time.monotonic()
     started = _now()
-    fp = stage_fingerprint(spark, settings, name, params)
-    if fp is not None and not params.force:
-        done = already_done(spark, settings, name, params, fp)
+    fp = stage_fingerprint(ctx, st, request)
+    if fp is not None and not request.force:
+        done = already_done(ctx.spark, ctx.catalog, name, request, fp)
         if done:
             logger.info("%s %s: skipped, already done in run %s (use --force to redo)", position, name, done)
             return StageOutcome(name, "skipped", 0.0, f"already done in run {done}")
     logger.info("%s %s: started", position, name)
     try:
-        result: StageResult = stage_runner(name)(spark, settings, params)
+        result = st.run(ctx, request)
     except ConfigError:
         raise
     except Exception as exc:  # noqa: BLE001 - a failed stage is reported, dependents are stopped
-        logger.error("%s %s: failed: %s", position, name, exc)
-        logger.debug("%s", traceback.format_exc())
-        msg = f"{type(exc).__name__}: {exc}"
-        result = StageResult(stage=name, status="failed", message=msg)
+        logger.error("%s %s: failed (window %s..%s): %s", position, name, request.start, request.end,
+                     exc, exc_info=True)
+        result = StageResult(stage=name, status="failed", message=f"{type(exc).__name__}: {exc}")
     seconds = time.monotonic() - t0
     result = replace(result, metrics={**result.metrics, "duration_s": seconds})
-    mlflow_id = _log_to_mlflow(settings, params, result)
+    mlflow_id = _log_to_mlflow(ctx, request, result)
     try:
         record_stage(
-            spark, settings, params, result, started_at=started, ended_at=_now(),
-            fingerprint=fp or "", mlflow_run_id=mlflow_id,
+            ctx.spark, ctx.catalog, request, result, environment=ctx.settings.environment,
+            started_at=started, ended_at=_now(), fingerprint=fp or "", mlflow_run_id=mlflow_id,
         )
     except Exception:  # noqa: BLE001
         logger.error("could not record stage %s in mlhops/runs", name, exc_info=True)
@@ -147,24 +131,37 @@ def run_stage(
     return StageOutcome(name, result.status, seconds, result.message, result)
 
 
+# Called before a stage starts (outcome None) and when it ends: (position, stage, outcome).
+Progress = Callable[[str, str, "StageOutcome | None"], None]
+
+
 def run_stages(
-    spark: SparkSession,
-    settings: Settings,
-    stages: list[str],
-    params: StageParams,
+    ctx: Context, stages: list[str], request: StageRequest[Any], *, progress: Progress | None = None
 ) -> RunSummary:
-    """Run ``stages`` in order; a failed stage blocks its dependents, the others still run."""
-    summary = RunSummary(params.run_id)
+    """Run ``stages`` in order; a failed stage blocks its dependents, the others still run.
+
+    ``request`` carries the window and ``force``; each stage gets its own default options unless
+    ``request.options`` is of that stage's options type (a single-stage verb with options).
+    ``progress`` hears of each stage as it starts and ends (the CLI prints one line a stage).
+    """
+    report: Progress = progress or (lambda *_: None)
+    summary = RunSummary(request.run_id)
     bad: set[str] = set()
     for i, name in enumerate(stages, 1):
         pos = f"[{i}/{len(stages)}]"
-        blockers = [d for d in DEPENDS_ON.get(name, ()) if d in bad]
+        st = pipelines.stage(name)
+        blockers = [d for d in st.depends_on if d in bad]
         if blockers:
             logger.warning("%s %s: not run, depends on failed %s", pos, name, ", ".join(blockers))
-            summary.outcomes.append(StageOutcome(name, "blocked", 0.0, f"depends on failed {', '.join(blockers)}"))
+            blocked = StageOutcome(name, "blocked", 0.0, f"depends on failed {', '.join(blockers)}")
+            report(pos, name, blocked)
+            summary.outcomes.append(blocked)
             bad.add(name)
             continue
-        outcome = run_stage(spark, settings, name, params, position=pos)
+        options = request.options if isinstance(request.options, st.options) else st.options()
+        report(pos, name, None)
+        outcome = run_stage(ctx, name, replace(request, options=options), position=pos)
+        report(pos, name, outcome)
         if outcome.status == "failed":
             bad.add(name)
         summary.outcomes.append(outcome)
@@ -173,11 +170,10 @@ def run_stages(
 
 def select_stages(only: list[str] | None = None, from_stage: str | None = None) -> list[str]:
     """Stage names in nightly order, filtered by ``--only`` / ``--from-stage``."""
-    from mlhops.pipelines import ON_DEMAND
-
-    names = [n for n in STAGES if n not in ON_DEMAND]
+    names = pipelines.nightly_stages()
+    known = [s.name for s in pipelines.STAGES]
     for s in (only or []) + ([from_stage] if from_stage else []):
-        if s not in STAGES:
+        if s not in known:
             raise ConfigError(f"unknown stage {s!r}; known: {', '.join(names)}")
     if only:
         return [n for n in names if n in only]

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-
-from pyspark.sql import SparkSession
-
-from mlhops.config.model import Settings
-from mlhops.pipelines.base import StageParams, StageResult
-from mlhops.reporting.report import write_report
-
-logger = logging.getLogger(__name__)
+from mlhops.pipelines.context import Context
+from mlhops.pipelines.stage import NoOptions, StageRequest, StageResult
+from mlhops.reporting.report import build_report, log_report, write_report
 
 
-def run(spark: SparkSession, settings: Settings, params: StageParams) -> StageResult:
-    path = write_report(spark, settings, params.run_id)
-    try:
-        import mlflow
-
-        from mlhops.tracking import mlflow_run
-
-        with mlflow_run(settings, "report", tags={"mlhops.run_id": params.run_id}):
-            mlflow.log_artifact(str(path), artifact_path="reports")
-    except Exception:  # noqa: BLE001 - the file is written; tracking outage is logged, not fatal
-        logger.warning("report not logged to MLflow", exc_info=True)
-    return StageResult("report", "ok", f"report at {path}", metrics={"report_bytes": float(path.stat().st_size)},
-                       details={"report_path": str(path)})
+def run(ctx: Context, req: StageRequest[NoOptions]) -> StageResult:
+    """Build the report from the platform tables, write it beside the warehouse, log it."""
+    s = ctx.settings
+    html = build_report(ctx.spark, ctx.catalog, ctx.tracker, report=s.report, models=s.models,
+                        environment=s.environment, run_id=req.run_id)
+    path = write_report(html, ctx.catalog, req.run_id)
+    log_report(ctx.tracker, path, req.run_id)
+    return StageResult("report", "ok", f"report at {path}",
+                       metrics={"report_bytes": float(path.stat().st_size)}, details={"report_path": str(path)})

@@ -1,4 +1,4 @@
-"""The ``mlhops/runs`` lineage table and the per-stage MLflow run.
+"""The ``mlhops/runs`` lineage table.
 
 One row per (run_id, stage): status, window, timings, Delta versions written, metrics and
 details (input files with checksums, counts). MERGE on (run_id, stage), so re-recording a stage
@@ -7,6 +7,7 @@ of the same run replaces its row instead of duplicating it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -14,38 +15,13 @@ import math
 from typing import Any
 
 from pyspark.sql import SparkSession
-from pyspark.sql import types as T
 
 from mlhops import __version__
-from mlhops.config.model import Settings
 from mlhops.io import Catalog, merge_into, read_table, table_exists
-from mlhops.pipelines.base import StageParams, StageResult
+from mlhops.io.tables.core import RUNS, RUNS_SCHEMA
+from mlhops.pipelines.stage import StageRequest, StageResult
 
 logger = logging.getLogger(__name__)
-
-RUNS_TABLE = "mlhops.runs"
-
-RUNS_SCHEMA = T.StructType(
-    [
-        T.StructField("run_id", T.StringType(), False),
-        T.StructField("stage", T.StringType(), False),
-        T.StructField("status", T.StringType(), False),
-        T.StructField("window_start", T.DateType(), True),
-        T.StructField("window_end", T.DateType(), True),
-        T.StructField("fingerprint", T.StringType(), True),
-        T.StructField("started_at", T.TimestampType(), False),
-        T.StructField("ended_at", T.TimestampType(), False),
-        T.StructField("duration_s", T.DoubleType(), False),
-        T.StructField("message", T.StringType(), True),
-        T.StructField("metrics", T.MapType(T.StringType(), T.DoubleType()), True),
-        T.StructField("tables", T.MapType(T.StringType(), T.LongType()), True),
-        T.StructField("details_json", T.StringType(), True),
-        T.StructField("params_json", T.StringType(), True),
-        T.StructField("mlflow_run_id", T.StringType(), True),
-        T.StructField("environment", T.StringType(), False),
-        T.StructField("mlhops_version", T.StringType(), False),
-    ]
-)
 
 
 def _json_default(o: Any) -> Any:
@@ -56,12 +32,19 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
+def request_params(request: StageRequest[Any]) -> dict[str, Any]:
+    """What was asked of a stage beyond its window: ``force`` and its typed options."""
+    options = dataclasses.asdict(request.options) if dataclasses.is_dataclass(request.options) else {}
+    return {"force": request.force, **options}
+
+
 def record_stage(
     spark: SparkSession,
-    settings: Settings,
-    params: StageParams,
+    catalog: Catalog,
+    request: StageRequest[Any],
     result: StageResult,
     *,
+    environment: str,
     started_at: dt.datetime,
     ended_at: dt.datetime,
     fingerprint: str = "",
@@ -70,11 +53,11 @@ def record_stage(
     """Write one stage outcome to ``mlhops/runs``."""
     metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
     row = (
-        params.run_id,
+        request.run_id,
         result.stage,
         result.status,
-        params.start,
-        params.end,
+        request.start,
+        request.end,
         fingerprint,
         started_at,
         ended_at,
@@ -83,32 +66,27 @@ def record_stage(
         metrics,
         {k: int(v) for k, v in result.tables.items()},
         json.dumps(result.details, default=_json_default, sort_keys=True),
-        json.dumps(
-            {"source": params.source, "input": params.input, "force": params.force, **params.extra},
-            default=_json_default,
-            sort_keys=True,
-        ),
+        json.dumps(request_params(request), default=_json_default, sort_keys=True),
         mlflow_run_id,
-        settings.environment,
+        environment,
         __version__,
     )
     df = spark.createDataFrame([row], RUNS_SCHEMA)
-    merge_into(df, Catalog(settings.warehouse), RUNS_TABLE, ["run_id", "stage"])
+    merge_into(df, catalog, RUNS, ["run_id", "stage"])
 
 
 def already_done(
-    spark: SparkSession, settings: Settings, stage: str, params: StageParams, fingerprint: str
+    spark: SparkSession, catalog: Catalog, stage: str, request: StageRequest[Any], fingerprint: str
 ) -> str | None:
     """Run id of an earlier successful run of ``stage`` for the same window and input, if any."""
-    cat = Catalog(settings.warehouse)
-    if not table_exists(spark, cat, RUNS_TABLE):
+    if not table_exists(spark, catalog, RUNS):
         return None
-    runs = read_table(spark, cat, RUNS_TABLE)
+    runs = read_table(spark, catalog, RUNS)
     cond = (
         (runs.stage == stage)
         & runs.status.isin("ok", "alerts")
-        & runs.window_start.eqNullSafe(params.start)
-        & runs.window_end.eqNullSafe(params.end)
+        & runs.window_start.eqNullSafe(request.start)
+        & runs.window_end.eqNullSafe(request.end)
         & runs.fingerprint.eqNullSafe(fingerprint)
     )
     hit = runs.where(cond).orderBy(runs.ended_at.desc()).select("run_id").first()

@@ -12,30 +12,10 @@ from collections.abc import Mapping, Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
+from mlhops.io.tables.operations import QUALITY_RESULTS_SCHEMA
 from mlhops.quality.rules import SEX_CONCEPTS, CheckSpec
-
-RESULT_SCHEMA = T.StructType(
-    [
-        T.StructField("check_id", T.StringType(), False),
-        T.StructField("check_type", T.StringType(), False),
-        T.StructField("category", T.StringType(), False),
-        T.StructField("subcategory", T.StringType(), False),
-        T.StructField("table_name", T.StringType(), False),
-        T.StructField("field", T.StringType(), True),
-        T.StructField("granularity", T.StringType(), False),
-        T.StructField("window_start", T.DateType(), False),
-        T.StructField("window_end", T.DateType(), False),
-        T.StructField("rows_checked", T.LongType(), False),
-        T.StructField("rows_failing", T.LongType(), False),
-        T.StructField("pct_failing", T.DoubleType(), False),
-        T.StructField("threshold_pct", T.DoubleType(), False),
-        T.StructField("status", T.StringType(), False),
-        T.StructField("description", T.StringType(), False),
-    ]
-)
-RESULT_KEYS = ("check_id", "granularity", "window_start")
+from mlhops.windows import window_bounds
 
 # The date that places a row of each table in a window.
 EVENT_DATE: dict[str, str] = {
@@ -148,17 +128,39 @@ def condition(c: CheckSpec, k: int) -> tuple[Column, Column]:
     raise ValueError(f"unknown check type {c.type}")
 
 
-def window_columns(date: Column, granularity: str) -> tuple[Column, Column]:
-    """(window_start, window_end) of ``date`` for a granularity (``day``/``week``/``month``/``year``)."""
-    d = date.cast("date")
-    if granularity == "day":
-        return d, F.date_add(d, 1)
-    if granularity == "week":
-        start = F.date_trunc("week", d).cast("date")
-        return start, F.date_add(start, 7)
-    unit = {"month": "month", "year": "year"}[granularity]
-    start = F.trunc(d, unit)
-    return start, F.add_months(start, 1 if unit == "month" else 12)
+def _counts(c: CheckSpec, k: int) -> list[Column]:
+    """Aggregations of check ``c``: rows it applies to (``_q<k>_n``) and of those failing (``_q<k>_f``)."""
+    applies, fails = condition(c, k)
+    applies = F.coalesce(applies, F.lit(False))
+    failing = applies & F.coalesce(fails, F.lit(False))
+    return [
+        F.sum(F.when(applies, 1).otherwise(0)).cast("long").alias(_i(k, "n")),
+        F.sum(F.when(failing, 1).otherwise(0)).cast("long").alias(_i(k, "f")),
+    ]
+
+
+def _result(c: CheckSpec, k: int, granularity: str, default_threshold_pct: float) -> Column:
+    """The result struct of check ``c`` in one window (from its counts, the window ``_ws``/``_we``)."""
+    threshold = c.threshold_pct if c.threshold_pct is not None else default_threshold_pct
+    n, f = F.col(_i(k, "n")), F.col(_i(k, "f"))
+    pct = F.when(n > 0, f * 100.0 / n).otherwise(F.lit(0.0))
+    return F.struct(
+        F.lit(c.id).alias("check_id"),
+        F.lit(c.type).alias("check_type"),
+        F.lit(c.category).alias("category"),
+        F.lit(c.subcategory).alias("subcategory"),
+        F.lit(c.table).alias("table_name"),
+        F.lit(c.field).cast("string").alias("field"),
+        F.lit(granularity).alias("granularity"),
+        F.col("_ws").alias("window_start"),
+        F.col("_we").alias("window_end"),
+        n.alias("rows_checked"),
+        f.alias("rows_failing"),
+        pct.alias("pct_failing"),
+        F.lit(float(threshold)).alias("threshold_pct"),
+        F.when(pct > F.lit(float(threshold)), "fail").otherwise("pass").alias("status"),
+        F.lit(c.description).alias("description"),
+    )
 
 
 def evaluate_table(
@@ -169,47 +171,18 @@ def evaluate_table(
     granularity: str,
     default_threshold_pct: float,
 ) -> DataFrame:
-    """Results (:data:`RESULT_SCHEMA`) of every check on one table, per window, in one pass."""
+    """Results (:data:`~mlhops.io.tables.operations.QUALITY_RESULTS_SCHEMA`) of every check on one
+    table, per window, in one pass."""
     df = enrich(table, checks, frames)
     date_field = EVENT_DATE.get(table_name)
     if date_field:
-        start, end = window_columns(F.col(date_field), granularity)
+        start, end = window_bounds(F.col(date_field), granularity)
         gran = granularity
     else:
         start, end = F.lit(ALL_TIME[0]).cast("date"), F.lit(ALL_TIME[1]).cast("date")
         gran = "all"
-    exprs: list[Column] = []
-    for k, c in enumerate(checks):
-        applies, fails = condition(c, k)
-        applies = F.coalesce(applies, F.lit(False))
-        exprs.append(F.sum(F.when(applies, 1).otherwise(0)).cast("long").alias(_i(k, "n")))
-        exprs.append(F.sum(F.when(applies & F.coalesce(fails, F.lit(False)), 1).otherwise(0)).cast("long")
-                     .alias(_i(k, "f")))
     windowed = df.withColumns({"_ws": start, "_we": end}).where(F.col("_ws").isNotNull())
-    counts = windowed.groupBy("_ws", "_we").agg(*exprs)
-    rows = []
-    for k, c in enumerate(checks):
-        threshold = c.threshold_pct if c.threshold_pct is not None else default_threshold_pct
-        n, f = F.col(_i(k, "n")), F.col(_i(k, "f"))
-        pct = F.when(n > 0, f * 100.0 / n).otherwise(F.lit(0.0))
-        rows.append(
-            F.struct(
-                F.lit(c.id).alias("check_id"),
-                F.lit(c.type).alias("check_type"),
-                F.lit(c.category).alias("category"),
-                F.lit(c.subcategory).alias("subcategory"),
-                F.lit(c.table).alias("table_name"),
-                F.lit(c.field).cast("string").alias("field"),
-                F.lit(gran).alias("granularity"),
-                F.col("_ws").alias("window_start"),
-                F.col("_we").alias("window_end"),
-                n.alias("rows_checked"),
-                f.alias("rows_failing"),
-                pct.alias("pct_failing"),
-                F.lit(float(threshold)).alias("threshold_pct"),
-                F.when(pct > F.lit(float(threshold)), "fail").otherwise("pass").alias("status"),
-                F.lit(c.description).alias("description"),
-            )
-        )
+    counts = windowed.groupBy("_ws", "_we").agg(*[e for k, c in enumerate(checks) for e in _counts(c, k)])
+    rows = [_result(c, k, gran, default_threshold_pct) for k, c in enumerate(checks)]
     out = counts.select(F.explode(F.array(*rows)).alias("_r")).select("_r.*")
-    return out.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in RESULT_SCHEMA.fields])
+    return out.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in QUALITY_RESULTS_SCHEMA.fields])

@@ -22,18 +22,18 @@ of failing rows (percent) that still passes. Check types and their parameters:
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-import yaml
-
-from mlhops.config.binding import bind
+from mlhops.config.definitions import definitions_dir, load_yaml_folder
 from mlhops.errors import ConfigError
 from mlhops.omop import schema as omop_schema
 
 if TYPE_CHECKING:
-    from mlhops.config.model import Settings
+    from mlhops.config.stages import QualitySettings
 
 Category = Literal["completeness", "conformance", "plausibility"]
 CheckType = Literal[
@@ -95,41 +95,20 @@ class CheckSpec:
                 raise ValueError(f"check {self.id}: {self.table} has no column {name}")
 
 
-def checks_dir(settings: Settings) -> Path:
-    """``quality.checks_dir`` or ``<conf>/quality``."""
-    if settings.quality.checks_dir:
-        return Path(settings.quality.checks_dir)
-    if settings.sources:
-        return Path(settings.sources[0]).resolve().parent / "quality"
-    from mlhops.config.loader import repo_conf_dir
-
-    return repo_conf_dir() / "quality"
+def checks_dir(sources: Sequence[str], quality: QualitySettings) -> Path:
+    """``quality.checks_dir`` or ``<conf>/quality`` (beside the settings' base file, ``sources[0]``)."""
+    return definitions_dir(sources, quality.checks_dir, "quality")
 
 
-def parse_check_file(path: Path) -> list[CheckSpec]:
-    """Checks of one YAML file (``checks:`` list); errors name the file and entry."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-    if not isinstance(data, dict) or set(data) - {"checks"}:
-        raise ConfigError(f"{path}: top level must be a mapping with the single key 'checks'")
-    items = data.get("checks") or []
-    if not isinstance(items, list):
-        raise ConfigError(f"{path}: checks must be a list")
-    return [bind(CheckSpec, item, where=str(path), key=f"checks[{i}]") for i, item in enumerate(items)]
+def load_checks(directory: Path) -> list[CheckSpec]:
+    """All checks of the ``*.yaml`` files of ``directory`` (``checks:`` lists), ``required_fields``
+    expanded per required column; ids must be unique.
 
-
-def load_checks(settings: Settings) -> list[CheckSpec]:
-    """All checks, ``required_fields`` expanded per required column; ids must be unique."""
-    directory = checks_dir(settings)
-    files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
-    if not files:
-        raise ConfigError(f"{directory}: no quality check files (*.yaml)")
-    checks: list[CheckSpec] = []
-    for path in files:
-        checks.extend(expand(c) for c in parse_check_file(path))  # type: ignore[misc]
-    flat = [c for group in checks for c in group]  # type: ignore[union-attr]
+    Raises:
+        ConfigError: no check file, invalid YAML, an invalid entry or duplicate ids.
+    """
+    declared = load_yaml_folder(directory, "checks", CheckSpec, what="quality check")
+    flat = [c for check in declared for c in expand(check)]
     ids = [c.id for c in flat]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
@@ -141,8 +120,6 @@ def expand(check: CheckSpec) -> list[CheckSpec]:
     """``required_fields`` -> one check per required column of the table; others unchanged."""
     if check.type != "required_fields":
         return [check]
-    import dataclasses
-
     return [
         dataclasses.replace(check, id=f"{check.id}.{col}", field=col)
         for col in omop_schema.required_columns(check.table)

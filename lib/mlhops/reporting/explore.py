@@ -13,9 +13,11 @@ import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from mlhops.config.model import Settings
 from mlhops.errors import MLHOpsError
 from mlhops.io import Catalog, read_table, table_exists
+from mlhops.io.tables.models import PERFORMANCE_METRICS
+from mlhops.io.tables.monitoring import DRIFT_METRICS, MULTIVARIATE_DRIFT, PROFILE_METRICS
+from mlhops.io.tables.operations import ALERTS
 
 
 def _need(spark: SparkSession, cat: Catalog, name: str) -> None:
@@ -25,13 +27,15 @@ def _need(spark: SparkSession, cat: Catalog, name: str) -> None:
 
 @dataclass(frozen=True)
 class AlertContext:
+    """A drift alert with the history of its feature."""
+
     alert: dict[str, object]
     feature: str | None
     history: pd.DataFrame  # drift results for the alert's feature over windows
     profile: pd.DataFrame  # profile metrics of the feature over the same windows
 
 
-def drift_alert_context(spark: SparkSession, settings: Settings, alert_id: str | None = None) -> AlertContext | None:
+def drift_alert_context(spark: SparkSession, cat: Catalog, alert_id: str | None = None) -> AlertContext | None:
     """The given drift alert (default: the most recent one) with its feature's history.
 
     Returns None when no drift alert has been raised (and no ``alert_id`` was asked for).
@@ -39,9 +43,8 @@ def drift_alert_context(spark: SparkSession, settings: Settings, alert_id: str |
     Raises:
         MLHOpsError: ``alert_id`` names no drift alert.
     """
-    cat = Catalog(settings.warehouse)
-    _need(spark, cat, "mlhops.alerts")
-    alerts = read_table(spark, cat, "mlhops.alerts").where(F.col("kind").isin("drift", "multivariate_drift"))
+    _need(spark, cat, ALERTS)
+    alerts = read_table(spark, cat, ALERTS).where(F.col("kind").isin("drift", "multivariate_drift"))
     if alert_id:
         alerts = alerts.where(F.col("alert_id") == alert_id)
     row = alerts.orderBy(F.col("window_start").desc(), F.col("raised_at").desc()).first()
@@ -51,7 +54,7 @@ def drift_alert_context(spark: SparkSession, settings: Settings, alert_id: str |
         return None
     alert = row.asDict()
     feature = str(alert["subject"]).split(" ", 1)[0]
-    table = "mlhops.drift_metrics" if alert["kind"] == "drift" else "mlhops.multivariate_drift"
+    table = DRIFT_METRICS if alert["kind"] == "drift" else MULTIVARIATE_DRIFT
     history = pd.DataFrame()
     if table_exists(spark, cat, table):
         history = (
@@ -61,9 +64,9 @@ def drift_alert_context(spark: SparkSession, settings: Settings, alert_id: str |
             .orderBy("granularity", "window_start", "detector").toPandas()
         )
     profile = pd.DataFrame()
-    if table_exists(spark, cat, "mlhops.profile_metrics"):
+    if table_exists(spark, cat, PROFILE_METRICS):
         profile = (
-            read_table(spark, cat, "mlhops.profile_metrics")
+            read_table(spark, cat, PROFILE_METRICS)
             .where((F.col("feature") == feature) & (F.col("slice") == "all"))
             .select("granularity", "window_start", "n_rows", "null_fraction", "mean", "stddev", "min", "max",
                     "distinct_approx")
@@ -74,7 +77,7 @@ def drift_alert_context(spark: SparkSession, settings: Settings, alert_id: str |
 
 def compare_windows(
     spark: SparkSession,
-    settings: Settings,
+    cat: Catalog,
     granularity: str,
     window_a: dt.date,
     window_b: dt.date,
@@ -82,9 +85,8 @@ def compare_windows(
     slice_value: str = "all",
 ) -> pd.DataFrame:
     """Side-by-side profile of every feature in two windows, with differences."""
-    cat = Catalog(settings.warehouse)
-    _need(spark, cat, "mlhops.profile_metrics")
-    prof = read_table(spark, cat, "mlhops.profile_metrics").where(
+    _need(spark, cat, PROFILE_METRICS)
+    prof = read_table(spark, cat, PROFILE_METRICS).where(
         (F.col("granularity") == granularity) & (F.col("slice") == slice_name) & (F.col("slice_value") == slice_value)
         & F.col("window_start").isin(window_a, window_b)
     )
@@ -104,12 +106,11 @@ def compare_windows(
     return out.reset_index().sort_values("standardized_mean_diff", key=lambda s: s.abs(), ascending=False)
 
 
-def model_comparison(spark: SparkSession, settings: Settings, model_name: str | None = None) -> pd.DataFrame:
+def model_comparison(spark: SparkSession, cat: Catalog, model_name: str | None = None) -> pd.DataFrame:
     """Champion vs challenger: latest realized metrics per version, side by side."""
-    cat = Catalog(settings.warehouse)
-    if not table_exists(spark, cat, "mlhops.performance_metrics"):
+    if not table_exists(spark, cat, PERFORMANCE_METRICS):
         return pd.DataFrame()  # nothing scored and evaluated yet
-    perf = read_table(spark, cat, "mlhops.performance_metrics").where(F.col("attribute") == "all")
+    perf = read_table(spark, cat, PERFORMANCE_METRICS).where(F.col("attribute") == "all")
     if model_name:
         perf = perf.where(F.col("model_name") == model_name)
     pdf = perf.select("model_name", "model_version", "method", "window_start", "metric", "estimate",

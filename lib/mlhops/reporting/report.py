@@ -5,48 +5,81 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyspark.sql import SparkSession
 
 from mlhops import __version__
-from mlhops.config.model import Settings
 from mlhops.io import Catalog
 from mlhops.reporting import model_card, sections
 from mlhops.reporting.html import page
 
+if TYPE_CHECKING:
+    from mlhops.config.stages import ModelSettings, ReportSettings
+    from mlhops.tracking import Tracker
+
 logger = logging.getLogger(__name__)
 
 
-def build_report(spark: SparkSession, settings: Settings, run_id: str) -> str:
-    """The whole report as one HTML string (inline CSS and PNG plots; no network needed)."""
-    cat = Catalog(settings.warehouse)
-    mg = settings.models.fairness.min_group_size
+def build_report(
+    spark: SparkSession,
+    cat: Catalog,
+    tracker: Tracker,
+    *,
+    report: ReportSettings,
+    models: ModelSettings,
+    environment: str,
+    run_id: str,
+) -> str:
+    """The whole report as one HTML string (inline CSS and PNG plots; no network needed).
+
+    Args:
+        spark: the session.
+        cat: the warehouse whose platform tables the report reads.
+        tracker: the MLflow tracker (registry facts of the model card).
+        report: the ``report`` settings (title, window count, model-card texts).
+        models: the ``models`` settings (task, fairness).
+        environment: named in the subtitle.
+        run_id: the run the report belongs to.
+    """
+    mg = models.fairness.min_group_size
     parts = [
         ("alerts", "Alerts", sections.alerts(spark, cat, run_id)),
         ("pipeline", "This run", sections.pipeline(spark, cat, run_id)),
         ("etl", "ETL and quarantine", sections.etl(spark, cat)),
         ("quality", "Data quality", sections.quality(spark, cat)),
-        ("drift", "Feature drift over time", sections.drift(spark, cat, settings.report.max_windows)),
+        ("drift", "Feature drift over time", sections.drift(spark, cat, report.max_windows)),
         ("multivariate", "Multivariate drift", sections.multivariate(spark, cat)),
         ("performance", "Performance and calibration", sections.performance(spark, cat)),
         ("fairness", "Fairness", sections.fairness(spark, cat, mg)),
-        ("model-card", "Model card", model_card.render(spark, settings)),
+        ("model-card", "Model card", model_card.render(spark, cat, tracker, report, models)),
     ]
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    subtitle = f"run {run_id} · generated {now} · environment {settings.environment} · mlhops {__version__}"
-    return page(settings.report.title, subtitle, parts)
+    subtitle = f"run {run_id} · generated {now} · environment {environment} · mlhops {__version__}"
+    return page(report.title, subtitle, parts)
 
 
-def write_report(spark: SparkSession, settings: Settings, run_id: str) -> Path:
+def write_report(html: str, cat: Catalog, run_id: str) -> Path:
     """Write ``<warehouse>/reports/report-<run_id>.html`` (and ``latest.html``); returns the path.
 
     Local warehouses only; on object storage the report goes to MLflow as an artifact.
     """
-    html = build_report(spark, settings, run_id)
-    out_dir = Path(Catalog(settings.warehouse).reports_dir.replace("file://", ""))
+    out_dir = Path(cat.reports_dir.replace("file://", ""))
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"report-{run_id}.html"
     path.write_text(html, encoding="utf-8")
     (out_dir / "latest.html").write_text(html, encoding="utf-8")
     logger.info("report written: %s", path)
     return path
+
+
+def log_report(tracker: Tracker, path: Path, run_id: str) -> None:
+    """Log the report file to MLflow (``reports/``); a tracking outage is logged, not raised (the
+    file is written already)."""
+    try:
+        import mlflow
+
+        with tracker.run("report", tags={"mlhops.run_id": run_id}):
+            mlflow.log_artifact(str(path), artifact_path="reports")
+    except Exception:  # noqa: BLE001 - the file is written; tracking outage is logged, not fatal
+        logger.warning("report not logged to MLflow", exc_info=True)

@@ -10,11 +10,21 @@ import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from mlhops.alerts.rules import SEVERITY_ORDER
 from mlhops.io import Catalog, read_table, table_exists
+from mlhops.io.tables.core import RUNS
+from mlhops.io.tables.models import FAIRNESS_DISPARITIES, PERFORMANCE_METRICS
+from mlhops.io.tables.monitoring import DRIFT_METRICS, MULTIVARIATE_DRIFT
+from mlhops.io.tables.operations import ALERTS, QUALITY_RESULTS
 from mlhops.reporting import plots
 from mlhops.reporting.html import Raw, badge, escape, figure, table
 
 NOT_RUN = '<p class="muted">The stage that writes <code>{}</code> has not run yet.</p>'
+
+
+def _not_run(name: str) -> str:
+    """The "not run yet" note of a table (shown as ``mlhops/<table>``)."""
+    return NOT_RUN.format(name.replace(".", "/"))
 
 
 def _pdf(spark: SparkSession, cat: Catalog, name: str) -> pd.DataFrame | None:
@@ -28,12 +38,13 @@ def _day(v: Any) -> str:
 
 
 def alerts(spark: SparkSession, cat: Catalog, run_id: str) -> str:
-    df = _pdf(spark, cat, "mlhops.alerts")
+    """Every recorded alert, most severe and newest first; those raised by ``run_id`` marked."""
+    df = _pdf(spark, cat, ALERTS)
     if df is None:
-        return NOT_RUN.format("mlhops/alerts")
+        return _not_run(ALERTS)
     if df.empty:
         return '<p class="ok">No alerts.</p>'
-    order = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+    order = {k: -v for k, v in SEVERITY_ORDER.items()}  # most severe first
     df = df.assign(_o=df["severity"].map(order)).sort_values(["_o", "window_start"], ascending=[True, False])
     rows = [
         (badge(r.severity, f"sev-{r.severity}"), r.rule_id, r.subject, _day(r.window_start), r.message,
@@ -45,9 +56,10 @@ def alerts(spark: SparkSession, cat: Catalog, run_id: str) -> str:
 
 
 def pipeline(spark: SparkSession, cat: Catalog, run_id: str) -> str:
-    df = _pdf(spark, cat, "mlhops.runs")
+    """The stages of ``run_id``: status, duration, Delta versions written, message."""
+    df = _pdf(spark, cat, RUNS)
     if df is None:
-        return NOT_RUN.format("mlhops/runs")
+        return _not_run(RUNS)
     mine = df[df["run_id"] == run_id].sort_values("started_at")
     rows = [
         (r.stage, badge(r.status, "ok" if r.status in ("ok", "skipped") else "fail"), float(r.duration_s),
@@ -58,9 +70,10 @@ def pipeline(spark: SparkSession, cat: Catalog, run_id: str) -> str:
 
 
 def etl(spark: SparkSession, cat: Catalog) -> str:
-    df = _pdf(spark, cat, "mlhops.runs")
+    """The latest ETL run: row conservation per source table and concept mapping rates."""
+    df = _pdf(spark, cat, RUNS)
     if df is None:
-        return NOT_RUN.format("mlhops/runs")
+        return _not_run(RUNS)
     etl_runs = df[(df["stage"] == "etl") & df["status"].isin(["ok", "alerts"])].sort_values("ended_at")
     if etl_runs.empty:
         return '<p class="muted">No ETL run recorded.</p>'
@@ -87,9 +100,10 @@ def etl(spark: SparkSession, cat: Catalog) -> str:
 
 
 def quality(spark: SparkSession, cat: Catalog) -> str:
-    if not table_exists(spark, cat, "mlhops.quality_results"):
-        return NOT_RUN.format("mlhops/quality_results")
-    q = read_table(spark, cat, "mlhops.quality_results")
+    """Check-windows per Kahn category and status, and the latest failing checks."""
+    if not table_exists(spark, cat, QUALITY_RESULTS):
+        return _not_run(QUALITY_RESULTS)
+    q = read_table(spark, cat, QUALITY_RESULTS)
     summary = (
         q.groupBy("category", "status").count().orderBy("category", "status").toPandas()
     )
@@ -108,9 +122,10 @@ def quality(spark: SparkSession, cat: Catalog) -> str:
 
 
 def drift(spark: SparkSession, cat: Catalog, max_windows: int) -> str:
-    if not table_exists(spark, cat, "mlhops.drift_metrics"):
-        return NOT_RUN.format("mlhops/drift_metrics")
-    d = read_table(spark, cat, "mlhops.drift_metrics").where(
+    """Univariate drift vs the baseline: effect-size heatmaps and lines, flagged feature-windows."""
+    if not table_exists(spark, cat, DRIFT_METRICS):
+        return _not_run(DRIFT_METRICS)
+    d = read_table(spark, cat, DRIFT_METRICS).where(
         (F.col("slice") == "all") & (F.col("reference") == "baseline") & (F.col("status") == "ok")
     )
     # one effect size per feature and window: the largest across the feature's tests
@@ -153,9 +168,10 @@ def drift(spark: SparkSession, cat: Catalog, max_windows: int) -> str:
 
 
 def multivariate(spark: SparkSession, cat: Catalog) -> str:
-    df = _pdf(spark, cat, "mlhops.multivariate_drift")
+    """Multivariate drift p-values per detector over time and the latest results."""
+    df = _pdf(spark, cat, MULTIVARIATE_DRIFT)
     if df is None:
-        return NOT_RUN.format("mlhops/multivariate_drift")
+        return _not_run(MULTIVARIATE_DRIFT)
     if df.empty:
         return '<p class="muted">No multivariate results yet.</p>'
     df = df.sort_values("window_start")
@@ -176,9 +192,10 @@ def multivariate(spark: SparkSession, cat: Catalog) -> str:
 
 
 def performance(spark: SparkSession, cat: Catalog) -> str:
-    df = _pdf(spark, cat, "mlhops.performance_metrics")
+    """Whole-population performance per window with bootstrap bands, and the latest window."""
+    df = _pdf(spark, cat, PERFORMANCE_METRICS)
     if df is None:
-        return NOT_RUN.format("mlhops/performance_metrics")
+        return _not_run(PERFORMANCE_METRICS)
     overall = df[df["attribute"] == "all"].sort_values("window_start")
     if overall.empty:
         return '<p class="muted">No performance results yet.</p>'
@@ -205,9 +222,10 @@ def performance(spark: SparkSession, cat: Catalog) -> str:
 
 
 def fairness(spark: SparkSession, cat: Catalog, min_group: int | None) -> str:
-    df = _pdf(spark, cat, "mlhops.fairness_disparities")
+    """Subgroup gaps of the latest window (groups under ``min_group`` never appear)."""
+    df = _pdf(spark, cat, FAIRNESS_DISPARITIES)
     if df is None:
-        return NOT_RUN.format("mlhops/fairness_disparities")
+        return _not_run(FAIRNESS_DISPARITIES)
     if df.empty:
         return '<p class="muted">No fairness results yet (labels may not have arrived).</p>'
     latest = df[df["window_start"] == df["window_start"].max()].sort_values(["attribute", "metric", "grp"])

@@ -129,6 +129,32 @@ def _combine(codes: Sequence[np.ndarray], sizes: Sequence[int]) -> np.ndarray:
     return pd.factorize(combined)[0]
 
 
+@dataclass(frozen=True)
+class _Grouping:
+    """One grouping of the rows: (day) for ``all``, (day, value) per slicing expression.
+
+    ``codes`` are each row's group, ``days``/``labels`` each group's day and slice value, and
+    ``members`` the fine groups (day x every slice value) that make up each group."""
+
+    slice_name: str
+    groups: _Groups
+    codes: np.ndarray
+    days: np.ndarray
+    labels: list[str]
+    members: list[np.ndarray]
+
+
+@dataclass(frozen=True)
+class _FeatureArrays:
+    """One feature's columns as NumPy: ``x`` (doubles, None without moments), ``valid``, the
+    values hashed into HLL sketches, and the strings whose categories are counted (or None)."""
+
+    x: np.ndarray | None
+    valid: np.ndarray
+    hll_source: np.ndarray
+    strings: np.ndarray | None
+
+
 def chunk_states(
     table: pa.Table,
     features: Sequence[FineFeature],
@@ -140,97 +166,126 @@ def chunk_states(
 ) -> pa.Table:
     """Day states of the whole days in ``table`` (rows with ``day``, ``_s0..`` slice values and
     the features' input columns): one row per day, slice value and feature, with ``schema``
-    (the Arrow form of :data:`mlhops.stats.states.STATE_SCHEMA`). Every day's rows must all be
-    in ``table``."""
+    (the Arrow form of :data:`mlhops.io.tables.monitoring.STATE_SCHEMA`). Every day's rows must
+    all be in ``table``."""
     if table.num_rows == 0:
         return schema.empty_table()
     if table.column("day").null_count:
         raise ValueError("stats: feature rows without an event date cannot be placed in a window")
-    day_codes, day_uniques = pd.factorize(table.column("day").cast(pa.int32()).to_numpy(zero_copy_only=False))
-    slice_codes = []
-    for i in range(len(slice_names)):
-        codes, uniques = _factorize(table.column(f"_s{i}").to_pandas())
-        slice_codes.append((codes, uniques))
-    # Groupings: (day) for "all", (day, value) per slicing expression; labels per group.
-    grouped = []
-    for name, sc in [(ALL, None), *zip(slice_names, slice_codes, strict=True)]:
-        if sc is None:
-            codes = day_codes
-        else:
-            codes = _combine([day_codes, sc[0]], [len(day_uniques), len(sc[1])])
-        g = _groups(codes)
-        days = day_uniques[day_codes[g.first]]
-        labels = [ALL] * g.count if sc is None else [str(v) for v in sc[1][sc[0][g.first]]]  # never null: Spark coalesces
-        grouped.append((name, g, codes, days, labels))
-    # Finest grouping (day x every slice value) for the HLL sketches, and which fine groups
-    # make up each group of each grouping.
-    fine_codes = _combine([day_codes, *[c for c, _ in slice_codes]], [len(day_uniques), *[len(u) for _, u in slice_codes]])
-    fine = _groups(fine_codes)
-    members = []
-    for _, g, codes, _, _ in grouped:
-        owner = codes[fine.first]  # the group of this grouping holding each fine group
-        order = np.argsort(owner, kind="stable")
-        bounds = np.searchsorted(owner[order], np.arange(g.count + 1))
-        members.append([order[bounds[i] : bounds[i + 1]] for i in range(g.count)])
-
+    groupings, fine = _groupings(table, slice_names)
     out: dict[str, list] = {name: [] for name in schema.names}
     for f in features:
-        if f.value_col is not None:
-            arr = table.column(f.value_col)
-            valid = arr.is_valid().to_numpy(zero_copy_only=False)
-            x = arr.fill_null(0.0).to_numpy(zero_copy_only=False).astype(np.float64)
-            hll_source: np.ndarray = x
-        else:
-            hll_source = table.column(f.string_col).to_pandas().to_numpy(dtype=object)
-            valid = pd.notna(hll_source)
-            x = None
-        strings = None
-        if f.string_col is not None:
-            strings = hll_source if x is None else table.column(f.string_col).to_pandas().to_numpy(dtype=object)
-        fine_valid = valid[fine.order]
-        fine_vals = hll_source[fine.order]
+        arrays = _feature_arrays(table, f)
+        fine_valid = arrays.valid[fine.order]
+        fine_vals = arrays.hll_source[fine.order]
         fine_hll = [
             _hll(fine_vals[s : s + z][fine_valid[s : s + z]].tolist(), hll_lg_k)
             for s, z in zip(fine.starts, fine.sizes, strict=True)
         ]
-        for (slice_name, g, codes, days, labels), member in zip(grouped, members, strict=True):
-            vs = valid[g.order]
-            if x is not None:
-                xs = x[g.order]
-                n, mean, m2, lo, hi = _moments(xs, vs, g)
-            else:
-                n = np.add.reduceat(vs.astype(np.int64), g.starts)
-            counts = _counts(strings, codes, g.count, max_categories) if strings is not None else None
-            for gi in range(g.count):
-                ni = int(n[gi])
-                size = int(g.sizes[gi])
-                out["window_start"].append(int(days[gi]))
-                out["slice"].append(slice_name)
-                out["slice_value"].append(labels[gi])
-                out["feature"].append(f.name)
-                out["kind"].append(f.kind)
-                out["n_rows"].append(size)
-                out["n_null"].append(size - ni)
-                out["n"].append(ni)
-                has_moments = x is not None and ni > 0
-                out["mean"].append(float(mean[gi]) if has_moments else None)
-                out["m2"].append(float(m2[gi]) if has_moments else None)
-                out["min"].append(float(lo[gi]) if has_moments else None)
-                out["max"].append(float(hi[gi]) if has_moments else None)
-                if has_moments:
-                    s = g.starts[gi]
-                    out["kll"].append(_kll(xs[s : s + size][vs[s : s + size]], kll_k))
-                else:
-                    out["kll"].append(None)
-                out["hll"].append(_union([fine_hll[j] for j in member[gi]], hll_lg_k) if ni > 0 else None)
-                out["counts"].append(counts[gi] if counts is not None else None)
+        for grouping in groupings:
+            _append_states(out, f, arrays, grouping, fine_hll, kll_k, hll_lg_k, max_categories)
+    return _day_table(out, schema)
+
+
+def _groupings(table: pa.Table, slice_names: Sequence[str]) -> tuple[list[_Grouping], _Groups]:
+    """The ``all`` and per-slice groupings of the rows, and the finest grouping (day x every
+    slice value) the HLL sketches are built on."""
+    day_codes, day_uniques = pd.factorize(table.column("day").cast(pa.int32()).to_numpy(zero_copy_only=False))
+    slice_codes = [_factorize(table.column(f"_s{i}").to_pandas()) for i in range(len(slice_names))]
+    fine_codes = _combine(
+        [day_codes, *[c for c, _ in slice_codes]], [len(day_uniques), *[len(u) for _, u in slice_codes]]
+    )
+    fine = _groups(fine_codes)
+    groupings = []
+    for name, sc in [(ALL, None), *zip(slice_names, slice_codes, strict=True)]:
+        codes = day_codes if sc is None else _combine([day_codes, sc[0]], [len(day_uniques), len(sc[1])])
+        g = _groups(codes)
+        days = day_uniques[day_codes[g.first]]
+        labels = [ALL] * g.count if sc is None else [str(v) for v in sc[1][sc[0][g.first]]]  # never null: Spark coalesces
+        owner = codes[fine.first]  # the group of this grouping holding each fine group
+        order = np.argsort(owner, kind="stable")
+        bounds = np.searchsorted(owner[order], np.arange(g.count + 1))
+        members = [order[bounds[i] : bounds[i + 1]] for i in range(g.count)]
+        groupings.append(_Grouping(name, g, codes, days, labels, members))
+    return groupings, fine
+
+
+def _feature_arrays(table: pa.Table, f: FineFeature) -> _FeatureArrays:
+    """The feature's value and/or string column as NumPy arrays."""
+    x: np.ndarray | None
+    if f.value_col is not None:
+        arr = table.column(f.value_col)
+        valid = arr.is_valid().to_numpy(zero_copy_only=False)
+        x = arr.fill_null(0.0).to_numpy(zero_copy_only=False).astype(np.float64)
+        hll_source: np.ndarray = x
+    else:
+        hll_source = table.column(f.string_col).to_pandas().to_numpy(dtype=object)
+        valid = pd.notna(hll_source)
+        x = None
+    strings = None
+    if f.string_col is not None:
+        strings = hll_source if x is None else table.column(f.string_col).to_pandas().to_numpy(dtype=object)
+    return _FeatureArrays(x, valid, hll_source, strings)
+
+
+def _append_states(
+    out: dict[str, list],
+    f: FineFeature,
+    arrays: _FeatureArrays,
+    grouping: _Grouping,
+    fine_hll: list[ds.hll_sketch],
+    kll_k: int,
+    hll_lg_k: int,
+    max_categories: int,
+) -> None:
+    """Append the state of ``f`` in every group of one grouping to the output columns."""
+    g, x = grouping.groups, arrays.x
+    vs = arrays.valid[g.order]
+    if x is not None:
+        xs = x[g.order]
+        n, mean, m2, lo, hi = _moments(xs, vs, g)
+    else:
+        n = np.add.reduceat(vs.astype(np.int64), g.starts)
+    strings = arrays.strings
+    counts = _counts(strings, grouping.codes, g.count, max_categories) if strings is not None else None
+    for gi in range(g.count):
+        ni = int(n[gi])
+        size = int(g.sizes[gi])
+        out["window_start"].append(int(grouping.days[gi]))
+        out["slice"].append(grouping.slice_name)
+        out["slice_value"].append(grouping.labels[gi])
+        out["feature"].append(f.name)
+        out["kind"].append(f.kind)
+        out["n_rows"].append(size)
+        out["n_null"].append(size - ni)
+        out["n"].append(ni)
+        has_moments = x is not None and ni > 0
+        out["mean"].append(float(mean[gi]) if has_moments else None)
+        out["m2"].append(float(m2[gi]) if has_moments else None)
+        out["min"].append(float(lo[gi]) if has_moments else None)
+        out["max"].append(float(hi[gi]) if has_moments else None)
+        if has_moments:
+            s = g.starts[gi]
+            out["kll"].append(_kll(xs[s : s + size][vs[s : s + size]], kll_k))
+        else:
+            out["kll"].append(None)
+        out["hll"].append(_union([fine_hll[j] for j in grouping.members[gi]], hll_lg_k) if ni > 0 else None)
+        out["counts"].append(counts[gi] if counts is not None else None)
+
+
+def _day_table(out: dict[str, list], schema: pa.Schema) -> pa.Table:
+    """The output columns as an Arrow table of ``schema`` (day windows ``[day, day + 1)``)."""
     starts = pa.array(out.pop("window_start"), pa.int32())
     ends = pc.add(starts, pa.scalar(1, pa.int32()))
     n_out = len(starts)
-    out["granularity"] = pa.array(["day"] * n_out, pa.string())
-    out["window_start"] = starts.cast(pa.date32())
-    out["window_end"] = ends.cast(pa.date32())
-    arrays = [out[name] if isinstance(out[name], pa.Array) else pa.array(out[name], schema.field(name).type) for name in schema.names]
+    columns: dict[str, object] = dict(out)
+    columns["granularity"] = pa.array(["day"] * n_out, pa.string())
+    columns["window_start"] = starts.cast(pa.date32())
+    columns["window_end"] = ends.cast(pa.date32())
+    arrays = [
+        col if isinstance(col, pa.Array) else pa.array(col, schema.field(name).type)
+        for name, col in ((name, columns[name]) for name in schema.names)
+    ]
     return pa.Table.from_arrays(arrays, schema=schema)
 
 

@@ -20,10 +20,11 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from mlhops.config.stages import StatsSettings
+from mlhops.io.tables.monitoring import SLICE_KEYS, STATE_SCHEMA, STATE_VALUE_FIELDS, WINDOW_KEYS
 from mlhops.stats import windows as W
-from mlhops.stats.states import STATE_SCHEMA, STATE_VALUE_FIELDS, SLICE_KEYS, WINDOW_KEYS, merge_states
+from mlhops.stats.baseline import BASELINE
+from mlhops.stats.states import merge_states
 
-BASELINE = "baseline"
 _UNIT_COLUMNS = [*WINDOW_KEYS, *SLICE_KEYS, *[f.name for f in STATE_VALUE_FIELDS]]
 
 
@@ -136,7 +137,7 @@ class IncrementPlan:
 def plan_increment(touched: Sequence[dt.date], stats: StatsSettings, layout: StoredLayout) -> IncrementPlan:
     """The windows holding the touched days, and the stored day ranges they are merged from.
 
-    Same windows as :func:`mlhops.stats.runner` computes on a full run: tumbling windows of the
+    Same windows as :func:`mlhops.stats.full.full_run` computes on a full run: tumbling windows of the
     touched days, the sliding windows (ending on Mondays) holding them, and the cumulative
     windows at the last ``cumulative_months`` month ends from the first touched month on.
     """

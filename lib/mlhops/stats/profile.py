@@ -15,51 +15,9 @@ from collections.abc import Mapping, Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
-from mlhops.stats.states import OTHER_CATEGORY, SLICE_KEYS, WINDOW_KEYS
-
-PROFILE_SCHEMA = T.StructType(
-    [
-        T.StructField("granularity", T.StringType(), False),
-        T.StructField("window_start", T.DateType(), False),
-        T.StructField("window_end", T.DateType(), False),
-        T.StructField("slice", T.StringType(), False),
-        T.StructField("slice_value", T.StringType(), False),
-        T.StructField("feature", T.StringType(), False),
-        T.StructField("kind", T.StringType(), False),
-        T.StructField("n_rows", T.LongType(), False),
-        T.StructField("n_null", T.LongType(), False),
-        T.StructField("null_fraction", T.DoubleType(), True),
-        T.StructField("n", T.LongType(), False),
-        T.StructField("mean", T.DoubleType(), True),
-        T.StructField("stddev", T.DoubleType(), True),
-        T.StructField("min", T.DoubleType(), True),
-        T.StructField("max", T.DoubleType(), True),
-        T.StructField(
-            "quantiles",
-            T.ArrayType(T.StructType([T.StructField("q", T.DoubleType()), T.StructField("value", T.DoubleType())])),
-            True,
-        ),
-        T.StructField("distinct_approx", T.LongType(), True),
-        T.StructField("hist_edges", T.ArrayType(T.DoubleType()), True),
-        T.StructField("hist_counts", T.ArrayType(T.DoubleType()), True),
-        T.StructField(
-            "top_k",
-            T.ArrayType(T.StructType([T.StructField("value", T.StringType()), T.StructField("count", T.LongType())])),
-            True,
-        ),
-    ]
-)
-PROFILE_KEYS: tuple[str, ...] = (*WINDOW_KEYS, "slice", "slice_value", "feature")
-
-BINS_SCHEMA = T.StructType(
-    [
-        T.StructField("feature", T.StringType(), False),
-        T.StructField("edges", T.ArrayType(T.DoubleType(), False), False),
-    ]
-)
-
+from mlhops.io.tables.monitoring import PROFILE_SCHEMA, SLICE_KEYS, WINDOW_KEYS
+from mlhops.stats.fine_pass import OTHER_CATEGORY
 
 def bins_from_baseline(baseline: DataFrame, n_bins: int) -> DataFrame:
     """Histogram edges per numeric feature: the baseline's quantiles at i/n_bins (whole population).

@@ -27,46 +27,15 @@ from collections.abc import Sequence
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from mlhops.config.stages import SliceSettings, StatsSettings
 from mlhops.features.spec import FeatureSpec
+from mlhops.io.tables.monitoring import SLICE_KEYS, STATE_SCHEMA, STATE_VALUE_FIELDS
 from mlhops.stats.fine_pass import ALL, OTHER_CATEGORY, FineFeature, chunk_states
 
 # Slice value of rows whose slicing expression is null.
 UNKNOWN_SLICE_VALUE = "unknown"
-
-SLICE_KEYS: tuple[str, ...] = ("slice", "slice_value", "feature", "kind")
-
-STATE_VALUE_FIELDS = [
-    T.StructField("n_rows", T.LongType(), False),
-    T.StructField("n_null", T.LongType(), False),
-    T.StructField("n", T.LongType(), False),
-    T.StructField("mean", T.DoubleType(), True),
-    T.StructField("m2", T.DoubleType(), True),
-    T.StructField("min", T.DoubleType(), True),
-    T.StructField("max", T.DoubleType(), True),
-    T.StructField("kll", T.BinaryType(), True),
-    T.StructField("hll", T.BinaryType(), True),
-    T.StructField("counts", T.MapType(T.StringType(), T.LongType(), False), True),
-]
-
-# mlhops.profile_states: one row per window x slice x feature; day states have granularity "day".
-STATE_SCHEMA = T.StructType(
-    [
-        T.StructField("granularity", T.StringType(), False),
-        T.StructField("window_start", T.DateType(), False),
-        T.StructField("window_end", T.DateType(), False),
-        T.StructField("slice", T.StringType(), False),
-        T.StructField("slice_value", T.StringType(), False),
-        T.StructField("feature", T.StringType(), False),
-        T.StructField("kind", T.StringType(), False),
-        *STATE_VALUE_FIELDS,
-    ]
-)
-WINDOW_KEYS: tuple[str, ...] = ("granularity", "window_start", "window_end")
-STATE_KEYS: tuple[str, ...] = (*WINDOW_KEYS, "slice", "slice_value", "feature")
 
 
 def _has_moments(spec: FeatureSpec) -> bool:

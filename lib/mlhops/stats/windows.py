@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from mlhops.errors import ConfigError
+from mlhops.windows import date_bounds, window_bounds
 
 TUMBLING = ("day", "week", "month")
 CUMULATIVE = "cumulative"
@@ -26,26 +27,21 @@ def sliding_name(days: int) -> str:
     return f"sliding_{days}d"
 
 
+def _check(granularity: str) -> None:
+    if granularity not in TUMBLING:
+        raise ConfigError(f"stats: unknown window granularity {granularity!r}")
+
+
 def window_start(day: dt.date, granularity: str) -> dt.date:
     """Start of the tumbling window of ``granularity`` holding ``day``."""
-    if granularity == "day":
-        return day
-    if granularity == "week":
-        return day - dt.timedelta(days=day.weekday())
-    if granularity == "month":
-        return day.replace(day=1)
-    raise ConfigError(f"stats: unknown window granularity {granularity!r}")
+    _check(granularity)
+    return date_bounds(day, granularity)[0]
 
 
 def window_end(start: dt.date, granularity: str) -> dt.date:
     """Exclusive end of the tumbling window starting at ``start``."""
-    if granularity == "day":
-        return start + dt.timedelta(days=1)
-    if granularity == "week":
-        return start + dt.timedelta(days=7)
-    if granularity == "month":
-        return (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    raise ConfigError(f"stats: unknown window granularity {granularity!r}")
+    _check(granularity)
+    return date_bounds(start, granularity)[1]
 
 
 def previous_start(start: dt.date, granularity: str) -> dt.date:
@@ -72,18 +68,8 @@ def sliding_ends(day: dt.date, days: int) -> list[dt.date]:
 
 def tumbling(states: DataFrame, granularity: str) -> DataFrame:
     """Day states with ``granularity, window_start, window_end`` of their tumbling window."""
-    if granularity not in TUMBLING:
-        raise ConfigError(f"stats: unknown window granularity {granularity!r}")
-    day = F.col("window_start")
-    if granularity == "day":
-        start = day
-        end = F.date_add(day, 1)
-    elif granularity == "week":
-        start = F.date_trunc("week", day).cast("date")
-        end = F.date_add(start, 7)
-    else:
-        start = F.trunc(day, "month")
-        end = F.add_months(start, 1)
+    _check(granularity)
+    start, end = window_bounds(F.col("window_start"), granularity)
     return states.withColumns({"granularity": F.lit(granularity), "window_start": start, "window_end": end})
 
 

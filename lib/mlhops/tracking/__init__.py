@@ -1,5 +1,5 @@
-"""MLflow runs and registry behind a small interface (the only module that configures MLflow)."""
+"""MLflow runs and registry behind a small interface (the only package that configures MLflow)."""
 
-from mlhops.tracking.mlflow_store import configure_mlflow, mlflow_run, safe_params
+from mlhops.tracking.tracker import Tracker, safe_params
 
-__all__ = ["configure_mlflow", "mlflow_run", "safe_params"]
+__all__ = ["Tracker", "safe_params"]

@@ -10,9 +10,11 @@ from pyspark.sql import functions as F
 
 from mlhops.drift.registry import DetectorNotRegisteredError, load_registered
 from mlhops.io import Catalog, merge_into, read_table
-from mlhops.pipelines import drift as drift_stage
-from mlhops.pipelines.base import StageParams
-from mlhops.tracking import configure_mlflow, mlflow_run
+from mlhops.io.tables.monitoring import FEATURE_KEYS, FEATURES as FEATURES_TABLE, MULTIVARIATE_DRIFT
+from mlhops.pipelines.context import Context
+from mlhops.pipelines.options import DriftOptions
+from mlhops.pipelines.orchestrate import run_stage
+from mlhops.pipelines.stage import StageRequest
 from tests.unit.drift.uci import FEATURES, load_uci
 
 SITES = 2
@@ -32,7 +34,7 @@ def _feature_table(spark, settings) -> pd.DataFrame:
     cols = ["person_id", "visit_occurrence_id", "event_time", "event_date", "care_site_id"] + [f.name for f in FEATURES]
     sdf = spark.createDataFrame(df[cols].astype({c: "object" for c in ("race", "gender", "age", "admission_type_id",
                                                                         "admission_source_id", "A1Cresult", "payer_code")}))
-    merge_into(sdf, Catalog(settings.warehouse), "mlhops.features", ["visit_occurrence_id"])
+    merge_into(sdf, Catalog(settings.warehouse), FEATURES_TABLE, list(FEATURE_KEYS))
     return df
 
 
@@ -47,21 +49,26 @@ def drift_settings(settings_factory):
 
 
 def test_fit_registers_then_nightly_scores_by_alias_and_flags_the_shifted_week(spark, drift_settings):
-    from mlhops.drift.multivariate import fit_detectors, score_windows
+    from mlhops.drift.multivariate import drift_slices, fit_detectors, reference_period, score_windows
 
     settings = drift_settings
     rows = _feature_table(spark, settings)
-    configure_mlflow(settings)
+    ctx = Context.build(settings, spark)
+    ds, catalog, client = settings.drift, ctx.catalog, ctx.tracker.client()
+    slices = drift_slices(ds, settings.stats.slices)
     with pytest.raises(DetectorNotRegisteredError):
-        load_registered("test-drift", "production")
+        load_registered(client, "test-drift", "production")
     # The nightly action never fits unless configured to: without a registered version it fails
     # and says what to run.
-    nightly = drift_stage.run(spark, settings, StageParams(run_id="r0", start=dt.date(2024, 1, 15), end=dt.date(2024, 1, 22)))
+    request = StageRequest(run_id="r0", start=dt.date(2024, 1, 15), end=dt.date(2024, 1, 22), options=DriftOptions())
+    nightly = run_stage(ctx, "drift", request).result
     assert nightly.status == "failed" and "mlhops drift fit" in nightly.message
-    with mlflow_run(settings, "drift_fit") as run:
-        out = fit_detectors(spark, settings, run.info.run_id, features=FEATURES)
+    with ctx.tracker.run("drift_fit") as run:
+        out = fit_detectors(spark, catalog, ds, features=FEATURES, slices=slices,
+                            period=reference_period(ds, settings.stats.baseline), client=client,
+                            run_id=run.info.run_id, alias=ds.alias)
     assert out["version"] == "1" and out["n_suites"] == 1 + SITES
-    reg = load_registered("test-drift", "production")
+    reg = load_registered(client, "test-drift", "production")
     # Preprocessing and VAE were fitted on a part of the reference period disjoint from x_ref.
     base = reg.suites[("all", "all")]
     assert base.meta["n_fit"] == out["n_fit"] > 0 and base.meta["n_reference"] == out["n_reference"]
@@ -70,18 +77,20 @@ def test_fit_registers_then_nightly_scores_by_alias_and_flags_the_shifted_week(s
     assert reg.tags["mlhops.features"].split(",") == [f.name for f in FEATURES]
     assert reg.tags["mlhops.data_version.features"] == "0"
 
-    with mlflow_run(settings, "drift"):
-        res = score_windows(spark, settings, dt.date(2024, 1, 15), dt.date(2024, 1, 29), "run-1")
+    with ctx.tracker.run("drift") as run:
+        res = score_windows(spark, catalog, ds, slices=slices, start=dt.date(2024, 1, 15), end=dt.date(2024, 1, 29),
+                            run_id="run-1", client=client, mlflow_run_id=run.info.run_id)
     assert res["windows"] == 2 and res["version"] == "1"
-    table = read_table(spark, Catalog(settings.warehouse), "mlhops.multivariate_drift")
+    table = read_table(spark, Catalog(settings.warehouse), MULTIVARIATE_DRIFT)
     rows = {(r["window_start"].day, r["slice_value"], r["detector"]): r for r in table.collect()}
     assert len(rows) == 2 * (1 + SITES) * 2
     assert rows[(22, "all", "mmd")]["drift"] and not rows[(15, "all", "mmd")]["drift"]
     assert rows[(22, "all", "mmd")]["detector_version"] == "1" and rows[(22, "all", "mmd")]["device"] == "cpu"
     # Re-running the same windows replaces its rows (MERGE on the result keys) with the same p-values.
-    with mlflow_run(settings, "drift"):
-        score_windows(spark, settings, dt.date(2024, 1, 15), dt.date(2024, 1, 29), "run-2")
-    again = read_table(spark, Catalog(settings.warehouse), "mlhops.multivariate_drift")
+    with ctx.tracker.run("drift") as run:
+        score_windows(spark, catalog, ds, slices=slices, start=dt.date(2024, 1, 15), end=dt.date(2024, 1, 29),
+                      run_id="run-2", client=client, mlflow_run_id=run.info.run_id)
+    again = read_table(spark, Catalog(settings.warehouse), MULTIVARIATE_DRIFT)
     assert again.count() == len(rows)
     assert sorted(r["p_value"] for r in again.collect()) == sorted(r["p_value"] for r in rows.values())
     assert again.where(F.col("run_id") == "run-1").count() == 0

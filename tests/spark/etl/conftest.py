@@ -23,11 +23,29 @@ class EtlRun:
     input_dir: Path
 
 
-def run_etl(spark, settings, input_dir: Path, run_id: str):
-    from mlhops.pipelines import etl
-    from mlhops.pipelines.base import StageParams
+def etl_request(run_id: str, source: str, input_dir: Path | str):
+    from mlhops.pipelines.options import EtlOptions
+    from mlhops.pipelines.stage import StageRequest
 
-    return etl.run(spark, settings, StageParams(run_id=run_id, source="synthea-csv", input=str(input_dir)))
+    return StageRequest(run_id=run_id, options=EtlOptions(source=source, input=str(input_dir)))
+
+
+def run_etl(spark, settings, input_dir: Path, run_id: str, source: str = "synthea-csv"):
+    """The ``etl`` stage itself (no orchestrator: no fingerprint skip, no runs row)."""
+    from mlhops.pipelines import etl
+    from mlhops.pipelines.context import Context
+
+    return etl.run(Context.build(settings, spark), etl_request(run_id, source, input_dir))
+
+
+def etl_env(spark, settings):
+    """The ETL environment (catalog, de-identifier, etl settings) the stage builds for ``settings``."""
+    from mlhops.etl.deid import Deidentifier
+    from mlhops.etl.env import EtlEnv
+    from mlhops.pipelines.context import Context
+
+    ctx = Context.build(settings, spark)
+    return EtlEnv(ctx.catalog, Deidentifier(ctx.hasher, settings.deid.date_shift_max_days), settings.etl)
 
 
 def data_rows(path: Path) -> list[dict[str, str]]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
-from mlhops.etl.ids import ID_MAP_TABLE, assign_ids
+from mlhops.etl.ids import assign_ids
 from mlhops.io import Catalog, read_table
+from mlhops.io.tables.etl import ID_MAP
 
 
 def _keys(spark, pairs):
@@ -27,7 +28,7 @@ def test_each_kind_gets_dense_ids_from_one_even_when_one_kind_name_prefixes_anot
     assert len(ids) == len(pairs)
     for kind, n in (("visit", 40), ("visit_detail", 25), ("person", 7)):
         assert sorted(v for (k, _), v in ids.items() if k == kind) == list(range(1, n + 1))
-    stored = read_table(spark, catalog, ID_MAP_TABLE)
+    stored = read_table(spark, catalog, ID_MAP)
     assert stored.count() == len(pairs)
     assert stored.where(F.col("run_id") != "run-1").count() == 0
 
@@ -43,6 +44,6 @@ def test_known_keys_keep_their_ids_and_new_keys_continue_after_the_largest(spark
     assert all(after[k] == before[k] for k in map(tuple, first[10:]))
     assert sorted(v for (k, h), v in after.items() if k == "event" and h.startswith("n")) == list(range(31, 43))
     assert after[("event_x", "x2")] == 2
-    stored = read_table(spark, catalog, ID_MAP_TABLE)
+    stored = read_table(spark, catalog, ID_MAP)
     assert stored.count() == len(first) + 13
     assert stored.groupBy("kind", "id").count().where("count > 1").count() == 0

@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 from mlhops.etl.eras import condition_eras, drug_eras
 from mlhops.etl.events import EVENT_SCHEMA
 from mlhops.etl.mapping import map_events, mapping_rates
-from mlhops.omop.vocabulary import Vocabulary
+from mlhops.etl.vocabulary import Vocabulary
 
 CONCEPT_DDL = ("concept_id int, concept_name string, domain_id string, vocabulary_id string, "
                "concept_class_id string, standard_concept string, concept_code string, invalid_reason string")

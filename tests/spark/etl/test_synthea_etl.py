@@ -186,7 +186,7 @@ def test_dates_shift_by_one_amount_per_person_across_tables(spark, ma115):
     import datetime as dt
     import hashlib
 
-    from mlhops.config.loader import resolve_salt
+    from mlhops.config.secrets import resolve_salt
 
     salt = resolve_salt(ma115.settings)
 

@@ -9,8 +9,10 @@ import pytest
 from mlhops.features.build import build_features, required_tables
 from mlhops.features.spec import load_feature_specs
 from mlhops.io import Catalog, read_table
-from mlhops.pipelines import features as features_stage
-from mlhops.pipelines.base import StageParams
+from mlhops.io.tables.monitoring import FEATURES
+from mlhops.pipelines.context import Context
+from mlhops.pipelines.orchestrate import run_stage
+from mlhops.pipelines.stage import StageRequest
 from tests.conftest import shared_path
 
 
@@ -66,9 +68,16 @@ def test_event_counts_and_demographics_equal_pandas(built, export):
     assert np.allclose(built.age, years.loc[built.index], atol=0.05)
 
 
+def _run_features(ctx, run_id):
+    outcome = run_stage(ctx, "features", StageRequest(run_id=run_id))
+    assert outcome.result is not None
+    return outcome.result
+
+
 def test_features_stage_rebuilds_only_visits_touched_by_changed_rows(spark, omop_copy, settings_factory):
     settings = settings_factory(omop_copy)
-    first = features_stage.run(spark, settings, StageParams(run_id="r1"))
+    ctx = Context.build(settings, spark)
+    first = _run_features(ctx, "r1")
     assert first.status == "ok" and first.message.startswith("full")
     cat = Catalog(settings.warehouse)
     target = read_table(spark, cat, "omop.measurement").where("measurement_concept_id = 3027018").first()
@@ -76,12 +85,12 @@ def test_features_stage_rebuilds_only_visits_touched_by_changed_rows(spark, omop
         f"UPDATE delta.`{cat.omop('measurement')}` SET value_as_number = 500.0 "
         f"WHERE measurement_id = {target['measurement_id']}"
     )
-    second = features_stage.run(spark, settings, StageParams(run_id="r2"))
+    second = _run_features(ctx, "r2")
     assert second.message.startswith("incremental")
     assert second.metrics["visits_rebuilt"] == 1.0
-    row = read_table(spark, cat, "mlhops.features").where(
+    row = read_table(spark, cat, FEATURES).where(
         f"visit_occurrence_id = {target['visit_occurrence_id']}"
     ).first()
     assert row["heart_rate_max"] == 500.0
-    third = features_stage.run(spark, settings, StageParams(run_id="r3"))
+    third = _run_features(ctx, "r3")
     assert third.metrics["visits_rebuilt"] == 0.0

@@ -5,7 +5,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from mlhops.models.labels import LABELS_SCHEMA, build_labels
+from mlhops.io.tables.models import LABELS_SCHEMA
+from mlhops.models.labels import build_labels
 from mlhops.models.task import load_task
 from tests.conftest import shared_path
 

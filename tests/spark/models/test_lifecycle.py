@@ -15,10 +15,12 @@ import pytest
 from pyspark.sql import functions as F
 from sklearn import metrics as skm
 
-from mlhops.io import Catalog, read_table
+from mlhops.io import read_table
 from mlhops.models import registry
-from mlhops.pipelines import evaluate, promote, score, train
-from mlhops.pipelines.base import StageParams
+from mlhops.pipelines.context import Context
+from mlhops.pipelines.options import EvaluateOptions, PromoteOptions, TrainOptions
+from mlhops.pipelines.orchestrate import run_stage
+from mlhops.pipelines.stage import NoOptions, StageRequest, StageResult
 from tests.spark.models.conftest import DRIFT_FROM, START
 
 TRAIN_AS_OF = "2024-03-01"
@@ -27,61 +29,68 @@ FIRST_EVAL_AS_OF = "2024-03-14"
 EVAL_AS_OF = "2024-05-01"
 
 
-def _rows(spark, settings, name):
-    df = read_table(spark, Catalog(settings.warehouse), name)
+def _rows(ctx, name):
+    df = read_table(ctx.spark, ctx.catalog, name)
     return sorted((tuple(r) for r in df.select(*sorted(df.columns)).collect()), key=repr)
+
+
+def _run(ctx, stage, run_id, options=NoOptions(), **window) -> StageResult:
+    outcome = run_stage(ctx, stage, StageRequest(run_id, options=options, **window))
+    assert outcome.result is not None and outcome.status != "failed", outcome.message
+    return outcome.result
+
+
+def _day(iso):
+    return dt.date.fromisoformat(iso)
 
 
 @pytest.fixture(scope="module")
 def lifecycle(spark, uci_warehouse):
     settings, visits, features = uci_warehouse
-    out = {"settings": settings, "features": features}
-    out["train"] = train.run(spark, settings, StageParams("t1", extra={"as_of": TRAIN_AS_OF}))
-    out["score"] = score.run(spark, settings, StageParams("s1"))
-    out["log_after_first_score"] = _rows(spark, settings, "mlhops.inference_log")
-    out["score_again"] = score.run(spark, settings, StageParams("s2", start=START, end=START + dt.timedelta(weeks=9)))
-    out["evaluate"] = evaluate.run(spark, settings, StageParams("e1", extra={"as_of": FIRST_EVAL_AS_OF}))
-    out["perf_after_first_eval"] = _rows(spark, settings, "mlhops.performance_metrics")
-    out["fair_after_first_eval"] = _rows(spark, settings, "mlhops.fairness_disparities")
+    ctx = Context.build(settings, spark)
+    out = {"ctx": ctx, "settings": settings, "features": features}
+    out["train"] = _run(ctx, "train", "t1", TrainOptions(as_of=_day(TRAIN_AS_OF)))
+    out["score"] = _run(ctx, "score", "s1")
+    out["log_after_first_score"] = _rows(ctx, "mlhops.inference_log")
+    out["score_again"] = _run(ctx, "score", "s2", start=START, end=START + dt.timedelta(weeks=9))
+    out["evaluate"] = _run(ctx, "evaluate", "e1", EvaluateOptions(as_of=_day(FIRST_EVAL_AS_OF)))
+    out["perf_after_first_eval"] = _rows(ctx, "mlhops.performance_metrics")
+    out["fair_after_first_eval"] = _rows(ctx, "mlhops.fairness_disparities")
     return out
 
 
 def test_training_registers_a_champion_with_lineage(lifecycle):
-    settings = lifecycle["settings"]
+    ctx = lifecycle["ctx"]
     res = lifecycle["train"]
     assert res.status == "ok" and res.details["alias"] == "champion"
     assert 0.55 < res.metrics["validation_auroc"] < 0.9
-    from mlflow import MlflowClient
-
-    mv = MlflowClient().get_model_version("uci_readmission", res.details["version"])
+    mv = ctx.tracker.client().get_model_version("uci_readmission", res.details["version"])
     assert mv.tags["mlhops.features_table_version"].isdigit()
     assert mv.tags["mlhops.labels_table_version"].isdigit()
     assert mv.tags["mlhops.labels_as_of"] == TRAIN_AS_OF
-    loaded = registry.load(settings, "uci_readmission", "champion")
+    loaded = registry.load(ctx.tracker, "uci_readmission", "champion")
     assert "prior_inpatient" in loaded.features and 0 < loaded.profile.threshold < 1
 
 
 def test_scoring_logs_hashed_keys_and_rescoring_leaves_the_log_identical(spark, lifecycle):
-    settings = lifecycle["settings"]
+    ctx = lifecycle["ctx"]
     days = pd.to_datetime(pd.Series(lifecycle["features"]["event_date"]))
     weeks = (days - pd.to_timedelta(days.dt.weekday, unit="D")).dt.date.nunique()
     assert lifecycle["score"].metrics["windows"] == weeks  # discharge weeks, Monday-based
-    log = read_table(spark, Catalog(settings.warehouse), "mlhops.inference_log")
+    log = read_table(spark, ctx.catalog, "mlhops.inference_log")
     assert log.count() == len(lifecycle["features"])
     sample = log.select("person_hash", "visit_hash", "decision", "score", "threshold").first()
     assert len(sample["visit_hash"]) == 64 and sample["decision"] == int(sample["score"] >= sample["threshold"])
     ids = {str(v) for v in lifecycle["features"]["visit_occurrence_id"]}
     assert not ids & {r[0] for r in log.select("visit_hash").collect()}
-    assert _rows(spark, settings, "mlhops.inference_log") == lifecycle["log_after_first_score"]
+    assert _rows(ctx, "mlhops.inference_log") == lifecycle["log_after_first_score"]
 
 
 def test_realized_metrics_equal_scikit_learn_on_the_logged_predictions(spark, lifecycle):
-    settings = lifecycle["settings"]
-    cat = Catalog(settings.warehouse)
-    from mlhops.config.loader import resolve_salt
-    from mlhops.models.scoring import keyed_hash
-
-    labels = read_table(spark, cat, "mlhops.labels").select(keyed_hash("visit_occurrence_id", resolve_salt(settings)).alias("visit_hash"), "label")
+    ctx = lifecycle["ctx"]
+    cat = ctx.catalog
+    visit_hash = ctx.hasher.hash("visit_occurrence_id", F.col("visit_occurrence_id"))
+    labels = read_table(spark, cat, "mlhops.labels").select(visit_hash.alias("visit_hash"), "label")
     w0 = START + dt.timedelta(weeks=2)
     pdf = read_table(spark, cat, "mlhops.inference_log").where(F.col("window_start") == F.lit(w0)).join(labels, "visit_hash").toPandas()
     perf = read_table(spark, cat, "mlhops.performance_metrics").where(
@@ -98,8 +107,7 @@ def test_realized_metrics_equal_scikit_learn_on_the_logged_predictions(spark, li
 
 
 def test_small_subgroups_never_appear_in_any_output(spark, lifecycle):
-    settings = lifecycle["settings"]
-    cat = Catalog(settings.warehouse)
+    cat = lifecycle["ctx"].catalog
     f = lifecycle["features"]
     site_sizes = Counter(f["care_site_id"].astype(str))
     tiny = {s for s, n in site_sizes.items() if n < 60}
@@ -114,27 +122,27 @@ def test_small_subgroups_never_appear_in_any_output(spark, lifecycle):
 
 
 def test_planted_calibration_drift_triggers_recalibration_into_a_challenger(spark, lifecycle):
-    settings = lifecycle["settings"]
+    ctx = lifecycle["ctx"]
     res = lifecycle["evaluate"]
     kinds = {(k, w) for _, w, k in res.details["triggers"]}
     assert any(k == "calibration" and dt.date.fromisoformat(w) >= DRIFT_FROM for k, w in kinds)
     assert not any(k == "calibration" and dt.date.fromisoformat(w) < DRIFT_FROM for k, w in kinds)
     recal = res.details["recalibration"]
     assert recal["challenger"]["ece"] < recal["champion"]["ece"]
-    assert registry.alias_version(settings, "uci_readmission", "challenger") == recal["version"]
+    assert registry.alias_version(ctx.tracker, "uci_readmission", "challenger") == recal["version"]
 
 
 def test_shadow_scored_challenger_is_better_calibrated_on_later_windows(spark, lifecycle):
-    settings = lifecycle["settings"]
-    score.run(spark, settings, StageParams("s3"))
-    evaluate.run(spark, settings, StageParams("e2", extra={"as_of": EVAL_AS_OF}))
-    perf = read_table(spark, Catalog(settings.warehouse), "mlhops.performance_metrics").where(
+    ctx = lifecycle["ctx"]
+    _run(ctx, "score", "s3")
+    _run(ctx, "evaluate", "e2", EvaluateOptions(as_of=_day(EVAL_AS_OF)))
+    perf = read_table(spark, ctx.catalog, "mlhops.performance_metrics").where(
         (F.col("metric") == "ece") & (F.col("method") == "realized") & (F.col("attribute") == "all")
     ).toPandas()
-    champion = registry.alias_version(settings, "uci_readmission", "champion")
-    challenger = registry.alias_version(settings, "uci_readmission", "challenger")
+    champion = registry.alias_version(ctx.tracker, "uci_readmission", "champion")
+    challenger = registry.alias_version(ctx.tracker, "uci_readmission", "challenger")
     recal_window = dt.date.fromisoformat(
-        __import__("mlflow").MlflowClient().get_model_version("uci_readmission", challenger)
+        ctx.tracker.client().get_model_version("uci_readmission", challenger)
         .tags["mlhops.recalibration_window"].split("/")[0])
     later = perf[perf["window_start"] > recal_window].pivot(index="window_start", columns="model_version", values="estimate")
     assert len(later) >= 1
@@ -142,24 +150,24 @@ def test_shadow_scored_challenger_is_better_calibrated_on_later_windows(spark, l
 
 
 def test_reevaluating_with_the_same_labels_leaves_the_tables_identical(spark, lifecycle):
-    settings = lifecycle["settings"]
-    before = {t: _rows(spark, settings, t) for t in ("mlhops.performance_metrics", "mlhops.fairness_disparities",
-                                                     "mlhops.model_drift", "mlhops.label_requests")}
-    evaluate.run(spark, settings, StageParams("e3", extra={"as_of": EVAL_AS_OF}))
+    ctx = lifecycle["ctx"]
+    before = {t: _rows(ctx, t) for t in ("mlhops.performance_metrics", "mlhops.fairness_disparities",
+                                         "mlhops.model_drift", "mlhops.label_requests")}
+    _run(ctx, "evaluate", "e3", EvaluateOptions(as_of=_day(EVAL_AS_OF)))
     for t, rows in before.items():
-        assert _rows(spark, settings, t) == rows, t
+        assert _rows(ctx, t) == rows, t
 
 
 def test_promotion_and_rollback_are_explicit_and_logged(spark, lifecycle):
-    settings = lifecycle["settings"]
-    old = registry.alias_version(settings, "uci_readmission", "champion")
-    new = registry.alias_version(settings, "uci_readmission", "challenger")
-    p = promote.run(spark, settings, StageParams("p1", extra={"reason": "recalibrated"}))
+    ctx = lifecycle["ctx"]
+    old = registry.alias_version(ctx.tracker, "uci_readmission", "champion")
+    new = registry.alias_version(ctx.tracker, "uci_readmission", "challenger")
+    p = _run(ctx, "promote", "p1", PromoteOptions(reason="recalibrated"))
     assert (p.details["from_version"], p.details["to_version"]) == (old, new)
-    assert registry.alias_version(settings, "uci_readmission", "champion") == new
-    r = promote.run(spark, settings, StageParams("p2", extra={"action": "rollback", "reason": "check"}))
+    assert registry.alias_version(ctx.tracker, "uci_readmission", "champion") == new
+    r = _run(ctx, "promote", "p2", PromoteOptions(action="rollback", reason="check"))
     assert (r.details["from_version"], r.details["to_version"]) == (new, old)
-    assert registry.alias_version(settings, "uci_readmission", "champion") == old
-    events = read_table(spark, Catalog(settings.warehouse), "mlhops.model_events").orderBy("event_time").collect()
+    assert registry.alias_version(ctx.tracker, "uci_readmission", "champion") == old
+    events = read_table(spark, ctx.catalog, "mlhops.model_events").orderBy("event_time").collect()
     assert [(e["action"], e["from_version"], e["to_version"]) for e in events] == [
         ("promote", old, new), ("rollback", new, old)]

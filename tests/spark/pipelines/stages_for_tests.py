@@ -2,37 +2,44 @@
 
 from __future__ import annotations
 
-from mlhops.io import Catalog, merge_into, read_table
-from mlhops.pipelines.base import StageResult
+from dataclasses import dataclass
+
+from mlhops.io import merge_into, read_table
+from mlhops.pipelines.stage import StageResult
+
+T_SOURCE = "mlhops.t_source"
+T_DERIVED = "mlhops.t_derived"
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    rows: tuple[tuple[int, str], ...] = ((1, "a"),)
 
 
 class source:  # noqa: N801 - module-like namespace: a stage writing mlhops.t_source
     @staticmethod
-    def run(spark, settings, params):
-        rows = params.extra.get("rows", [(1, "a")])
-        df = spark.createDataFrame(rows, "k int, v string")
-        merge_into(df, Catalog(settings.warehouse), "mlhops.t_source", ["k"])
+    def run(ctx, req):
+        rows = list(req.options.rows)
+        df = ctx.spark.createDataFrame(rows, "k int, v string")
+        merge_into(df, ctx.catalog, T_SOURCE, ["k"])
         return StageResult("source", "ok", metrics={"rows": float(len(rows))})
 
 
 class derived:  # noqa: N801 - reads t_source, skipped when its version did not change
-    INPUT_TABLES = ["mlhops.t_source"]
-
     @staticmethod
-    def run(spark, settings, params):
-        cat = Catalog(settings.warehouse)
-        n = read_table(spark, cat, "mlhops.t_source").count()
-        merge_into(spark.createDataFrame([(0, n)], "k int, n long"), cat, "mlhops.t_derived", ["k"])
+    def run(ctx, req):
+        n = read_table(ctx.spark, ctx.catalog, T_SOURCE).count()
+        merge_into(ctx.spark.createDataFrame([(0, n)], "k int, n long"), ctx.catalog, T_DERIVED, ["k"])
         return StageResult("derived", "ok", metrics={"n": float(n)})
 
 
 class broken:  # noqa: N801
     @staticmethod
-    def run(spark, settings, params):
+    def run(ctx, req):
         raise RuntimeError("disk full")
 
 
 class after_broken:  # noqa: N801
     @staticmethod
-    def run(spark, settings, params):
+    def run(ctx, req):
         return StageResult("after_broken", "ok")

@@ -7,13 +7,26 @@ import datetime as dt
 import pytest
 
 from mlhops.io import Catalog, read_table
-from mlhops.pipelines import quality as quality_stage
-from mlhops.pipelines.base import StageParams
-from mlhops.quality.rules import load_checks
+from mlhops.io.tables.etl import MEASUREMENT, PERSON, omop_table
+from mlhops.io.tables.operations import QUALITY_RESULTS
+from mlhops.pipelines.context import Context
+from mlhops.pipelines.orchestrate import run_stage
+from mlhops.pipelines.stage import StageRequest
+from mlhops.quality.rules import checks_dir, load_checks
+
+VISIT_OCCURRENCE = omop_table("visit_occurrence")
+CONDITION_OCCURRENCE = omop_table("condition_occurrence")
 
 
 def _results(spark, settings):
-    return read_table(spark, Catalog(settings.warehouse), "mlhops.quality_results").toPandas()
+    return read_table(spark, Catalog(settings.warehouse), QUALITY_RESULTS).toPandas()
+
+
+def run_quality(spark, settings, run_id):
+    """The quality stage's result, run as the CLI runs it."""
+    outcome = run_stage(Context.build(settings, spark), "quality", StageRequest(run_id=run_id))
+    assert outcome.result is not None and outcome.status != "failed", outcome.message
+    return outcome.result
 
 
 @pytest.fixture(scope="module")
@@ -23,13 +36,13 @@ def clean(spark, omop_warehouse, settings_factory, tmp_path_factory):
     wh = tmp_path_factory.mktemp("quality_clean")
     shutil.copytree(omop_warehouse / "omop", wh / "omop")
     settings = settings_factory(wh)
-    result = quality_stage.run(spark, settings, StageParams(run_id="clean"))
+    result = run_quality(spark, settings, "clean")
     return settings, result, _results(spark, settings)
 
 
 def test_every_check_declares_a_kahn_category_and_required_fields_follow_the_spec(clean):
     settings, _, _ = clean
-    checks = load_checks(settings)
+    checks = load_checks(checks_dir(settings.sources, settings.quality))
     assert {c.category for c in checks} == {"completeness", "conformance", "plausibility"}
     assert "person_required.gender_concept_id" in {c.id for c in checks}
 
@@ -50,10 +63,10 @@ def _plant(spark, cat, table, assignment, where):
 def test_planted_violations_fail_their_check_in_their_window_only(spark, omop_copy, settings_factory):
     settings = settings_factory(omop_copy)
     cat = Catalog(settings.warehouse)
-    hr = read_table(spark, cat, "omop.measurement").where("measurement_concept_id = 3027018").first()
-    visit = read_table(spark, cat, "omop.visit_occurrence").orderBy("visit_occurrence_id").first()
-    male = read_table(spark, cat, "omop.person").where("gender_concept_id = 8507").first()
-    cond = read_table(spark, cat, "omop.condition_occurrence").where(f"person_id = {male['person_id']}").first()
+    hr = read_table(spark, cat, MEASUREMENT).where("measurement_concept_id = 3027018").first()
+    visit = read_table(spark, cat, VISIT_OCCURRENCE).orderBy("visit_occurrence_id").first()
+    male = read_table(spark, cat, PERSON).where("gender_concept_id = 8507").first()
+    cond = read_table(spark, cat, CONDITION_OCCURRENCE).where(f"person_id = {male['person_id']}").first()
     # completeness: a required field missing
     _plant(spark, cat, "visit_occurrence", "visit_type_concept_id = NULL", f"visit_occurrence_id = {visit['visit_occurrence_id']}")
     # conformance: heart rate in another unit; an orphan person id
@@ -61,7 +74,7 @@ def test_planted_violations_fail_their_check_in_their_window_only(spark, omop_co
     _plant(spark, cat, "visit_occurrence", "person_id = 999999", f"visit_occurrence_id = {visit['visit_occurrence_id']}")
     # plausibility: temporal order and a sex-specific condition
     _plant(spark, cat, "condition_occurrence", "condition_concept_id = 439393", f"condition_occurrence_id = {cond['condition_occurrence_id']}")
-    result = quality_stage.run(spark, settings, StageParams(run_id="planted"))
+    result = run_quality(spark, settings, "planted")
     assert result.status == "alerts"
     res = _results(spark, settings)
     fails = res[res.status == "fail"]
@@ -86,14 +99,14 @@ def test_temporal_plausibility_catches_events_before_birth_and_visits_ending_bef
 ):
     settings = settings_factory(omop_copy)
     cat = Catalog(settings.warehouse)
-    visit = read_table(spark, cat, "omop.visit_occurrence").orderBy("visit_occurrence_id").first()
-    person = read_table(spark, cat, "omop.person").where(f"person_id = {visit['person_id']}").first()
+    visit = read_table(spark, cat, VISIT_OCCURRENCE).orderBy("visit_occurrence_id").first()
+    person = read_table(spark, cat, PERSON).where(f"person_id = {visit['person_id']}").first()
     _plant(spark, cat, "visit_occurrence", "visit_end_date = date_sub(visit_start_date, 3)",
            f"visit_occurrence_id = {visit['visit_occurrence_id']}")
-    meas = read_table(spark, cat, "omop.measurement").where(f"person_id = {person['person_id']}").first()
+    meas = read_table(spark, cat, MEASUREMENT).where(f"person_id = {person['person_id']}").first()
     _plant(spark, cat, "measurement", f"measurement_date = DATE'{person['year_of_birth'] - 1}-06-15'",
            f"measurement_id = {meas['measurement_id']}")
-    quality_stage.run(spark, settings, StageParams(run_id="temporal"))
+    run_quality(spark, settings, "temporal")
     res = _results(spark, settings)
     fails = set(res[res.status == "fail"].check_id)
     assert {"visit_end_before_start", "measurement_before_birth"} <= fails

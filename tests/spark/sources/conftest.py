@@ -82,8 +82,9 @@ def _plant_imaging_rows(path: Path) -> None:
 
 @pytest.fixture(scope="session")
 def warehouse(spark, settings_factory, tmp_path_factory) -> Warehouse:
-    from mlhops.pipelines.base import StageParams
+    from mlhops.pipelines.context import Context
     from mlhops.pipelines.orchestrate import run_stage
+    from tests.spark.etl.conftest import etl_request
 
     root = tmp_path_factory.mktemp("sources-inputs")
     cxr_file = _cxr_slice(root / "cxr")
@@ -108,8 +109,9 @@ def warehouse(spark, settings_factory, tmp_path_factory) -> Warehouse:
     log.addHandler(handler)
     log.setLevel(logging.DEBUG)
     try:
+        ctx = Context.build(settings, spark)
         outcomes = {
-            source: run_stage(spark, settings, "etl", StageParams(run_id=f"src-{source}", source=source, input=str(path)))
+            source: run_stage(ctx, "etl", etl_request(f"src-{source}", source, path))
             for source, path in inputs.items()
         }
     finally:

@@ -11,7 +11,7 @@ import hashlib
 import pytest
 from pyspark.sql import functions as F
 
-from mlhops.config.loader import resolve_salt
+from mlhops.config.secrets import resolve_salt
 from mlhops.io import Catalog, read_table
 from mlhops.omop import mi_cdm
 from tests.spark.etl.conftest import data_rows

@@ -40,17 +40,18 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mlhops.config.loader import resolve_salt
+from mlhops.config.secrets import resolve_salt
 from mlhops.etl import eras
-from mlhops.etl.ids import ID_MAP_TABLE
-from mlhops.etl.loader import LoadResult
+from mlhops.etl.batch import LoadResult
+from mlhops.etl.loader import load_batch
 from mlhops.etl.mapping import map_events
-from mlhops.etl.sources import ehr_imaging, fhir
+from mlhops.etl.sources import fhir
 from mlhops.etl.sources.fhir_resources import parse_file
+from mlhops.etl.vocabulary import Vocabulary, load_vocabulary
 from mlhops.io import Catalog, read_table, table_exists
-from mlhops.omop.vocabulary import Vocabulary, load_vocabulary
+from mlhops.io.tables.etl import ID_MAP
 from tests.conftest import shared_path
-from tests.spark.etl.conftest import SHIFT_DAYS, EtlRun, data_rows
+from tests.spark.etl.conftest import SHIFT_DAYS, EtlRun, data_rows, etl_env
 
 RUN_ID = "run-fhir-115"
 # Every OMOP table the two loads write (image_feature: neither form has image features).
@@ -105,15 +106,16 @@ class Forms:
 def forms(spark, ma115, settings_factory) -> Forms:
     settings = settings_factory(deid={"date_shift_max_days": SHIFT_DAYS})
     csv_catalog, fhir_catalog = Catalog(ma115.settings.warehouse), Catalog(settings.warehouse)
-    shutil.copytree(csv_catalog.path(ID_MAP_TABLE), fhir_catalog.path(ID_MAP_TABLE))
-    extract = fhir.extract_with_imaging(spark, settings, str(shared_path("synthea_ma115", "fhir_r4")))
+    shutil.copytree(csv_catalog.path(ID_MAP), fhir_catalog.path(ID_MAP))
+    env = etl_env(spark, settings)
+    batch = fhir.extract(spark, env, str(shared_path("synthea_ma115", "fhir_r4")))
     vocab = load_vocabulary(spark, settings.etl.vocabulary_dir)
-    routed = map_events(extract.batch.events, vocab).groupBy("target_table", "source_table").count().collect()
-    loaded = ehr_imaging.load(spark, settings, extract, RUN_ID)
+    routed = map_events(batch.events, vocab).groupBy("target_table", "source_table").count().collect()
+    loaded = load_batch(spark, env, batch, RUN_ID, vocab)
     persons = [r["person_id"] for r in read_table(spark, fhir_catalog, "omop.person").select("person_id").collect()]
     return Forms(
-        spark=spark, csv=ma115, csv_catalog=csv_catalog, fhir_catalog=fhir_catalog, fhir=loaded.result,
-        rows_read=extract.batch.rows_read, by_source={(r["target_table"], r["source_table"]): r["count"] for r in routed},
+        spark=spark, csv=ma115, csv_catalog=csv_catalog, fhir_catalog=fhir_catalog, fhir=loaded,
+        rows_read=batch.rows_read, by_source={(r["target_table"], r["source_table"]): r["count"] for r in routed},
         persons=persons, vocab=vocab,
     )
 
@@ -150,7 +152,7 @@ def test_the_patients_of_both_forms_are_the_csv_patients_less_the_missing_bundle
 
 def test_the_same_patient_lands_as_the_same_omop_person(spark, forms):
     # The FHIR run found every patient in the identity registry: it assigned no person id.
-    new_ids = read_table(spark, forms.fhir_catalog, ID_MAP_TABLE).where(
+    new_ids = read_table(spark, forms.fhir_catalog, ID_MAP).where(
         (F.col("kind") == "person") & (F.col("run_id") == RUN_ID)).count()
     assert new_ids == 0
     cols = [c for c in forms.table("csv", "person").columns if c != "location_id"]

@@ -10,9 +10,8 @@ import pytest
 from mlhops.etl.sources import omop_cdm
 from mlhops.io import Catalog, read_table
 from mlhops.omop import schema as cdm
-from mlhops.pipelines import etl
-from mlhops.pipelines.base import StageParams
 from tests.conftest import shared_path
+from tests.spark.etl.conftest import etl_env, run_etl
 
 # A few tables with all their rows: a required-heavy one (person), one renamed in v5.3
 # (visit_occurrence), one without a primary key (death), one empty (location), one with
@@ -56,20 +55,20 @@ def v53_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def v53_export(spark, settings, v53_dir):
-    return omop_cdm.read_export(spark, settings, str(v53_dir))
+    return omop_cdm.read_export(spark, etl_env(spark, settings).deid, str(v53_dir))
 
 
 @pytest.fixture(scope="module")
 def loaded(spark, settings_factory, v53_dir):
     """The v5.3 export through the ``etl`` stage twice (same warehouse)."""
     settings = settings_factory()
-    first = etl.run(spark, settings, StageParams(run_id="omop-1", source="omop", input=str(v53_dir)))
-    second = etl.run(spark, settings, StageParams(run_id="omop-2", source="omop", input=str(v53_dir)))
+    first = run_etl(spark, settings, v53_dir, "omop-1", source="omop")
+    second = run_etl(spark, settings, v53_dir, "omop-2", source="omop")
     return settings, first, second
 
 
 def test_v54_export_is_conformant_and_every_row_accounted_for(spark, settings, v54_dir):
-    export = omop_cdm.read_export(spark, settings, str(v54_dir))
+    export = omop_cdm.read_export(spark, etl_env(spark, settings).deid, str(v54_dir))
     assert export.version == "5.4"
     counts = {}
     for table, frame in export.tables.items():

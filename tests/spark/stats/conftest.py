@@ -105,6 +105,7 @@ def write_features(spark, settings, pdf):
     from mlhops.features.spec import load_feature_specs
     from mlhops.io import Catalog, merge_into, table_exists
     from mlhops.io.changes import enable_change_feed
+    from mlhops.io.tables.monitoring import FEATURE_KEYS, FEATURES
 
     schema = feature_schema(load_feature_specs(settings))
     import pandas as pd
@@ -120,7 +121,7 @@ def write_features(spark, settings, pdf):
     rows = [tuple(plain(v) for v in r) for r in pdf[names].astype(object).itertuples(index=False)]
     df = spark.createDataFrame(rows, schema=schema)
     cat = Catalog(settings.warehouse)
-    created = not table_exists(spark, cat, "mlhops.features")
-    merge_into(df, cat, "mlhops.features", ["visit_occurrence_id"])
+    created = not table_exists(spark, cat, FEATURES)
+    merge_into(df, cat, FEATURES, list(FEATURE_KEYS))
     if created:
-        enable_change_feed(spark, cat, "mlhops.features")
+        enable_change_feed(spark, cat, FEATURES)

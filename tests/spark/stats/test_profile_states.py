@@ -11,9 +11,10 @@ from datasketches import kll_doubles_sketch
 from pyspark.sql import functions as F
 
 from mlhops.config.stages import SliceSettings, StatsSettings
+from mlhops.io.tables.monitoring import WINDOW_KEYS
 from mlhops.stats import windows as W
 from mlhops.stats.profile import profile_metrics
-from mlhops.stats.states import WINDOW_KEYS, compute_states, merge_states
+from mlhops.stats.states import compute_states, merge_states
 
 STATS = StatsSettings(slices=(SliceSettings("sex", "sex"),), granularities=("day", "month"))
 NUMERIC = ["age", "sbp_last", "heart_rate_mean", "n_procedures"]

@@ -11,8 +11,16 @@ from pyspark.sql import functions as F
 
 from mlhops.drift import univariate_spark as UD
 from mlhops.io import Catalog, read_table, table_version
-from mlhops.pipelines import stats as stats_stage
-from mlhops.pipelines.base import StageParams
+from mlhops.io.tables.monitoring import (
+    DRIFT_METRICS,
+    PROFILE_BINS,
+    PROFILE_METRICS,
+    PROFILE_STATES,
+    STAGE_WATERMARKS,
+)
+from mlhops.pipelines.context import Context
+from mlhops.pipelines.orchestrate import run_stage
+from mlhops.pipelines.stage import StageRequest
 from tests.spark.stats.conftest import write_features
 
 SHIFT_WEEK = dt.date(2024, 2, 12)  # week 7
@@ -25,8 +33,15 @@ def _week(pdf, start):
     return (d >= start) & (d < start + dt.timedelta(days=7))
 
 
+def _run_stats(spark, settings, run_id, **request):
+    """The stats stage through the orchestrator (as the CLI runs it); its result."""
+    outcome = run_stage(Context.build(settings, spark), "stats", StageRequest(run_id=run_id, **request))
+    assert outcome.result is not None
+    return outcome.result
+
+
 def _drift(spark, settings):
-    return read_table(spark, Catalog(settings.warehouse), "mlhops.drift_metrics").toPandas()
+    return read_table(spark, Catalog(settings.warehouse), DRIFT_METRICS).toPandas()
 
 
 def test_planted_shifts_are_flagged_in_their_window_and_feature_only(spark, stats_settings, diabetes_rows):
@@ -40,7 +55,7 @@ def test_planted_shifts_are_flagged_in_their_window_and_feature_only(spark, stat
     pdf.loc[gone, "lab_procedures"] = np.nan  # the lab goes missing at one site
     write_features(spark, settings, pdf)
 
-    result = stats_stage.run(spark, settings, StageParams(run_id="t"))
+    result = _run_stats(spark, settings, "t")
     assert result.status == "ok"
     drift = _drift(spark, settings)
     ks = drift[(drift.detector == "ks") & (drift.slice == "all") & (drift.reference == "baseline")]
@@ -55,7 +70,7 @@ def test_planted_shifts_are_flagged_in_their_window_and_feature_only(spark, stat
                  & (drift.feature == "lab_procedures") & drift.drift]
     assert {r.window_start.date() for r in prev.itertuples()} >= {SHIFT_WEEK, SHIFT_WEEK + dt.timedelta(days=7)}
 
-    profile = read_table(spark, Catalog(settings.warehouse), "mlhops.profile_metrics").toPandas()
+    profile = read_table(spark, Catalog(settings.warehouse), PROFILE_METRICS).toPandas()
     site = profile[(profile.granularity == "week") & (profile.slice == "site") & (profile.feature == "lab_procedures")]
     null_frac = {(r.window_start, r.slice_value): r.null_fraction for r in site.itertuples()}
     assert null_frac[(MISSING_WEEK, "2")] == 1.0
@@ -65,7 +80,7 @@ def test_planted_shifts_are_flagged_in_their_window_and_feature_only(spark, stat
 def test_windows_below_the_minimum_sample_are_not_tested(spark, stats_settings, diabetes_rows):
     settings = stats_settings(drift={"granularities": ["week"], "min_samples": 100000})
     write_features(spark, settings, diabetes_rows)
-    stats_stage.run(spark, settings, StageParams(run_id="t"))
+    _run_stats(spark, settings, "t")
     drift = _drift(spark, settings)
     assert len(drift) > 0
     assert set(drift.status) == {"insufficient_data"} and not drift.drift.any()
@@ -83,7 +98,7 @@ def test_incremental_run_after_late_and_updated_rows_equals_full_recompute(
     rows = diabetes_rows
     first = rows[np.array(rows["event_date"].tolist()) < dt.date(2024, 3, 4)]
     write_features(spark, settings, first)
-    stats_stage.run(spark, settings, StageParams(run_id="full"))
+    _run_stats(spark, settings, "full")
 
     # Next night: a new week, one late row in week 2, one corrected value in week 3.
     late = rows[np.array(rows["event_date"].tolist()) >= dt.date(2024, 3, 4)].copy()
@@ -97,7 +112,7 @@ def test_incremental_run_after_late_and_updated_rows_equals_full_recompute(
     write_features(spark, settings, pd.concat([late, late_row, fixed]))
     # This night commits one table after another; the next one side by side (the default).
     one_by_one = dataclasses.replace(settings, stats=dataclasses.replace(settings.stats, concurrent_commits=1))
-    result = stats_stage.run(spark, one_by_one, StageParams(run_id="incremental"))
+    result = _run_stats(spark, one_by_one, "incremental")
     assert result.message.startswith("incremental")
     assert result.metrics["days_recomputed"] < 20
 
@@ -109,9 +124,9 @@ def test_incremental_run_after_late_and_updated_rows_equals_full_recompute(
     new_day["event_time"] = pd.Timestamp("2024-03-12 10:00")
     write_features(spark, settings, new_day)
     cat = Catalog(settings.warehouse)
-    outputs = ("mlhops.profile_states", "mlhops.profile_metrics", "mlhops.drift_metrics", "mlhops.stage_watermarks")
+    outputs = (PROFILE_STATES, PROFILE_METRICS, DRIFT_METRICS, STAGE_WATERMARKS)
     before_night = {n: table_version(spark, cat, n) for n in outputs}
-    nightly = stats_stage.run(spark, settings, StageParams(run_id="nightly"))
+    nightly = _run_stats(spark, settings, "nightly")
     assert nightly.metrics["days_recomputed"] == 1.0
     # One commit per table: the day's state and all its windows' states go in together.
     assert {n: table_version(spark, cat, n) for n in outputs} == {n: v + 1 for n, v in before_night.items()}
@@ -122,12 +137,12 @@ def test_incremental_run_after_late_and_updated_rows_equals_full_recompute(
     fresh = stats_settings(cumulative=True, cumulative_months=3)
     fresh = dataclasses.replace(fresh, warehouse=str(tmp_path_factory.mktemp("fresh")))
     write_features(spark, fresh, final)
-    stats_stage.run(spark, fresh, StageParams(run_id="full2"))
+    _run_stats(spark, fresh, "full2")
 
     # Cumulative windows share their start: the end is part of the key.
     keys = ["granularity", "window_start", "window_end", "slice", "slice_value", "feature"]
-    a = _sorted_table(spark, settings, "mlhops.profile_metrics", keys)
-    b = _sorted_table(spark, fresh, "mlhops.profile_metrics", keys)
+    a = _sorted_table(spark, settings, PROFILE_METRICS, keys)
+    b = _sorted_table(spark, fresh, PROFILE_METRICS, keys)
     assert a[keys].equals(b[keys])
     assert (a.granularity == "cumulative").sum() > 0
     for col in ("n_rows", "n_null", "n", "min", "max"):
@@ -138,8 +153,8 @@ def test_incremental_run_after_late_and_updated_rows_equals_full_recompute(
         list(map(tuple, t)) if t is not None else None for t in b.top_k
     ]
     dkeys = ["detector", "granularity", "window_start", "slice", "slice_value", "reference", "feature"]
-    da = _sorted_table(spark, settings, "mlhops.drift_metrics", dkeys)
-    db = _sorted_table(spark, fresh, "mlhops.drift_metrics", dkeys)
+    da = _sorted_table(spark, settings, DRIFT_METRICS, dkeys)
+    db = _sorted_table(spark, fresh, DRIFT_METRICS, dkeys)
     assert da[dkeys].equals(db[dkeys])
     chi = da.detector == "chi2"
     assert np.allclose(da.statistic[chi].astype(float), db.statistic[chi].astype(float), equal_nan=True)
@@ -147,16 +162,16 @@ def test_incremental_run_after_late_and_updated_rows_equals_full_recompute(
     assert np.nanmax(np.abs(da.statistic[ks].astype(float) - db.statistic[ks].astype(float))) <= 0.05
 
     # Re-running with nothing new leaves every table as it is, without a commit.
-    before = {n: read_table(spark, cat, n).count() for n in ("mlhops.profile_states",)}
+    before = {n: read_table(spark, cat, n).count() for n in (PROFILE_STATES,)}
     versions = {n: table_version(spark, cat, n) for n in outputs}
-    again = stats_stage.run(spark, settings, StageParams(run_id="again"))
+    again = _run_stats(spark, settings, "again")
     assert again.metrics["days_recomputed"] == 0.0
     assert before == {n: read_table(spark, cat, n).count() for n in before}
     assert versions == {n: table_version(spark, cat, n) for n in outputs}
 
     # A night tests its few pairs on the driver: the same results as the pandas UDF of a full run.
-    states = read_table(spark, cat, "mlhops.profile_states")
-    bins = read_table(spark, cat, "mlhops.profile_bins")
+    states = read_table(spark, cat, PROFILE_STATES)
+    bins = read_table(spark, cat, PROFILE_BINS)
     current = states.where(F.col("granularity") == "week")
     pairs = UD.pair_with_baseline(current, states.where(F.col("granularity") == "baseline"), bins).unionByName(
         UD.pair_with_previous(current, states, bins)

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from mlhops.config import load_settings
-from mlhops.config.loader import DEFAULT_DEV_SALT, resolve_salt
+from mlhops.config.secrets import DEFAULT_DEV_SALT, resolve_salt
 from mlhops.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[3]

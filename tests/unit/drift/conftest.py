@@ -6,12 +6,14 @@ import pandas as pd
 import pytest
 
 from tests.unit.drift.uci import FEATURES, load_uci
+from tests.conftest import reads_shared_data
 
 # Small enough for the shared 2-core machine, large enough for the planted shifts to show.
 N_ROWS = 600
 
 
 @pytest.fixture(scope="session")
+@reads_shared_data
 def uci_samples() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Disjoint fit, reference and current samples of the same population (seeded)."""
     df = load_uci(nrows=20000)

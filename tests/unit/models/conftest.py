@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import shared_path
+from tests.conftest import reads_shared_data, shared_path
 
 NUMERIC = [
     "time_in_hospital", "num_lab_procedures", "num_procedures", "num_medications",
@@ -35,6 +35,7 @@ class UciPredictions:
 
 
 @pytest.fixture(scope="session")
+@reads_shared_data
 def uci() -> UciPredictions:
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression

@@ -12,9 +12,9 @@ import pytest
 
 from pyspark.sql.pandas.types import to_arrow_schema
 
+from mlhops.io.tables.monitoring import STATE_SCHEMA
 from mlhops.stats.fine_pass import OTHER_CATEGORY, FineFeature, cap_counts, chunk_states
-from mlhops.stats.states import STATE_SCHEMA
-from tests.conftest import shared_path
+from tests.conftest import reads_shared_data, shared_path
 
 NUMERIC = ["time_in_hospital", "num_lab_procedures", "num_medications"]
 CATEGORICAL = ["race", "admission_type_id"]
@@ -25,6 +25,7 @@ SCHEMA = to_arrow_schema(STATE_SCHEMA)
 
 
 @pytest.fixture(scope="module")
+@reads_shared_data
 def rows() -> pd.DataFrame:
     """6,000 real encounters (UCI Diabetes) spread over 4 days by encounter id, sliced by gender
     and by admission source; ~3% of num_lab_procedures blanked to exercise null handling."""

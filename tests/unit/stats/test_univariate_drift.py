@@ -9,7 +9,7 @@ from scipy import stats as sps
 from scipy.spatial.distance import jensenshannon
 
 from mlhops.drift import univariate as U
-from tests.conftest import shared_path
+from tests.conftest import reads_shared_data, shared_path
 
 GRID = np.asarray(U.GRID_RANKS)
 # |D - D_exact| bound of the grid (the sketch is exact at these sample sizes).
@@ -22,6 +22,7 @@ def grid_quantiles(x: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
+@reads_shared_data
 def diabetes() -> pd.DataFrame:
     path = shared_path("uci_diabetes_130_us_hospitals")
     csv = next(p for p in sorted(path.rglob("diabetic_data*")) if p.suffix in (".csv", ".gz"))

@@ -5,7 +5,7 @@ the ``Data_Entry_2017`` layout (image index, finding labels, follow-up #, patien
 view position, original image width/height, pixel spacing x/y; other CSVs such as
 ``BBox_List_2017.csv`` are skipped with a log line). One CSV row is one image; it becomes an
 instance record of the same shape DICOM headers produce and goes through the one imaging
-builder (:func:`mlhops.etl.sources.dicom.load_imaging`): person, imaging procedure,
+builder (:func:`mlhops.etl.sources.dicom.imaging_batch`): person, imaging procedure,
 acquisition measurements (size, pixel spacing, view position, body part), ``image_occurrence``
 and ``image_feature``. Rows of one image index are one instance, study and series (the layout
 has no study grouping).
@@ -28,20 +28,20 @@ Patient ids are dataset-local: they are namespaced (:data:`PERSON_NAMESPACE`) so
 from __future__ import annotations
 
 import logging
-from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from mlhops.config.model import Settings
 from mlhops.errors import DataQualityError
 from mlhops.etl import parse
+from mlhops.etl.batch import SourceBatch, union_all
 from mlhops.etl.csv_reader import header_columns, read_csv_with_lines
+from mlhops.etl.env import EtlEnv
 from mlhops.etl.events import EVENT_SCHEMA, LINEAGE_COLUMNS
-from mlhops.etl.files import checksum, list_files
-from mlhops.etl.sources import SourceLoad
-from mlhops.etl.sources.dicom import ImagingInput, load_imaging
+from mlhops.etl.files import checksum
+from mlhops.etl.sources.dicom import ImagingInput, imaging_batch
 from mlhops.etl.sources.dicom_header import HEADER_SCHEMA
+from mlhops.io.fs import list_files
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def _csv_files(spark: SparkSession, input_path: str) -> list[str]:
     return chosen
 
 
-def load(spark: SparkSession, settings: Settings, input_path: str, run_id: str) -> SourceLoad:
+def extract(spark: SparkSession, env: EtlEnv, input_path: str) -> SourceBatch:
     """``mlhops etl --source cxr-metadata``: Data_Entry_2017 rows -> imaging tables and findings.
 
     Conservation: every CSV row (``cxr_images``) is an image of a loaded series, quarantined
@@ -214,16 +214,16 @@ def load(spark: SparkSession, settings: Settings, input_path: str, run_id: str) 
     """
     files = _csv_files(spark, input_path)
     frames = [_read(spark, p) for p in files]
-    rows = reduce(lambda a, b: a.unionByName(b), [f for f, _ in frames])
+    rows = union_all([f for f, _ in frames])
     good, rejects, dup = parse_rows(rows)
     dated = image_dates(good).localCheckpoint(eager=True)
-    types = settings.etl.standard_concepts.get("type", {})
+    types = env.standard("type")
     findings = finding_events(dated, int(types.get("cxr", types.get("ehr", 32817)))).localCheckpoint(eager=True)
     n_findings = findings.select("source_file", "source_line").distinct().count()
     logger.info("cxr-metadata: %d files, %d rows", len(files), sum(n for _, n in frames))
-    return load_imaging(spark, settings, ImagingInput(
+    return imaging_batch(spark, env, ImagingInput(
         source=SOURCE, layout=LAYOUT, alg_system=f"{LAYOUT} metadata (mlhops {SOURCE})",
         file_table=SOURCE_TABLE, files_read=sum(n for _, n in frames), instances=instances(dated),
         rejects=rejects, filtered=dup, input_files=[checksum(spark, p) for p in files],
         events=findings, events_rows_read={FINDINGS_TABLE: n_findings},
-    ), run_id)
+    ))

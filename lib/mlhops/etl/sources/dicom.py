@@ -23,17 +23,10 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from mlhops.config.model import Settings
-from mlhops.errors import DataQualityError
-from mlhops.etl.batch import SourceBatch, empty_frame
-from mlhops.etl.conservation import Conservation, account
-from mlhops.etl.deid import Deidentifier
+from mlhops.etl.batch import ImageInstances, SourceBatch, source_batch
+from mlhops.etl.env import EtlEnv
 from mlhops.etl.files import InputFile
-from mlhops.etl.ids import ID_MAP_TABLE
-from mlhops.etl.loader import load_batch
-from mlhops.etl.quarantine import QUARANTINE_TABLE, quarantine_rows, write_quarantine
-from mlhops.etl.sources import SourceLoad, dicom_omop
-from mlhops.etl.sources.imaging_tables import write_image_tables
+from mlhops.etl.sources import dicom_omop
 from mlhops.etl.sources.dicom_header import (
     HEADER_COLUMNS,
     HEADER_SCHEMA,
@@ -42,7 +35,9 @@ from mlhops.etl.sources.dicom_header import (
     STATUS_IMAGE,
     parse_header,
 )
-from mlhops.io import Catalog, read_table, table_exists, table_version
+from mlhops.io import Catalog, read_table, table_exists
+from mlhops.io.fs import exists
+from mlhops.io.tables.etl import ID_MAP
 
 logger = logging.getLogger(__name__)
 
@@ -119,13 +114,10 @@ def _referenced(parsed: DataFrame) -> DataFrame:
 
 
 def _existing(spark: SparkSession, paths: list[str]) -> tuple[list[str], list[str]]:
-    jvm = spark.sparkContext._jvm
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
     present: list[str] = []
     missing: list[str] = []
     for p in paths:
-        hpath = jvm.org.apache.hadoop.fs.Path(p)
-        (present if hpath.getFileSystem(conf).exists(hpath) else missing).append(p)
+        (present if exists(spark, p) else missing).append(p)
     return present, missing
 
 
@@ -202,11 +194,6 @@ def extract_instances(spark: SparkSession, input_paths: list[str]) -> DicomBatch
     return DicomBatch(instances=instances, rejects=rejects, filtered=filtered, files_read=files_read, files=files)
 
 
-def _type_concept(settings: Settings) -> int:
-    types = settings.etl.standard_concepts.get("type", {})
-    return int(types.get("dicom", dicom_omop.DEFAULT_TYPE_CONCEPT_ID))
-
-
 def _input_files(files: DataFrame) -> list[InputFile]:
     """Input file lineage; checksums were computed on the executors while parsing."""
     return [
@@ -217,13 +204,12 @@ def _input_files(files: DataFrame) -> list[InputFile]:
 
 @dataclass(frozen=True)
 class ImagingInput:
-    """Parsed imaging input of any format, ready for :func:`load_imaging`.
+    """Parsed imaging input of any format, ready for :func:`imaging_batch`.
 
-    ``instances`` are instance records (the columns of
-    :data:`~mlhops.etl.sources.dicom_header.HEADER_SCHEMA` that are not parse status, plus
-    lineage of ``file_table`` and ``image_date``). ``rejects``/``filtered`` are rows of
-    ``file_table`` already left out while parsing; ``events`` are further facts of the same
-    instances (e.g. tabular findings) with their own logical tables in ``events_rows_read``.
+    ``instances`` are instance records (see :class:`~mlhops.etl.batch.ImageInstances`);
+    ``rejects``/``filtered`` are rows of ``file_table`` already left out while parsing;
+    ``events`` are further facts of the same instances (e.g. tabular findings) with their own
+    logical tables in ``events_rows_read``.
     """
 
     source: str
@@ -239,55 +225,26 @@ class ImagingInput:
     events_rows_read: dict[str, int] | None = None
 
 
-def load(spark: SparkSession, settings: Settings, input_path: str, run_id: str) -> SourceLoad:
-    """``mlhops etl --source dicom``: DICOM headers -> persons, imaging procedures, acquisition
-    measurements (through the shared loader) and ``omop.image_occurrence``/``image_feature``.
-
-    Conservation: every file read (``dicom_files``) ends as an instance of a loaded series, a
-    quarantined file (pydicom's reason, a missing required attribute, or its series' procedure
-    not loaded) or a filtered file (DICOMDIR index, duplicate SOP instance); the logical tables
-    ``dicom_patients``, ``dicom_studies`` and ``dicom_series`` are accounted for by the loader.
-
-    Args:
-        spark: the session.
-        settings: validated settings (salt, date shift, vocabulary).
-        input_path: folder (searched recursively) or file.
-        run_id: this run's id.
-
-    Raises:
-        DataQualityError: conservation does not balance (a bug, never data).
-    """
-    import pydicom
-
-    raw = extract_instances(spark, [input_path])
-    return load_imaging(spark, settings, ImagingInput(
-        source=SOURCE, layout=f"dicom (pydicom {pydicom.__version__})",
-        alg_system=f"pydicom {pydicom.__version__} header parser", file_table=SOURCE_TABLE,
-        files_read=raw.files_read, instances=raw.instances, rejects=raw.rejects, filtered=raw.filtered,
-        input_files=_input_files(raw.files),
-    ), run_id)
+def _known_persons(spark: SparkSession, catalog: Catalog) -> DataFrame | None:
+    """Persons already in ``mlhops.id_map`` (None: empty warehouse)."""
+    if not table_exists(spark, catalog, ID_MAP):
+        return None
+    return read_table(spark, catalog, ID_MAP).where(F.col("kind") == "person")
 
 
-def load_imaging(spark: SparkSession, settings: Settings, inp: ImagingInput, run_id: str) -> SourceLoad:
-    """Instance records (DICOM headers, tabular imaging metadata) -> persons, imaging procedures,
-    acquisition measurements (through the shared loader) and the MI-CDM imaging tables.
+def imaging_batch(spark: SparkSession, env: EtlEnv, inp: ImagingInput) -> SourceBatch:
+    """Instance records (DICOM headers, tabular imaging metadata) -> the loader's batch: persons,
+    imaging procedures and acquisition measurements, with the instances as its imaging part.
 
     The imaging builder of image files and image metadata (DICOM files, ChestX-ray14 metadata);
-    the imaging studies of EHR exports go through :mod:`mlhops.etl.sources.ehr_imaging`. Both
-    write the MI-CDM tables with :func:`~mlhops.etl.sources.imaging_tables.write_image_tables`.
-    Conservation covers ``inp.file_table`` (instance of a loaded series, quarantined or filtered)
-    and the loader's logical tables.
-
-    Raises:
-        DataQualityError: conservation does not balance (a bug, never data).
+    the loader then writes the MI-CDM tables (:mod:`mlhops.etl.steps.imaging`). Conservation
+    covers ``inp.file_table`` (instance of a loaded series, quarantined or filtered) and the
+    logical tables ``dicom_patients``, ``dicom_studies`` and ``dicom_series``.
     """
-    catalog = Catalog(settings.warehouse)
-    deid = Deidentifier(settings)
-    type_id = _type_concept(settings)
+    type_id = int(env.type_concepts({"dicom": dicom_omop.DEFAULT_TYPE_CONCEPT_ID})["dicom"])
     instances = inp.instances.localCheckpoint(eager=True)
-    known = read_table(spark, catalog, ID_MAP_TABLE).where(F.col("kind") == "person") if table_exists(
-        spark, catalog, ID_MAP_TABLE) else None
-    persons, patient_filtered, patient_rows = dicom_omop.patients(instances, known, deid)
+    known = _known_persons(spark, env.catalog)
+    persons, patient_filtered, patient_rows = dicom_omop.patients(instances, known, env.deid)
     # Materialised now: ``known`` reads mlhops.id_map, which the loader is about to extend with
     # these very persons (re-evaluated later, they would count as loaded *and* already known).
     persons = persons.localCheckpoint(eager=True)
@@ -309,31 +266,36 @@ def load_imaging(spark: SparkSession, settings: Settings, inp: ImagingInput, run
         dicom_omop.TABLE_SERIES: counts.get(dicom_omop.TABLE_SERIES, 0),
         **(inp.events_rows_read or {}),
     }
-    batch = SourceBatch(
-        source=inp.source, layout=inp.layout, events=events, persons=persons,
-        visits=empty_frame(spark, "visits"), providers=empty_frame(spark, "providers"),
-        care_sites=empty_frame(spark, "care_sites"), locations=empty_frame(spark, "locations"),
-        payer_periods=empty_frame(spark, "payer_periods"), costs=empty_frame(spark, "costs"),
-        rejects=empty_frame(spark, "rejects"), filtered=patient_filtered.unionByName(no_params),
-        rows_read=rows_read, input_files=inp.input_files,
+    part = ImageInstances(
+        instances=instances, alg_system=inp.alg_system, type_concept_id=type_id, file_table=inp.file_table,
+        files_read=inp.files_read, rejects=inp.rejects, filtered=inp.filtered,
     )
-    result = load_batch(spark, settings, batch, run_id)
+    return source_batch(
+        spark, source=inp.source, layout=inp.layout, rows_read=rows_read, input_files=inp.input_files,
+        frames={"events": events, "persons": persons, "filtered": patient_filtered.unionByName(no_params)},
+        image_instances=part,
+    )
 
-    ids = read_table(spark, catalog, ID_MAP_TABLE).where(F.col("kind") == "event").select("key_hash", "id")
-    procedures = read_table(spark, catalog, "omop.procedure_occurrence")
-    measurements = read_table(spark, catalog, "omop.measurement")
-    rows = dicom_omop.image_rows(instances, ids, procedures, measurements, deid, type_id, inp.alg_system)
-    write_image_tables(spark, catalog, deid, rows.image_occurrence, rows.image_feature, run_id, result)
 
-    # Input rows: instances of loaded series, quarantined rows, filtered rows.
-    file_rejects = inp.rejects.unionByName(rows.rejects).localCheckpoint(eager=True)
-    quarantined_names = {r["source_file"] for r in file_rejects.select("source_file").distinct().collect()}
-    q_files = [f for f in inp.input_files if f.name in quarantined_names]
-    write_quarantine(quarantine_rows(file_rejects, run_id=run_id, source=inp.source, files=q_files), catalog)
-    result.tables[QUARANTINE_TABLE] = table_version(spark, catalog, QUARANTINE_TABLE) or 0
-    file_account = account({inp.file_table: inp.files_read}, rows.instance_lineage, file_rejects, inp.filtered)
-    assert result.conservation is not None
-    result.conservation = Conservation(tables={**result.conservation.tables, **file_account.tables})
-    if not result.conservation.balanced:
-        raise DataQualityError(f"conservation does not balance for {result.conservation.unbalanced()}")
-    return SourceLoad(layout=inp.layout, result=result, input_files=inp.input_files)
+def extract(spark: SparkSession, env: EtlEnv, input_path: str) -> SourceBatch:
+    """``mlhops etl --source dicom``: DICOM headers -> persons, imaging procedures, acquisition
+    measurements, and (written by the loader after them) ``omop.image_occurrence``/``image_feature``.
+
+    Conservation: every file read (``dicom_files``) ends as an instance of a loaded series, a
+    quarantined file (pydicom's reason, a missing required attribute, or its series' procedure
+    not loaded) or a filtered file (DICOMDIR index, duplicate SOP instance).
+
+    Args:
+        spark: the session.
+        env: the run's environment (catalog, de-identifier, type concepts).
+        input_path: folder (searched recursively) or file.
+    """
+    import pydicom
+
+    raw = extract_instances(spark, [input_path])
+    return imaging_batch(spark, env, ImagingInput(
+        source=SOURCE, layout=f"dicom (pydicom {pydicom.__version__})",
+        alg_system=f"pydicom {pydicom.__version__} header parser", file_table=SOURCE_TABLE,
+        files_read=raw.files_read, instances=raw.instances, rejects=raw.rejects, filtered=raw.filtered,
+        input_files=_input_files(raw.files),
+    ))

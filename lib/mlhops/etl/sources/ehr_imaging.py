@@ -6,8 +6,9 @@ body site (SNOMED CT) and date. They carry no acquisition parameters and no find
 writes neither), so they give no ``image_feature`` row. The study itself is a coded procedure
 that the source hands to the shared loader as an ordinary event: it is mapped, de-identified,
 quarantined (unknown patient or encounter, impossible dates) and counted like every other fact
-of its source table. After the loader has written it, every series of a loaded study becomes
-one ``image_occurrence``:
+of its source table. The source hands the series to the loader too (``SourceBatch.image_series``);
+after the loader has written the studies, every series of a loaded study becomes one
+``image_occurrence`` (:mod:`mlhops.etl.steps.imaging`, with :func:`image_occurrences`):
 
 * ``procedure_occurrence_id``, ``person_id``, ``visit_occurrence_id``: those of its study's
   procedure (so persons and visits are the ones the rest of the source's ETL resolved);
@@ -25,28 +26,16 @@ rows are already accounted for (conservation) as the quarantined study.
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from mlhops.config.model import Settings
-from mlhops.etl.batch import SourceBatch
 from mlhops.etl.deid import Deidentifier, shift_ts
 from mlhops.etl.events import LINEAGE_FIELDS
-from mlhops.etl.ids import ID_MAP_TABLE
-from mlhops.etl.loader import LoadResult, load_batch
 from mlhops.etl.mapping import map_events
-from mlhops.etl.sources import SourceLoad
 from mlhops.etl.sources.dicom_omop import VOCABULARY as DICOM_VOCABULARY
 from mlhops.etl.sources.dicom_omop import pseudo_uid
-from mlhops.etl.sources.imaging_tables import write_image_tables
-from mlhops.io import Catalog, read_table, table_exists
-from mlhops.omop.vocabulary import Vocabulary, load_vocabulary
-
-logger = logging.getLogger(__name__)
+from mlhops.etl.vocabulary import Vocabulary
 
 ANATOMIC_SITE_DOMAIN = "Spec Anatomic Site"
 BODY_SITE_VOCABULARY = "SNOMED"
@@ -65,14 +54,6 @@ SERIES_SCHEMA = T.StructType(
         T.StructField("series_ts", T.TimestampType(), False),  # UTC, not shifted
     ]
 )
-
-
-@dataclass(frozen=True)
-class EhrExtract:
-    """An EHR source's parsed input: the loader's batch and the imaging series of its studies."""
-
-    batch: SourceBatch
-    series: DataFrame  # SERIES_SCHEMA
 
 
 def _concepts(first: DataFrame, vocab: Vocabulary) -> DataFrame:
@@ -124,38 +105,3 @@ def image_occurrences(series: DataFrame, event_ids: DataFrame, procedures: DataF
         pseudo_uid(deid, "dicom-series", F.col("series_uid")).alias("image_series_uid"),
         F.coalesce("_site", F.lit(0)).alias("anatomic_site_concept_id"),
     )
-
-
-def write_image_occurrences(spark: SparkSession, settings: Settings, series: DataFrame, run_id: str,
-                            result: LoadResult, vocab: Vocabulary) -> None:
-    """After :func:`~mlhops.etl.loader.load_batch`: the series of loaded studies ->
-    ``omop.image_occurrence`` (extends ``result``; nothing is written when there is none)."""
-    catalog = Catalog(settings.warehouse)
-    if not table_exists(spark, catalog, ID_MAP_TABLE) or not table_exists(spark, catalog, "omop.procedure_occurrence"):
-        return
-    deid = Deidentifier(settings)
-    ids = read_table(spark, catalog, ID_MAP_TABLE).where(F.col("kind") == "event").select("key_hash", "id")
-    procedures = read_table(spark, catalog, "omop.procedure_occurrence")
-    occ = image_occurrences(series, ids, procedures, vocab, deid).localCheckpoint(eager=True)
-    n = occ.count()
-    logger.info("%d imaging series of loaded studies", n)
-    if n:
-        write_image_tables(spark, catalog, deid, occ, None, run_id, result)
-
-
-def load(spark: SparkSession, settings: Settings, extract: EhrExtract, run_id: str) -> SourceLoad:
-    """Load an EHR source's batch through the shared loader, then its imaging series.
-
-    Args:
-        spark: the session.
-        settings: validated settings.
-        extract: the parsed input.
-        run_id: this run's id.
-
-    Raises:
-        DataQualityError: conservation does not balance (a bug, never data).
-    """
-    vocab = load_vocabulary(spark, settings.etl.vocabulary_dir)
-    result = load_batch(spark, settings, extract.batch, run_id, vocab)
-    write_image_occurrences(spark, settings, extract.series, run_id, result, vocab)
-    return SourceLoad(layout=extract.batch.layout, result=result, input_files=extract.batch.input_files)

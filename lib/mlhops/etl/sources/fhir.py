@@ -22,20 +22,17 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator
-from functools import reduce
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from mlhops.config.model import Settings
 from mlhops.etl import parse
-from mlhops.etl.batch import FRAME_SCHEMAS, SourceBatch
+from mlhops.etl.batch import FRAME_SCHEMAS, SourceBatch, source_batch
+from mlhops.etl.env import EtlEnv
 from mlhops.etl.events import LINEAGE_COLUMNS
 from mlhops.etl.files import InputFile
-from mlhops.etl.sources import SourceLoad, ehr_imaging
-from mlhops.etl.sources.ehr_imaging import EhrExtract
 from mlhops.etl.sources.fhir_resources import NUMERIC_FIELDS, RECORD_FIELDS, parse_file
 
 logger = logging.getLogger(__name__)
@@ -152,36 +149,86 @@ def _select(df: DataFrame, kind: str, cols: dict[str, Column]) -> DataFrame:
     ])
 
 
-def _union(frames: list[DataFrame]) -> DataFrame:
-    return reduce(lambda a, b: a.unionByName(b), frames)
-
-
-def extract(spark: SparkSession, settings: Settings, input_path: str) -> SourceBatch:
-    """Parse a folder of FHIR R4 Bundles / NDJSON files into the loader's batch (see
-    :func:`extract_with_imaging`)."""
-    return extract_with_imaging(spark, settings, input_path).batch
-
-
-def load(spark: SparkSession, settings: Settings, input_path: str, run_id: str) -> SourceLoad:
-    """``mlhops etl --source fhir``: the batch through the shared loader, then the series of
-    ImagingStudy resources into ``omop.image_occurrence`` (:mod:`~mlhops.etl.sources.ehr_imaging`)."""
-    return ehr_imaging.load(spark, settings, extract_with_imaging(spark, settings, input_path), run_id)
-
-
 _VISIT_REFS = ["person_ref", "provider_ref", "care_site_ref"]
 _EVENT_REFS = ["person_ref", "visit_ref", "provider_ref", "name"]
 
 
-def extract_with_imaging(spark: SparkSession, settings: Settings, input_path: str) -> EhrExtract:
-    """Parse a folder of FHIR R4 Bundles / NDJSON files.
+def _subject_required() -> parse.Check:
+    return ("subject", F.col("person_ref").isNull(), "missing required value")
+
+
+def _period_checks() -> list[parse.Check]:
+    start, end = parse.ts("start"), parse.ts("end")
+    return [
+        parse.required("start"), parse.parses("start", start, "timestamp"), parse.parses("end", end, "timestamp"),
+        ("end", start.isNotNull() & end.isNotNull() & (end < start), "impossible dates: end before start"),
+    ]
+
+
+def _persons(records: DataFrame) -> tuple[DataFrame, DataFrame]:
+    birth, death = parse.ts("start"), parse.ts("end")
+    good, rejects = parse.split_rejects(records, [
+        parse.required("start"), parse.parses("start", birth, "date"), parse.parses("end", death, "timestamp"),
+    ])
+    return _select(good, "persons", {
+        "person_key": F.col("key"), "birth_ts": birth, "death_ts": death, "gender_source_value": F.col("gender"),
+        "race_source_value": F.col("race"), "ethnicity_source_value": F.col("ethnicity"),
+        "location_key": F.col("location_key"),
+    }), rejects
+
+
+def _visits(records: DataFrame) -> tuple[DataFrame, DataFrame]:
+    good, rejects = parse.split_rejects(records, [
+        _subject_required(), *_period_checks(), ("class", F.col("visit_class").isNull(), "missing required value"),
+    ])
+    return _select(good, "visits", {
+        "visit_key": F.col("key"), "person_key": F.col("person_ref"), "start_ts": parse.ts("start"),
+        "end_ts": parse.ts("end"), "visit_class": F.col("visit_class"), "visit_source_value": F.col("code"),
+        "provider_key": F.col("provider_ref"), "care_site_key": F.col("care_site_ref"),
+    }), rejects
+
+
+def _events(records: DataFrame, medications: DataFrame, types: dict[str, int]) -> tuple[DataFrame, DataFrame]:
+    """Clinical facts; medicationReference codes come from the referenced Medication."""
+    meds = F.broadcast(medications.select(F.col("key").alias("_med"), F.col("vocabulary_id").alias("_mv"),
+                                          F.col("code").alias("_mc")).dropDuplicates(["_med"]))
+    ev = records.join(meds, F.col("name") == F.col("_med"), "left").withColumn(
+        "vocabulary_id", F.coalesce("vocabulary_id", "_mv")
+    ).withColumn("code", F.coalesce("code", "_mc")).drop("_med", "_mv", "_mc")
+    good, rejects = parse.split_rejects(ev, [
+        _subject_required(), *_period_checks(), ("code", F.col("code").isNull(), "missing required value"),
+    ])
+    type_id = F.when(F.col("source_table").isin(*_PRESCRIPTIONS), F.lit(types["ehr_prescription"])).otherwise(F.lit(types["ehr"]))
+    return _select(good, "events", {
+        "event_key": F.col("key"), "person_key": F.col("person_ref"), "visit_key": F.col("visit_ref"),
+        "provider_key": F.col("provider_ref"), "start_ts": parse.ts("start"), "end_ts": parse.ts("end"),
+        "vocabulary_id": F.col("vocabulary_id"), "code": F.trim("code"), "default_domain": F.col("default_domain"),
+        "type_concept_id": type_id, "value_as_number": F.col("value_number"), "value_as_string": F.col("value_string"),
+        "value_source_value": F.substring(F.coalesce(F.col("value_string"), F.col("value_number").cast("string")), 1, 50),
+        "unit_source_value": F.col("unit"), "quantity": F.col("quantity"),
+    }), rejects
+
+
+def _series(records: DataFrame) -> DataFrame:
+    """Series of ImagingStudy resources (references resolved): their study is the event keyed by
+    the resource."""
+    return records.where(F.col("person_ref").isNotNull() & parse.ts("start").isNotNull()).select(
+        *LINEAGE_COLUMNS, F.col("name").alias("study_event_key"), F.col("person_ref").alias("person_key"),
+        "study_uid", F.col("key").alias("series_uid"), F.col("code").alias("modality"), "body_site",
+        parse.ts("start").alias("series_ts"),
+    )
+
+
+def extract(spark: SparkSession, env: EtlEnv, input_path: str) -> SourceBatch:
+    """Parse a folder of FHIR R4 Bundles / NDJSON files into the loader's batch, with the series of
+    its ImagingStudy resources as its imaging part.
 
     Args:
         spark: the session.
-        settings: validated settings (type concepts).
+        env: the run's environment (type concepts).
         input_path: folder (searched recursively) or file.
     """
-    types = dict(_TYPES)
-    types.update(settings.etl.standard_concepts.get("type", {}))
+    types = env.type_concepts(_TYPES)
     records, info = read_records(spark, input_path)
     records = records.withColumn("malformed", F.lit(False)).localCheckpoint(eager=True)
 
@@ -189,86 +236,32 @@ def extract_with_imaging(spark: SparkSession, settings: Settings, input_path: st
         return records.where(F.col("kind") == kind)
 
     res = _Resolver(records)
-    series_raw = of("image_series")
     aliases = res.table(records, ["visit", "event", "image_series"], sorted({*_VISIT_REFS, *_EVENT_REFS}))
-    # persons
-    birth, death = parse.ts("start"), parse.ts("end")
-    p_good, p_rej = parse.split_rejects(of("person"), [
-        parse.required("start"), parse.parses("start", birth, "date"), parse.parses("end", death, "timestamp"),
-    ])
-    persons = _select(p_good, "persons", {
-        "person_key": F.col("key"), "birth_ts": birth, "death_ts": death, "gender_source_value": F.col("gender"),
-        "race_source_value": F.col("race"), "ethnicity_source_value": F.col("ethnicity"),
-        "location_key": F.col("location_key"),
-    })
-    # visits
-    v = res.resolve(of("visit"), _VISIT_REFS, aliases)
-    start, end = parse.ts("start"), parse.ts("end")
-    v_good, v_rej = parse.split_rejects(v, [
-        ("subject", F.col("person_ref").isNull(), "missing required value"),
-        parse.required("start"), parse.parses("start", start, "timestamp"), parse.parses("end", end, "timestamp"),
-        ("end", start.isNotNull() & end.isNotNull() & (end < start), "impossible dates: end before start"),
-        ("class", F.col("visit_class").isNull(), "missing required value"),
-    ])
-    visits = _select(v_good, "visits", {
-        "visit_key": F.col("key"), "person_key": F.col("person_ref"), "start_ts": start, "end_ts": end,
-        "visit_class": F.col("visit_class"), "visit_source_value": F.col("code"),
-        "provider_key": F.col("provider_ref"), "care_site_key": F.col("care_site_ref"),
-    })
-    # events (medicationReference codes come from the referenced Medication)
-    ev = res.resolve(of("event"), _EVENT_REFS, aliases)
-    meds = F.broadcast(of("medication").select(F.col("key").alias("_med"), F.col("vocabulary_id").alias("_mv"),
-                                               F.col("code").alias("_mc")).dropDuplicates(["_med"]))
-    ev = ev.join(meds, F.col("name") == F.col("_med"), "left").withColumn(
-        "vocabulary_id", F.coalesce("vocabulary_id", "_mv")
-    ).withColumn("code", F.coalesce("code", "_mc")).drop("_med", "_mv", "_mc")
-    e_good, e_rej = parse.split_rejects(ev, [
-        ("subject", F.col("person_ref").isNull(), "missing required value"),
-        parse.required("start"), parse.parses("start", start, "timestamp"), parse.parses("end", end, "timestamp"),
-        ("end", start.isNotNull() & end.isNotNull() & (end < start), "impossible dates: end before start"),
-        ("code", F.col("code").isNull(), "missing required value"),
-    ])
-    type_id = F.when(F.col("source_table").isin(*_PRESCRIPTIONS), F.lit(types["ehr_prescription"])).otherwise(F.lit(types["ehr"]))
-    events = _select(e_good, "events", {
-        "event_key": F.col("key"), "person_key": F.col("person_ref"), "visit_key": F.col("visit_ref"),
-        "provider_key": F.col("provider_ref"), "start_ts": start, "end_ts": end,
-        "vocabulary_id": F.col("vocabulary_id"), "code": F.trim("code"), "default_domain": F.col("default_domain"),
-        "type_concept_id": type_id, "value_as_number": F.col("value_number"), "value_as_string": F.col("value_string"),
-        "value_source_value": F.substring(F.coalesce(F.col("value_string"), F.col("value_number").cast("string")), 1, 50),
-        "unit_source_value": F.col("unit"), "quantity": F.col("quantity"),
-    })
-    care_sites = _select(of("care_site"), "care_sites", {
-        "care_site_key": F.col("key"), "care_site_name": F.col("name"), "location_key": F.col("location_key"),
-    })
-    providers = _select(of("provider"), "providers", {"provider_key": F.col("key"), "gender_source_value": F.col("gender")})
-    locations = _select(of("location"), "locations", {
-        "location_key": F.col("location_key"), "city": F.col("city"), "state": F.col("state"), "zip": F.col("zip"),
-    })
-    file_rejects = of("reject").select(*LINEAGE_COLUMNS, "field", "reason")
-    rejects = _union([file_rejects, p_rej, v_rej, e_rej])
-    filtered = of("filtered").select(*LINEAGE_COLUMNS, "reason")
+    persons, p_rej = _persons(of("person"))
+    visits, v_rej = _visits(res.resolve(of("visit"), _VISIT_REFS, aliases))
+    events, e_rej = _events(res.resolve(of("event"), _EVENT_REFS, aliases), of("medication"), types)
+    frames = {
+        "persons": persons, "visits": visits, "events": events,
+        "care_sites": _select(of("care_site"), "care_sites", {
+            "care_site_key": F.col("key"), "care_site_name": F.col("name"), "location_key": F.col("location_key"),
+        }),
+        "providers": _select(of("provider"), "providers", {"provider_key": F.col("key"), "gender_source_value": F.col("gender")}),
+        "locations": _select(of("location"), "locations", {
+            "location_key": F.col("location_key"), "city": F.col("city"), "state": F.col("state"), "zip": F.col("zip"),
+        }),
+        "rejects": [of("reject").select(*LINEAGE_COLUMNS, "field", "reason"), p_rej, v_rej, e_rej],
+        "filtered": of("filtered").select(*LINEAGE_COLUMNS, "reason"),
+    }
     rows_read = {
         r["source_table"]: int(r["n"])
         for r in of("seen").groupBy("source_table").agg(F.sum("quantity").alias("n")).collect()
     }
-    # Series of ImagingStudy resources: their study is the event keyed by the resource.
-    sr = res.resolve(series_raw, ["person_ref"], aliases)
-    series = sr.where(F.col("person_ref").isNotNull() & parse.ts("start").isNotNull()).select(
-        *LINEAGE_COLUMNS, F.col("name").alias("study_event_key"), F.col("person_ref").alias("person_key"),
-        "study_uid", F.col("key").alias("series_uid"), F.col("code").alias("modality"), "body_site",
-        parse.ts("start").alias("series_ts"),
-    )
+    series = _series(res.resolve(of("image_series"), ["person_ref"], aliases))
     # Lineage checksums of every file (small metadata rows; the bytes stay on the executors).
     input_files = [
         InputFile(path=r["path"], name=r["source_file"], size=int(r["length"]), sha256=r["sha256"])
         for r in info.collect()
     ]
     logger.info("fhir input: %d files, %d resources", rows_read.get("fhir_files", 0), sum(rows_read.values()) - rows_read.get("fhir_files", 0))
-    batch = SourceBatch(
-        source=SOURCE, layout=LAYOUT, events=events, persons=persons, visits=visits, providers=providers,
-        care_sites=care_sites, locations=locations,
-        payer_periods=spark.createDataFrame([], FRAME_SCHEMAS["payer_periods"]),
-        costs=spark.createDataFrame([], FRAME_SCHEMAS["costs"]),
-        rejects=rejects, filtered=filtered, rows_read=rows_read, input_files=input_files,
-    )
-    return EhrExtract(batch=batch, series=series)
+    return source_batch(spark, source=SOURCE, layout=LAYOUT, rows_read=rows_read, frames=frames,
+                        input_files=input_files, image_series=series)

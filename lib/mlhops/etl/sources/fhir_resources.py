@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 KINDS = ("seen", "person", "visit", "event", "image_series", "care_site", "provider", "location", "alias", "medication",
@@ -214,6 +215,156 @@ def _address(res: dict[str, Any]) -> dict[str, Any]:
     return {"city": addr.get("city"), "state": addr.get("state"), "zip": digits[:ZIP_DIGITS] or None}
 
 
+@dataclass(frozen=True)
+class _Resource:
+    """One resource being turned into records: where it is and how its file names others."""
+
+    res: dict[str, Any]
+    rtype: str
+    rid: str
+    line: int
+    local: dict[str, str]
+
+    @property
+    def key(self) -> str:
+        """Event key of the resource's facts."""
+        return f"{self.rtype}/{self.rid}"
+
+    def rec(self, kind: str, **values: Any) -> dict[str, Any]:
+        return _rec(kind, self.rtype, self.line, **values)
+
+    def event(self, concept: Any, domain: str, start: str | None, end: str | None = None, *,
+              key: str | None = None, **values: Any) -> dict[str, Any]:
+        return _event(self.rtype, self.line, key or self.key, self.res, concept, domain, start, end,
+                      local=self.local, **values)
+
+    def ref(self, element: str) -> str | None:
+        return ref(self.res.get(element), self.local)
+
+
+def _omb_code(ext: dict[str, Any]) -> str | None:
+    """The ``ombCategory`` code of a US Core race/ethnicity extension."""
+    return next((e.get("valueCoding", {}).get("code") for e in ext.get("extension", []) if e.get("url") == "ombCategory"), None)
+
+
+def _gender(res: dict[str, Any]) -> Any:
+    return GENDER.get(str(res.get("gender")), res.get("gender"))
+
+
+def _patient(r: _Resource) -> list[dict[str, Any]]:
+    race = _ext(r.res, RACE_EXT)
+    race_text = next((e.get("valueString") for e in race.get("extension", []) if e.get("url") == "text"), None)
+    eth_code = _omb_code(_ext(r.res, ETHNICITY_EXT))
+    addr = _address(r.res)
+    loc = "|".join(["residence", addr["city"] or "", addr["state"] or "", "", addr["zip"] or ""]) if any(addr.values()) else None
+    out = [r.rec("person", key=r.rid, start=r.res.get("birthDate"), end=r.res.get("deceasedDateTime"),
+                 gender=_gender(r.res), race=RACE.get(_omb_code(race) or "") or (race_text.lower() if race_text else None),
+                 ethnicity=ETHNICITY.get(eth_code or "", eth_code), location_key=loc)]
+    if loc:
+        out.append(r.rec("location", location_key=loc, **addr))
+    return out
+
+
+def _encounter(r: _Resource) -> list[dict[str, Any]]:
+    start, end = _period(r.res, "period")
+    cls = r.res.get("class") or {}
+    code = cls.get("code") if isinstance(cls, dict) else None
+    parts = [p for p in r.res.get("participant", []) if isinstance(p, dict)]
+    return [r.rec("visit", key=r.rid, person_ref=r.ref("subject"), start=start, end=end,
+                  visit_class=ENCOUNTER_CLASS.get(str(code), str(code).lower() if code else None), code=code,
+                  provider_ref=ref(parts[0].get("individual"), r.local) if parts else None,
+                  care_site_ref=r.ref("serviceProvider"))]
+
+
+def _organization(r: _Resource) -> list[dict[str, Any]]:
+    loc = f"organization|{r.rid}"
+    return [r.rec("care_site", key=r.rid, name=r.res.get("name"), location_key=loc),
+            r.rec("location", location_key=loc, **_address(r.res))]
+
+
+def _practitioner(r: _Resource) -> list[dict[str, Any]]:
+    return [r.rec("provider", key=r.rid, gender=_gender(r.res))]
+
+
+def _condition(r: _Resource) -> list[dict[str, Any]]:
+    start, end = _period(r.res, "onsetDateTime", "onsetPeriod", "recordedDate")
+    abated = r.res.get("abatementDateTime")
+    return [r.event(r.res.get("code"), "Condition", start, abated if isinstance(abated, str) else end)]
+
+
+def _observation(r: _Resource) -> list[dict[str, Any]]:
+    start, _ = _period(r.res, "effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued")
+    comps = [c for c in r.res.get("component", []) if isinstance(c, dict)]
+    # A panel (blood pressure) carries its values in components: one fact per component.
+    own_value = _value(r.res) != (None, None, None)
+    holders = [(f"{r.key}#{i}", c) for i, c in enumerate(comps)] if comps and not own_value else [(r.key, r.res)]
+    out = []
+    for k, h in holders:
+        num, text, unit = _value(h)
+        out.append(r.event(h.get("code"), "Measurement" if num is not None else "Observation", start, key=k,
+                           value_number=num, value_string=text, unit=unit))
+    return out
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _medication_use(r: _Resource) -> list[dict[str, Any]]:
+    start, end = _period(r.res, "authoredOn", "effectiveDateTime", "effectivePeriod")
+    qty = ((r.res.get("dispenseRequest") or {}).get("quantity") or {}).get("value")
+    # medicationReference: the code comes from the referenced Medication (resolved in Spark).
+    return [r.event(r.res.get("medicationCodeableConcept"), "Drug", start, end, provider_ref=r.ref("requester"),
+                    name=r.ref("medicationReference"), quantity=_number(qty))]
+
+
+def _procedure(r: _Resource) -> list[dict[str, Any]]:
+    start, end = _period(r.res, "performedPeriod", "performedDateTime")
+    return [r.event(r.res.get("code"), "Procedure", start, end)]
+
+
+def _immunization(r: _Resource) -> list[dict[str, Any]]:
+    start, _ = _period(r.res, "occurrenceDateTime", "recorded")
+    return [r.event(r.res.get("vaccineCode"), "Drug", start, quantity=1.0)]
+
+
+def _allergy(r: _Resource) -> list[dict[str, Any]]:
+    start, _ = _period(r.res, "onsetDateTime", "recordedDate")
+    return [r.event(r.res.get("code"), "Observation", start)]
+
+
+def _device(r: _Resource) -> list[dict[str, Any]]:
+    # No use period in R4 Device; Synthea records the implant time as manufactureDate.
+    # The UDI carrier (serial numbers) is never read.
+    return [r.event(r.res.get("type"), "Device", r.res.get("manufactureDate"), quantity=1.0)]
+
+
+def _supply_delivery(r: _Resource) -> list[dict[str, Any]]:
+    item = r.res.get("suppliedItem") or {}
+    qty = (item.get("quantity") or {}).get("value")
+    start, _ = _period(r.res, "occurrenceDateTime", "occurrencePeriod")
+    return [r.event(item.get("itemCodeableConcept"), "Device", start, quantity=_number(qty))]
+
+
+def _imaging(r: _Resource) -> list[dict[str, Any]]:
+    return _imaging_study(r.line, r.key, r.res, r.local)
+
+
+def _medication(r: _Resource) -> list[dict[str, Any]]:
+    vocab, code = _coding(r.res.get("code"))
+    return [r.rec("medication", key=r.rid, vocabulary_id=vocab, code=code), r.rec("filtered", reason=REFERENCED)]
+
+
+# Resource type -> its records (types not listed: reference-only or without OMOP target).
+_HANDLERS: dict[str, Callable[[_Resource], list[dict[str, Any]]]] = {
+    "Patient": _patient, "Encounter": _encounter, "Organization": _organization, "Practitioner": _practitioner,
+    "Condition": _condition, "Observation": _observation, "MedicationRequest": _medication_use,
+    "MedicationAdministration": _medication_use, "Procedure": _procedure, "Immunization": _immunization,
+    "AllergyIntolerance": _allergy, "Device": _device, "SupplyDelivery": _supply_delivery,
+    "ImagingStudy": _imaging, "Medication": _medication,
+}
+
+
 def resource_records(res: dict[str, Any], line: int, full_url: str | None,
                      local: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Records of one resource (``seen`` counts are added per file by :func:`parse_file`).
@@ -224,99 +375,18 @@ def resource_records(res: dict[str, Any], line: int, full_url: str | None,
         full_url: its Bundle ``fullUrl``.
         local: aliases declared by the resource's file (see :func:`aliases`) -> resource id.
     """
-    local = local or {}
     rtype = str(res.get("resourceType") or "Unknown")
     rid = res.get("id")
     if not rid:
         return [_rec("reject", rtype, line, field="id", reason="resource without id")]
-    rid = str(rid)
-    out = [_rec("alias", rtype, line, key=rid, name=name) for name in aliases(rtype, rid, res, full_url)]
-    key = f"{rtype}/{rid}"
-
-    def event(*args: Any, **values: Any) -> dict[str, Any]:
-        return _event(*args, local=local, **values)
-
-    if rtype == "Patient":
-        race = _ext(res, RACE_EXT)
-        race_code = next((e.get("valueCoding", {}).get("code") for e in race.get("extension", []) if e.get("url") == "ombCategory"), None)
-        race_text = next((e.get("valueString") for e in race.get("extension", []) if e.get("url") == "text"), None)
-        eth = _ext(res, ETHNICITY_EXT)
-        eth_code = next((e.get("valueCoding", {}).get("code") for e in eth.get("extension", []) if e.get("url") == "ombCategory"), None)
-        addr = _address(res)
-        loc = "|".join(["residence", addr["city"] or "", addr["state"] or "", "", addr["zip"] or ""]) if any(addr.values()) else None
-        out.append(_rec("person", rtype, line, key=rid, start=res.get("birthDate"), end=res.get("deceasedDateTime"),
-                        gender=GENDER.get(str(res.get("gender")), res.get("gender")),
-                        race=RACE.get(race_code or "") or (race_text.lower() if race_text else None),
-                        ethnicity=ETHNICITY.get(eth_code or "", eth_code),
-                        location_key=loc))
-        if loc:
-            out.append(_rec("location", rtype, line, location_key=loc, **addr))
-    elif rtype == "Encounter":
-        start, end = _period(res, "period")
-        cls = res.get("class") or {}
-        code = cls.get("code") if isinstance(cls, dict) else None
-        parts = [p for p in res.get("participant", []) if isinstance(p, dict)]
-        out.append(_rec("visit", rtype, line, key=rid, person_ref=ref(res.get("subject"), local), start=start, end=end,
-                        visit_class=ENCOUNTER_CLASS.get(str(code), str(code).lower() if code else None), code=code,
-                        provider_ref=ref(parts[0].get("individual"), local) if parts else None,
-                        care_site_ref=ref(res.get("serviceProvider"), local)))
-    elif rtype == "Organization":
-        loc = f"organization|{rid}"
-        out.append(_rec("care_site", rtype, line, key=rid, name=res.get("name"), location_key=loc))
-        out.append(_rec("location", rtype, line, location_key=loc, **_address(res)))
-    elif rtype == "Practitioner":
-        out.append(_rec("provider", rtype, line, key=rid, gender=GENDER.get(str(res.get("gender")), res.get("gender"))))
-    elif rtype == "Condition":
-        start, end = _period(res, "onsetDateTime", "onsetPeriod", "recordedDate")
-        out.append(event(rtype, line, key, res, res.get("code"), "Condition", start,
-                         res.get("abatementDateTime") if isinstance(res.get("abatementDateTime"), str) else end))
-    elif rtype == "Observation":
-        start, _ = _period(res, "effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued")
-        comps = [c for c in res.get("component", []) if isinstance(c, dict)]
-        # A panel (blood pressure) carries its values in components: one fact per component.
-        own_value = _value(res) != (None, None, None)
-        holders = [(f"{key}#{i}", c) for i, c in enumerate(comps)] if comps and not own_value else [(key, res)]
-        for k, h in holders:
-            num, text, unit = _value(h)
-            out.append(event(rtype, line, k, res, h.get("code"), "Measurement" if num is not None else "Observation",
-                             start, value_number=num, value_string=text, unit=unit))
-    elif rtype in ("MedicationRequest", "MedicationAdministration"):
-        start, end = _period(res, "authoredOn", "effectiveDateTime", "effectivePeriod")
-        qty = ((res.get("dispenseRequest") or {}).get("quantity") or {}).get("value")
-        # medicationReference: the code comes from the referenced Medication (resolved in Spark).
-        out.append(event(rtype, line, key, res, res.get("medicationCodeableConcept"), "Drug", start, end,
-                         provider_ref=ref(res.get("requester"), local), name=ref(res.get("medicationReference"), local),
-                         quantity=float(qty) if isinstance(qty, int | float) else None))
-    elif rtype == "Procedure":
-        start, end = _period(res, "performedPeriod", "performedDateTime")
-        out.append(event(rtype, line, key, res, res.get("code"), "Procedure", start, end))
-    elif rtype == "Immunization":
-        start, _ = _period(res, "occurrenceDateTime", "recorded")
-        out.append(event(rtype, line, key, res, res.get("vaccineCode"), "Drug", start, quantity=1.0))
-    elif rtype == "AllergyIntolerance":
-        start, _ = _period(res, "onsetDateTime", "recordedDate")
-        out.append(event(rtype, line, key, res, res.get("code"), "Observation", start))
-    elif rtype == "Device":
-        # No use period in R4 Device; Synthea records the implant time as manufactureDate.
-        # The UDI carrier (serial numbers) is never read.
-        out.append(event(rtype, line, key, res, res.get("type"), "Device", res.get("manufactureDate"), quantity=1.0))
-    elif rtype == "SupplyDelivery":
-        item = res.get("suppliedItem") or {}
-        qty = (item.get("quantity") or {}).get("value")
-        start, _ = _period(res, "occurrenceDateTime", "occurrencePeriod")
-        out.append(event(rtype, line, key, res, item.get("itemCodeableConcept"), "Device", start,
-                         quantity=float(qty) if isinstance(qty, int | float) else None))
-    elif rtype == "ImagingStudy":
-        out += _imaging_study(line, key, res, local)
-    elif rtype == "Medication":
-        vocab, code = _coding(res.get("code"))
-        out.append(_rec("medication", rtype, line, key=rid, vocabulary_id=vocab, code=code))
-        out.append(_rec("filtered", rtype, line, reason=REFERENCED))
-    elif rtype in _REFERENCE_ONLY:
-        out.append(_rec("filtered", rtype, line, reason=REFERENCED))
-    else:
-        out.append(_rec("filtered", rtype, line, reason=f"{NO_TARGET} ({rtype})"))
-    return out
+    r = _Resource(res, rtype, str(rid), line, local or {})
+    out = [r.rec("alias", key=r.rid, name=name) for name in aliases(rtype, r.rid, res, full_url)]
+    handler = _HANDLERS.get(rtype)
+    if handler is not None:
+        return out + handler(r)
+    if rtype in _REFERENCE_ONLY:
+        return out + [r.rec("filtered", reason=REFERENCED)]
+    return out + [r.rec("filtered", reason=f"{NO_TARGET} ({rtype})")]
 
 
 def _resources(data: bytes) -> Iterator[tuple[int, dict[str, Any], str | None]]:

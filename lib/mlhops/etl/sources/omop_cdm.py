@@ -9,12 +9,12 @@ Hospitals that already run an OMOP CDM hand over its tables; no raw-EHR mapping 
   value or an out-of-range integer quarantines the row (file, line, field, reason; never the
   value) instead of failing the job;
 * de-identification of what an export may still carry: identifier-like ``*_source_value``
-  columns become salted pseudonyms (:mod:`mlhops.etl.deid`), street addresses, provider names,
+  columns become keyed pseudonyms (:mod:`mlhops.etl.deid`), street addresses, provider names,
   NPI/DEA numbers and note text are dropped.
 
 Every data row is accounted for per table: ``rows_read = rows_loaded + rows_quarantined +
-rows_filtered``. OMOP ids are kept as exported (they are the site's ids); re-loading the same
-export MERGEs on each table's primary key, so a re-run changes nothing.
+rows_filtered``. OMOP ids are kept as exported (they are the site's ids); the loader MERGEs each
+table on its primary key (:mod:`mlhops.etl.steps.cdm`), so re-loading the same export changes nothing.
 """
 
 from __future__ import annotations
@@ -25,22 +25,20 @@ from dataclasses import dataclass, field
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mlhops.config.model import Settings
 from mlhops.errors import DataQualityError
-from mlhops.etl.batch import FILTERED_SCHEMA, REJECT_SCHEMA
-from mlhops.etl.conservation import Conservation, TableAccount
+from mlhops.etl.batch import SourceBatch, empty_frame, source_batch, union_all
 from mlhops.etl.csv_reader import with_line_numbers
 from mlhops.etl.deid import Deidentifier
-from mlhops.etl.files import list_files, read_first_line
-from mlhops.etl.loader import LoadResult
+from mlhops.etl.env import EtlEnv
+from mlhops.etl.files import checksum
 from mlhops.etl.parse import Check, split_rejects
-from mlhops.etl.sources import SourceLoad
 from mlhops.etl.sources.omop_cdm_versions import (
     CDM_V54_VERSION_CONCEPT_ID,
     DROPPED_TABLES,
     RENAMED_COLUMNS,
     V53_MARKERS,
 )
+from mlhops.io.fs import list_files, read_first_line
 from mlhops.omop import schema as cdm
 
 logger = logging.getLogger(__name__)
@@ -48,7 +46,6 @@ logger = logging.getLogger(__name__)
 SOURCE = "omop"
 _SUFFIXES = (".csv.gz", ".tsv.gz", ".txt.gz", ".csv", ".tsv", ".txt")
 _CORRUPT = "_corrupt_record"
-DUPLICATE_KEY = "duplicate primary key (an earlier row of the export has it)"
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 
 # Columns holding a source system's identifiers: replaced by salted pseudonyms (kind = column).
@@ -234,16 +231,15 @@ def _table_frame(
     return conformed.table, rejects.unionByName(conformed.rejects), extra
 
 
-def read_export(spark: SparkSession, settings: Settings, input_path: str) -> OmopExport:
+def read_export(spark: SparkSession, deid: Deidentifier, input_path: str) -> OmopExport:
     """Parse a CDM export folder into conformant v5.4 frames (nothing is written).
 
     Args:
         spark: the session.
-        settings: run settings (de-identification salt).
+        deid: the run's de-identifier (pseudonyms of identifier columns).
         input_path: folder with one file per CDM table.
     """
     files, unknown, version = discover(spark, input_path)
-    deid = Deidentifier(settings)
     tables: dict[str, DataFrame] = {}
     rejects: list[DataFrame] = []
     filtered: list[DataFrame] = []
@@ -263,82 +259,30 @@ def read_export(spark: SparkSession, settings: Settings, input_path: str) -> Omo
             logger.warning("%s: columns not in CDM v5.4 ignored: %s", f.table, ", ".join(extra))
         tables[f.table] = frame if f.table not in tables else tables[f.table].unionByName(frame)
         rejects.append(rej)
-    rej_all = spark.createDataFrame([], REJECT_SCHEMA)
-    for r in rejects:
-        rej_all = rej_all.unionByName(r)
-    filt_all = spark.createDataFrame([], FILTERED_SCHEMA)
-    for fl in filtered:
-        filt_all = filt_all.unionByName(fl)
+    rej_all = union_all([empty_frame(spark, "rejects"), *rejects])
+    filt_all = union_all([empty_frame(spark, "filtered"), *filtered])
     logger.info("omop export: %d tables, CDM v%s", len(tables), version)
     return OmopExport(version, tables, rej_all, filt_all, rows_read, files, unknown, dropped_columns)
 
 
-def _counts(df: DataFrame) -> dict[str, dict[str, int]]:
-    """``{source_table: {reason: rows}}`` in one aggregation."""
-    out: dict[str, dict[str, int]] = {}
-    for r in df.groupBy("source_table", "reason").agg(F.count(F.lit(1)).alias("n")).collect():
-        out.setdefault(r["source_table"], {})[r["reason"]] = int(r["n"])
-    return out
-
-
-def load(spark: SparkSession, settings: Settings, input_path: str, run_id: str) -> SourceLoad:
-    """Load a CDM export into ``omop.<table>`` (MERGE on primary keys) and quarantine bad rows.
-
-    Tables without a single-column primary key (death, fact_relationship, the vocabulary
-    relationship tables, ...) are replaced as a whole: an export is a complete snapshot of them.
+def extract(spark: SparkSession, env: EtlEnv, input_path: str) -> SourceBatch:
+    """``mlhops etl --source omop``: a CDM export's typed tables for the loader, which MERGEs them
+    on their own primary keys (:mod:`mlhops.etl.steps.cdm`) and quarantines the rejected rows.
 
     Args:
         spark: the session.
-        settings: run settings.
+        env: the run's environment (de-identifier).
         input_path: export folder.
-        run_id: id of this run (quarantine lineage).
 
     Returns:
-        The layout (``omop-cdm-5.3``/``omop-cdm-5.4``), the loader-shaped result (tables and
-        versions written, rows written, conservation per table) and input checksums.
+        A batch of layout ``omop-cdm-5.3``/``omop-cdm-5.4`` whose ``cdm_tables`` hold the rows.
 
     Raises:
-        DataQualityError: no CDM table in the folder, or rows read != loaded + quarantined + filtered.
+        DataQualityError: no CDM table in the folder.
     """
-    from mlhops.etl.files import checksum
-    from mlhops.etl.quarantine import QUARANTINE_TABLE, quarantine_rows, write_quarantine
-    from mlhops.io import Catalog, merge_into, table_version, write_overwrite
-
-    export = read_export(spark, settings, input_path)
-    catalog = Catalog(settings.warehouse)
-    result = LoadResult()
-    for table, frame in export.tables.items():
-        pk = cdm.primary_key(table)
-        name = f"omop.{table}"
-        frame = (frame.dropDuplicates([pk]) if pk is not None else frame).persist()
-        result.rows_written[table] = frame.count()
-        if pk is not None:
-            merge_into(frame, catalog, name, [pk])
-        else:
-            write_overwrite(frame, catalog, name)
-        result.tables[name] = table_version(spark, catalog, name) or 0
-        frame.unpersist()
-    rejects = export.rejects.persist()
-    quarantined = {t: sum(by.values()) for t, by in _counts(rejects).items()}
-    filtered = _counts(export.filtered)
-    files = [checksum(spark, f.path) for f in export.files]
-    if quarantined:
-        write_quarantine(quarantine_rows(rejects, run_id=run_id, source=SOURCE, files=files), catalog)
-        result.tables[QUARANTINE_TABLE] = table_version(spark, catalog, QUARANTINE_TABLE) or 0
-    rejects.unpersist()
-    accounts: dict[str, TableAccount] = {}
-    for table, n in export.rows_read.items():
-        filt = dict(filtered.get(table, {}))
-        q = quarantined.get(table, 0)
-        loaded = result.rows_written.get(table, 0)
-        # Rows neither quarantined nor filtered by the reader reached the conformed frame; the
-        # ones missing from what was written repeat an earlier row's primary key.
-        dupes = n - q - sum(filt.values()) - loaded if table in export.tables else 0
-        if dupes > 0:
-            filt[DUPLICATE_KEY] = dupes
-        accounts[table] = TableAccount(read=n, loaded=loaded, quarantined=q, filtered=filt)
-    result.conservation = Conservation(tables=accounts)
-    if not result.conservation.balanced:
-        raise DataQualityError(f"omop export: rows read != accounted for in {result.conservation.unbalanced()}")
-    logger.info("omop export loaded: %d tables, %d rows quarantined", len(export.tables), sum(quarantined.values()))
-    return SourceLoad(layout=f"omop-cdm-{export.version}", result=result, input_files=files)
+    export = read_export(spark, env.deid, input_path)
+    return source_batch(
+        spark, source=SOURCE, layout=f"omop-cdm-{export.version}", rows_read=export.rows_read,
+        frames={"rejects": export.rejects, "filtered": export.filtered},
+        input_files=[checksum(spark, f.path) for f in export.files], cdm_tables=export.tables,
+    )

@@ -13,21 +13,20 @@ series become ``omop.image_occurrence`` rows (:mod:`mlhops.etl.sources.ehr_imagi
 from __future__ import annotations
 
 import logging
-from functools import reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mlhops.config.model import Settings
 from mlhops.errors import DataQualityError
 from mlhops.etl import parse
-from mlhops.etl.batch import SourceBatch, empty_frame
+from mlhops.etl.batch import SourceBatch, source_batch
 from mlhops.etl.csv_reader import read_all
+from mlhops.etl.env import EtlEnv
 from mlhops.etl.events import LINEAGE_COLUMNS
-from mlhops.etl.files import checksum, list_files
-from mlhops.etl.sources import SourceLoad, ehr_imaging
+from mlhops.etl.files import checksum
+from mlhops.etl.sources import ehr_imaging
 from mlhops.etl.sources import synthea_tables as st
-from mlhops.etl.sources.ehr_imaging import EhrExtract
+from mlhops.io.fs import list_files
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +41,12 @@ IMAGING = "imaging_studies"
 IMAGING_COLUMNS = ("Id", "PROCEDURE_CODE", "SERIES_UID")
 NO_TARGET = "no OMOP CDM v5.4 target table"
 REFERENCE = "reference table joined into payer_plan_period"
+# Files parsed into the batch (others are read, counted and filtered as without target).
+HANDLED = frozenset({
+    "patients", "encounters", "organizations", "providers", "payer_transitions", "claims", "claims_transactions",
+    "conditions", "medications", "immunizations", "procedures", "observations", "allergies", "devices",
+    "supplies", "imaging_studies",
+})
 
 
 def _table_name(path: str) -> str | None:
@@ -61,16 +66,6 @@ def detect_layout(headers: dict[str, list[str]]) -> str:
         or "claims" in headers
     )
     return "synthea-3.x" if three else "synthea-2.x"
-
-
-def _types(settings: Settings) -> dict[str, int]:
-    out = dict(_TYPE_DEFAULTS)
-    out.update(settings.etl.standard_concepts.get("type", {}))
-    return out
-
-
-def _union(frames: list[DataFrame]) -> DataFrame:
-    return reduce(lambda a, b: a.unionByName(b), frames)
 
 
 def _clinical(tables: dict[str, DataFrame], types: dict[str, int]) -> tuple[list[DataFrame], list[DataFrame]]:
@@ -175,24 +170,8 @@ def _imaging(df: DataFrame, ehr: int) -> tuple[DataFrame, DataFrame, DataFrame]:
     return events, rejects, series
 
 
-def extract(spark: SparkSession, settings: Settings, input_path: str) -> SourceBatch:
-    """Parse a Synthea CSV export folder into the loader's batch (see :func:`extract_with_imaging`)."""
-    return extract_with_imaging(spark, settings, input_path).batch
-
-
-def load(spark: SparkSession, settings: Settings, input_path: str, run_id: str) -> SourceLoad:
-    """``mlhops etl --source synthea-csv``: the batch through the shared loader, then the series
-    of ``imaging_studies.csv`` into ``omop.image_occurrence`` (:mod:`~mlhops.etl.sources.ehr_imaging`)."""
-    return ehr_imaging.load(spark, settings, extract_with_imaging(spark, settings, input_path), run_id)
-
-
-def extract_with_imaging(spark: SparkSession, settings: Settings, input_path: str) -> EhrExtract:
-    """Parse a Synthea CSV export folder.
-
-    Args:
-        spark: the session.
-        settings: validated settings (type concepts).
-        input_path: folder with ``patients.csv``, ``encounters.csv``, ... (plain or gzip).
+def _read_export(spark: SparkSession, input_path: str, jobs: int) -> tuple[dict[str, str], dict[str, DataFrame], dict[str, int]]:
+    """(path, frame, data rows) of every CSV of the export folder, by table name.
 
     Raises:
         DataQualityError: the folder lacks ``patients`` or ``encounters``.
@@ -204,74 +183,83 @@ def extract_with_imaging(spark: SparkSession, settings: Settings, input_path: st
     tables: dict[str, DataFrame] = {}
     rows_read: dict[str, int] = {}
     ordered = sorted(paths.items())
-    for (name, _), (df, n) in zip(ordered, read_all(spark, ordered, settings.etl.concurrent_jobs)):
+    for (name, _), (df, n) in zip(ordered, read_all(spark, ordered, jobs)):
         tables[name] = df
         rows_read[name] = n
-    layout = detect_layout({k: [c for c in v.columns if c not in (*LINEAGE_COLUMNS, "malformed")] for k, v in tables.items()})
-    logger.info("synthea export %s: layout %s, %d files", input_path, layout, len(tables))
-    types = _types(settings)
+    return paths, tables, rows_read
 
+
+def _entities(tables: dict[str, DataFrame]) -> dict[str, list[DataFrame]]:
+    """Persons, visits, locations, care sites, providers, payer periods and costs, with the
+    rejects and filtered rows of their files (by ``SourceBatch`` frame kind)."""
     persons, res_locations, rejects_p = st.patients(tables["patients"])
     visits, rejects_v = st.encounters(tables["encounters"])
-    rejects = [rejects_p, rejects_v]
-    filtered: list[DataFrame] = []
-    locations = [res_locations]
-    care_sites = empty_frame(spark, "care_sites")
-    providers = empty_frame(spark, "providers")
-    payer_periods = empty_frame(spark, "payer_periods")
-    costs = empty_frame(spark, "costs")
+    out: dict[str, list[DataFrame]] = {
+        "persons": [persons], "visits": [visits], "locations": [res_locations], "rejects": [rejects_p, rejects_v],
+        "filtered": [], "care_sites": [], "providers": [], "payer_periods": [], "costs": [],
+    }
     if "organizations" in tables:
         care_sites, org_locations, r = st.organizations(tables["organizations"])
-        locations.append(org_locations)
-        rejects.append(r)
+        out["care_sites"].append(care_sites)
+        out["locations"].append(org_locations)
+        out["rejects"].append(r)
     if "providers" in tables:
         providers, r = st.providers(tables["providers"])
-        rejects.append(r)
+        out["providers"].append(providers)
+        out["rejects"].append(r)
     if "payer_transitions" in tables:
         payer_periods, r = st.payer_transitions(tables["payer_transitions"], tables.get("payers"))
-        rejects.append(r)
+        out["payer_periods"].append(payer_periods)
+        out["rejects"].append(r)
     if "claims" in tables:
         costs, r, t_rejects, t_filtered = st.claims_costs(tables["claims"], tables.get("claims_transactions"))
-        rejects.append(r)
+        out["costs"].append(costs)
+        out["rejects"].append(r)
         if t_rejects is not None and t_filtered is not None:
-            rejects.append(t_rejects)
-            filtered.append(t_filtered)
+            out["rejects"].append(t_rejects)
+            out["filtered"].append(t_filtered)
     elif "claims_transactions" in tables:
-        filtered.append(tables["claims_transactions"].select(*LINEAGE_COLUMNS, F.lit("claim file missing").alias("reason")))
+        out["filtered"].append(
+            tables["claims_transactions"].select(*LINEAGE_COLUMNS, F.lit("claim file missing").alias("reason")))
+    return out
 
-    events, event_rejects = _clinical(tables, types)
-    rejects += event_rejects
+
+def _not_loaded(tables: dict[str, DataFrame]) -> list[DataFrame]:
+    """Filtered rows of the files without an OMOP target (and of the reference file ``payers``)."""
+    out = []
+    for name, df in tables.items():
+        if name == "payers":
+            out.append(df.select(*LINEAGE_COLUMNS, F.lit(REFERENCE).alias("reason")))
+        elif name not in HANDLED or (name == IMAGING and not _has_imaging_series(tables)):
+            out.append(df.select(*LINEAGE_COLUMNS, F.lit(f"{NO_TARGET} ({name})").alias("reason")))
+    return out
+
+
+def extract(spark: SparkSession, env: EtlEnv, input_path: str) -> SourceBatch:
+    """Parse a Synthea CSV export folder into the loader's batch, with the series of
+    ``imaging_studies.csv`` (empty when the export has none) as its imaging part.
+
+    Args:
+        spark: the session.
+        env: the run's environment (type concepts, concurrent jobs).
+        input_path: folder with ``patients.csv``, ``encounters.csv``, ... (plain or gzip).
+
+    Raises:
+        DataQualityError: the folder lacks ``patients`` or ``encounters``.
+    """
+    paths, tables, rows_read = _read_export(spark, input_path, env.etl.concurrent_jobs)
+    layout = detect_layout({k: [c for c in v.columns if c not in (*LINEAGE_COLUMNS, "malformed")] for k, v in tables.items()})
+    logger.info("synthea export %s: layout %s, %d files", input_path, layout, len(tables))
+    types = env.type_concepts(_TYPE_DEFAULTS)
+    frames = _entities(tables)
+    frames["events"], event_rejects = _clinical(tables, types)
+    frames["rejects"] += event_rejects
     series = spark.createDataFrame([], ehr_imaging.SERIES_SCHEMA)
     if _has_imaging_series(tables):
         img_events, img_rejects, series = _imaging(tables[IMAGING], types["ehr"])
-        events.append(img_events)
-        rejects.append(img_rejects)
-    handled = {
-        "patients", "encounters", "organizations", "providers", "payer_transitions", "claims", "claims_transactions",
-        "conditions", "medications", "immunizations", "procedures", "observations", "allergies", "devices",
-        "supplies", "imaging_studies",
-    }
-    for name, df in tables.items():
-        if name == "payers":
-            filtered.append(df.select(*LINEAGE_COLUMNS, F.lit(REFERENCE).alias("reason")))
-        elif name not in handled or (name == IMAGING and not _has_imaging_series(tables)):
-            filtered.append(df.select(*LINEAGE_COLUMNS, F.lit(f"{NO_TARGET} ({name})").alias("reason")))
-
+        frames["events"].append(img_events)
+        frames["rejects"].append(img_rejects)
+    frames["filtered"] += _not_loaded(tables)
     files = [checksum(spark, p) for _, p in sorted(paths.items())]
-    batch = SourceBatch(
-        source=SOURCE,
-        layout=layout,
-        events=_union(events) if events else empty_frame(spark, "events"),
-        persons=persons,
-        visits=visits,
-        providers=providers,
-        care_sites=care_sites,
-        locations=_union(locations),
-        payer_periods=payer_periods,
-        costs=costs,
-        rejects=_union(rejects),
-        filtered=_union(filtered) if filtered else empty_frame(spark, "filtered"),
-        rows_read=rows_read,
-        input_files=files,
-    )
-    return EhrExtract(batch=batch, series=series)
+    return source_batch(spark, source=SOURCE, layout=layout, rows_read=rows_read, frames=frames,
+                        input_files=files, image_series=series)

@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from mlhops.errors import ConfigError, SchemaError
-from mlhops.etl.files import list_files, read_first_line
+from mlhops.io.fs import list_files, read_first_line
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,6 @@
 """Headless Chromium (Debian's package) to check and screenshot the HTML report.
 
+Used by the end-to-end test and ``scripts/report_screenshots.py``; not part of the product.
 Flags follow what a closed network needs: no background networking, no sync, no first-run UI.
 """
 
@@ -30,6 +31,7 @@ _PROBE = (
 
 
 def chromium() -> str:
+    """Path of the Chromium executable."""
     for name in ("chromium", "chromium-browser", "google-chrome"):
         path = shutil.which(name)
         if path:

@@ -1,0 +1,85 @@
+"""Raise the alerts of one run: evaluate the rules, store new alerts once, and count those in
+scope at or above the exit severity (they make the run exit with code 3)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from mlhops.alerts.evaluate import evaluate_rules
+from mlhops.alerts.rules import SEVERITY_ORDER, AlertRule
+from mlhops.alerts.store import new_alerts, store_alerts, with_ids
+from mlhops.io import Catalog
+
+
+@dataclass(frozen=True)
+class RaisedAlerts:
+    """What one run raised.
+
+    Attributes:
+        new: alerts stored by this run (column values, without ``raised_at``), for the webhook.
+        firing: candidates in scope at or above the exit severity.
+        by_severity: candidates in scope per severity.
+    """
+
+    new: list[dict[str, Any]]
+    firing: int
+    by_severity: dict[str, int]
+
+
+def in_scope(start: dt.date | None, end: dt.date | None) -> Column:
+    """Candidates that count for the run's status: windows starting in ``[start, end)`` when both
+    are given, else those in the latest window of their source table."""
+    if start is not None and end is not None:
+        return (F.col("window_start") >= F.lit(start)) & (F.col("window_start") < F.lit(end))
+    return F.col("is_current")
+
+
+def severity_rank(severity: Column) -> Column:
+    """The rank of a severity column (:data:`~mlhops.alerts.rules.SEVERITY_ORDER`)."""
+    return F.create_map(*[x for k, v in SEVERITY_ORDER.items() for x in (F.lit(k), F.lit(v))])[severity]
+
+
+def _count_in_scope(candidates: DataFrame, scope: Column, exit_severity: str) -> tuple[int, dict[str, int]]:
+    at_or_above = severity_rank(F.col("severity")) >= SEVERITY_ORDER[exit_severity]
+    firing = candidates.where(scope & at_or_above).count()
+    rows = candidates.where(scope).groupBy("severity").count().collect()
+    return firing, {r["severity"]: int(r["count"]) for r in rows}
+
+
+def raise_alerts(
+    spark: SparkSession,
+    catalog: Catalog,
+    rules: Sequence[AlertRule],
+    *,
+    run_id: str,
+    exit_severity: str,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> RaisedAlerts:
+    """Evaluate ``rules``, insert the alerts not stored yet and count those in scope.
+
+    Args:
+        spark: the session.
+        catalog: the warehouse (rule source tables and ``mlhops.alerts``).
+        rules: the alert rules.
+        run_id: recorded as ``first_run_id`` of new alerts.
+        exit_severity: the least severity that counts as firing.
+        start: with ``end``, the windows in scope (see :func:`in_scope`).
+        end: see ``start``.
+    """
+    candidates = evaluate_rules(spark, catalog, rules).cache()
+    try:
+        firing, by_severity = _count_in_scope(candidates, in_scope(start, end), exit_severity)
+        alerts = with_ids(candidates, run_id).cache()
+        new = [r.asDict() for r in new_alerts(spark, catalog, alerts).drop("raised_at").collect()]
+        store_alerts(catalog, alerts)
+        alerts.unpersist()
+    finally:
+        candidates.unpersist()
+    return RaisedAlerts(new=new, firing=firing, by_severity=by_severity)

@@ -1,0 +1,125 @@
+"""One evaluation pass over the scored windows of a registered model: the rows of every output
+table (performance, fairness, model drift, triggers, label requests) and the per-window MLflow runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from mlhops.config.stages import ModelSettings
+from mlhops.models import registry
+from mlhops.models.evaluation import WindowCases, WindowEvaluation, concept_drift, evaluate_window
+from mlhops.models.label_policy import plan_label_requests, window_history
+from mlhops.models.triggers import Action, Trigger, WindowSignals, evaluate_triggers
+
+if TYPE_CHECKING:
+    from mlhops.tracking import Tracker
+
+
+@dataclass
+class Assessment:
+    """Rows for the evaluation tables, the windows evaluated and the versions loaded."""
+
+    performance: list[dict] = field(default_factory=list)
+    fairness: list[dict] = field(default_factory=list)
+    drift: list[dict] = field(default_factory=list)
+    triggers: list[dict] = field(default_factory=list)
+    evaluated: list[tuple[WindowCases, WindowEvaluation]] = field(default_factory=list)
+    models: dict[str, registry.LoadedModel] = field(default_factory=dict)
+
+    @property
+    def flagged(self) -> int:
+        """Disparities flagged in the evaluated windows."""
+        return sum(1 for r in self.fairness if r["flagged"])
+
+
+def in_range(windows: Sequence[WindowCases], start: dt.date | None, end: dt.date | None) -> list[WindowCases]:
+    """The windows starting in ``[start, end)`` (an unset bound does not limit)."""
+    return [w for w in windows if (start is None or w.window_start >= start)
+            and (end is None or w.window_start < end)]
+
+
+def _trigger_row(name: str, version: str, t: Trigger, as_of: dt.date) -> dict:
+    return {"model_name": name, "model_version": version, "window_start": t.window_start,
+            "window_end": t.window_end, "kind": t.kind, "action": t.action, "reason": t.reason,
+            "labels_as_of": as_of}
+
+
+def _created(tracker: Tracker, name: str, version: str) -> dt.date:
+    millis = registry.version_created(tracker, name, version)
+    return dt.datetime.fromtimestamp(millis / 1000, tz=dt.timezone.utc).date()
+
+
+def assess(
+    tracker: Tracker, cfg: ModelSettings, name: str, windows: Sequence[WindowCases], selected: Sequence[WindowCases],
+    *, champion: str | None, as_of: dt.date, on_demand: Action | None = None,
+) -> Assessment:
+    """Evaluate the selected windows of every scored version; concept drift runs over all windows.
+
+    Args:
+        tracker: the MLflow tracker (loads each version and its reference profile).
+        cfg: the ``models`` settings section.
+        name: the registered model.
+        windows: every scored window of the model, per version in time order.
+        selected: the windows to (re)write rows for (a subset of ``windows``).
+        champion: the champion's version (the on-demand trigger applies to its latest window).
+        as_of: the label cut-off.
+        on_demand: an operator's trigger, if any.
+    """
+    out = Assessment()
+    for version in sorted({w.model_version for w in windows}):
+        loaded = out.models.setdefault(version, registry.load(tracker, name, version))
+        own = [w for w in windows if w.model_version == version]
+        drift_rows, alarms = concept_drift(own, loaded.profile, cfg, as_of)
+        out.drift += [r for r in drift_rows if any(r["window_start"] == w.window_start for w in selected)]
+        created = _created(tracker, name, version)
+        for w in own:
+            if w not in selected:
+                continue
+            ev = evaluate_window(w, loaded.profile, cfg, as_of)
+            out.performance += ev.performance
+            out.fairness += ev.fairness
+            out.drift += ev.drift
+            out.evaluated.append((w, ev))
+            sig = WindowSignals(w.window_start, w.window_end, ev.realized_auroc, ev.realized_ece, ev.psi,
+                                alarms.get(w.window_start, 0), (w.window_end - created).days)
+            demand = on_demand if w is own[-1] and version == champion else None
+            out.triggers += [_trigger_row(name, version, t, as_of)
+                             for t in evaluate_triggers(sig, cfg.triggers, on_demand=demand)]
+    return out
+
+
+def label_requests(assessment: Assessment, windows: Sequence[WindowCases], cfg: ModelSettings, name: str,
+                   champion: str | None, as_of: dt.date) -> list[dict]:
+    """Label-request rows for the champion's windows under ``models.label_policy``."""
+    if champion is None or champion not in assessment.models:
+        return []
+    profile = assessment.models[champion].profile
+    history = window_history([w for w in windows if w.model_version == champion], profile, seed=cfg.bootstrap.seed)
+    return [{"model_name": name, "model_version": champion, "window_start": r.window_start,
+             "window_end": r.window_end, "policy": r.policy, "reason": r.reason, "n_requested": r.n_requested,
+             "priority": r.priority, "status": "open", "planned_as_of": as_of}
+            for r in plan_label_requests(history, cfg.label_policy, profile.auroc)]
+
+
+def log_windows(tracker: Tracker, assessment: Assessment, run_id: str, stage: str) -> None:
+    """One nested MLflow run per evaluated window with its overall metrics.
+
+    Args:
+        tracker: the MLflow tracker (a parent run is open).
+        assessment: the evaluated windows.
+        run_id: the mlhops run.
+        stage: prefix of the runs' names.
+    """
+    import mlflow
+
+    for w, ev in assessment.evaluated:
+        tags = {"mlhops.model": w.model_name, "mlhops.model_version": w.model_version,
+                "mlhops.window_start": w.window_start.isoformat(), "mlhops.window_end": w.window_end.isoformat(),
+                "mlhops.run_id": run_id}
+        metrics = {f"{r['method']}_{r['metric']}": r["estimate"] for r in ev.performance if r["attribute"] == "all"}
+        with tracker.run(f"{stage}-{w.window_start.isoformat()}", tags=tags, nested=True):
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})

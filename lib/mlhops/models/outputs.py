@@ -1,0 +1,27 @@
+"""Driver-built result rows into their Delta tables."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from mlhops.io import Catalog, merge_into, table_exists
+from mlhops.io.tables import TableSpec
+
+
+def merge_rows(spark: SparkSession, catalog: Catalog, table: TableSpec, rows: Sequence[Mapping[str, Any]]) -> None:
+    """MERGE rows into a table on its keys (created, possibly empty, on first use so readers find it).
+
+    Args:
+        spark: the session.
+        catalog: the table catalog.
+        table: the table's spec (schema and keys).
+        rows: one mapping per row holding every column of the schema; nan becomes null.
+    """
+    if not rows and table_exists(spark, catalog, table.name):
+        return
+    data = [tuple(None if isinstance(v := r[c], float) and math.isnan(v) else v for c in table.columns) for r in rows]
+    merge_into(spark.createDataFrame(data, table.schema), catalog, table.name, list(table.keys))

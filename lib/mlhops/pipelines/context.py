@@ -1,0 +1,46 @@
+"""The one context of a run, built once at each entry point (CLI, jobs, notebooks, tests).
+
+Stages take the context and hand each concern only what it uses (the Spark session, the table
+catalog, a settings section, the keyed hasher, the tracker); no concern builds these itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from pyspark.sql import SparkSession
+
+from mlhops.config.model import Settings
+from mlhops.hashing import KeyedHasher
+from mlhops.io import Catalog
+from mlhops.tracking import Tracker
+
+
+@dataclass(frozen=True)
+class Context:
+    """Spark, settings, the table catalog, the keyed hasher and the MLflow tracker of a run."""
+
+    spark: SparkSession
+    settings: Settings
+    catalog: Catalog
+    tracker: Tracker = field(compare=False)
+
+    @cached_property
+    def hasher(self) -> KeyedHasher:
+        """The keyed identifier hash, its salt resolved on first use (stages that never hash
+        identifiers run without a salt configured)."""
+        from mlhops.config.secrets import resolve_salt
+
+        return KeyedHasher(resolve_salt(self.settings))
+
+    @classmethod
+    def build(cls, settings: Settings, spark: SparkSession | None = None) -> Context:
+        """The context of an entry point; creates the Spark session unless one is given."""
+        if spark is None:
+            from mlhops.spark import get_spark
+
+            spark = get_spark(settings)
+        catalog = Catalog(settings.warehouse)
+        tracker = Tracker(settings.mlflow, environment=settings.environment, local_dir=catalog.mlflow_dir)
+        return cls(spark=spark, settings=settings, catalog=catalog, tracker=tracker)

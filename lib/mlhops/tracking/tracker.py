@@ -1,0 +1,100 @@
+"""The MLflow tracker of one run: configured once, passed in through the context.
+
+Local default: a SQLite tracking + registry store at ``<warehouse>/mlflow/mlflow.db`` with
+artifacts beside it, so the demo needs no server and model registry aliases work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from mlhops.config.model import MlflowSettings
+
+logger = logging.getLogger(__name__)
+
+# MLflow param values are capped at 6000 chars; keep params short and non-identifying.
+MAX_PARAM_CHARS = 500
+
+
+def safe_params(params: Mapping[str, Any]) -> dict[str, str]:
+    """Stringify and truncate params (callers must never pass patient values)."""
+    return {str(k): str(v)[:MAX_PARAM_CHARS] for k, v in params.items() if v is not None}
+
+
+class Tracker:
+    """MLflow runs and registry client for one environment.
+
+    Args:
+        settings: the ``mlflow`` section.
+        environment: tagged on every run.
+        local_dir: store used when no tracking URI is configured (``<warehouse>/mlflow``).
+    """
+
+    def __init__(self, settings: MlflowSettings, *, environment: str, local_dir: str) -> None:
+        self.settings = settings
+        self.environment = environment
+        self.local_dir = local_dir
+        self._experiment_id: str | None = None
+
+    def _uris(self) -> tuple[str, str, str | None]:
+        tracking, artifacts = self.settings.tracking_uri, self.settings.artifact_location
+        if not tracking:
+            root = Path(self.local_dir)
+            root.mkdir(parents=True, exist_ok=True)
+            tracking, artifacts = f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri()
+        return tracking, self.settings.registry_uri or tracking, artifacts
+
+    def configure(self) -> str:
+        """Point MLflow at the configured (or local) store; returns the experiment id.
+
+        MLflow keeps its URIs and experiment process-wide, so this is re-applied on every use:
+        two trackers in one process (tests, notebooks) never write into each other's store.
+        """
+        import mlflow
+
+        os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        tracking, registry, artifacts = self._uris()
+        mlflow.set_tracking_uri(tracking)
+        mlflow.set_registry_uri(registry)
+        exp = mlflow.get_experiment_by_name(self.settings.experiment)
+        if exp is None:
+            exp_id = mlflow.create_experiment(self.settings.experiment, artifact_location=artifacts)
+        else:
+            exp_id = exp.experiment_id
+        mlflow.set_experiment(experiment_id=exp_id)
+        self._experiment_id = str(exp_id)
+        return self._experiment_id
+
+    def client(self) -> Any:
+        """An ``MlflowClient`` on this tracker's tracking and registry stores."""
+        from mlflow.tracking import MlflowClient
+
+        self.configure()
+        tracking, registry, _ = self._uris()
+        return MlflowClient(tracking_uri=tracking, registry_uri=registry)
+
+    @contextlib.contextmanager
+    def run(
+        self,
+        name: str,
+        *,
+        tags: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        nested: bool = False,
+    ) -> Iterator[Any]:
+        """Open an MLflow run tagged with the environment and the mlhops stage."""
+        import mlflow
+
+        self.configure()
+        all_tags = {"mlhops.environment": self.environment, "mlhops.stage": name}
+        all_tags.update(tags or {})
+        with mlflow.start_run(run_name=name, tags=all_tags, nested=nested) as run:
+            if params:
+                mlflow.log_params(safe_params(params))
+            yield run
