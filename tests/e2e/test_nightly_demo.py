@@ -1,16 +1,16 @@
 """`mlhops nightly` on the shipped sample: runs end to end, and a second run changes nothing."""
 
 from mlhops.io import Catalog, read_table
+from mlhops.io.tables.core import RUNS
+from mlhops.pipelines import nightly_stages
 
 
 def test_nightly_runs_every_stage_without_failure(demo_warehouse, spark):
     first, second = demo_warehouse["exit_codes"]
     assert first in (0, 3) and second in (0, 3)
-    runs = read_table(spark, Catalog(str(demo_warehouse["warehouse"])), "mlhops.runs")
+    runs = read_table(spark, Catalog(str(demo_warehouse["warehouse"])), RUNS)
     statuses = {r.stage: r.status for r in runs.where("run_id = 'demo-1'").collect()}
-    from mlhops.pipelines import ON_DEMAND, STAGES
-
-    assert set(statuses) == set(STAGES) - ON_DEMAND
+    assert set(statuses) == set(nightly_stages())
     assert not [s for s, st in statuses.items() if st == "failed"]
 
 
@@ -18,8 +18,8 @@ def test_second_run_changes_no_table_and_raises_no_new_alert(demo_warehouse, spa
     before, after = demo_warehouse["versions"]
     changed = {t: (before[t], after[t]) for t in before if before[t] != after[t]}
     # the run log itself records the second run; every data table stays at its version
-    assert set(changed) <= {"mlhops.runs"}, changed
-    runs = read_table(spark, Catalog(str(demo_warehouse["warehouse"])), "mlhops.runs")
+    assert set(changed) <= {RUNS}, changed
+    runs = read_table(spark, Catalog(str(demo_warehouse["warehouse"])), RUNS)
     alerts_stage = runs.where("run_id = 'demo-2' AND stage = 'alerts'").first()
     assert alerts_stage.metrics["alerts_new"] == 0.0
     assert demo_warehouse["exit_codes"][0] == demo_warehouse["exit_codes"][1]
