@@ -1,8 +1,10 @@
-"""Synthea CSV export (2.x and 3.x layouts) -> :class:`~mlhops.etl.batch.SourceBatch`.
+"""Synthea CSV export (2.x to 3.3 layouts) -> :class:`~mlhops.etl.batch.SourceBatch`.
 
-The layout is detected from the headers (3.x: ``procedures.START``, ``allergies.SYSTEM``,
-``payer_transitions.MEMBERID``, claims files); both are parsed by the same per-file parsers,
-which read each optional column only when the header has it.
+Each file's layout is resolved from its own header (:mod:`~mlhops.etl.sources.synthea_layout`)
+before any parsing: a required column that is missing fails the run with a
+:class:`~mlhops.etl.sources.synthea_layout.SyntheaLayoutError` naming the file and the column;
+the same per-file parsers then read each optional column only when the header has it. The
+version label (:func:`detect_layout`) only summarises the export for logs and run metrics.
 
 Files without an OMOP target are read, counted and recorded as filtered (``careplans``), as are
 reference files joined into other rows (``payers``) and transactions aggregated into cost rows.
@@ -20,12 +22,13 @@ from pyspark.sql import functions as F
 from mlhops.errors import DataQualityError
 from mlhops.etl import parse
 from mlhops.etl.batch import SourceBatch, source_batch
-from mlhops.etl.csv_reader import read_all
+from mlhops.etl.csv_reader import header_columns, read_all
 from mlhops.etl.env import EtlEnv
 from mlhops.etl.events import LINEAGE_COLUMNS
 from mlhops.etl.files import checksum
 from mlhops.etl.sources import ehr_imaging
 from mlhops.etl.sources import synthea_tables as st
+from mlhops.etl.sources.synthea_layout import FileLayout, resolve_layout
 from mlhops.io.fs import list_files
 
 logger = logging.getLogger(__name__)
@@ -58,7 +61,14 @@ def _table_name(path: str) -> str | None:
 
 
 def detect_layout(headers: dict[str, list[str]]) -> str:
-    """``"synthea-3.x"`` or ``"synthea-2.x"`` from the headers of the export's files."""
+    """``"synthea-3.3"``, ``"synthea-3.x"`` or ``"synthea-2.x"`` from the headers of the
+    export's files: a summary label only (parsing follows each file's own header)."""
+    if (
+        "START_DATE" in headers.get("payer_transitions", [])
+        or "SYSTEM" in headers.get("conditions", [])
+        or "SYSTEM" in headers.get("procedures", [])
+    ):
+        return "synthea-3.3"
     three = (
         "START" in headers.get("procedures", [])
         or "SYSTEM" in headers.get("allergies", [])
@@ -68,7 +78,9 @@ def detect_layout(headers: dict[str, list[str]]) -> str:
     return "synthea-3.x" if three else "synthea-2.x"
 
 
-def _clinical(tables: dict[str, DataFrame], types: dict[str, int]) -> tuple[list[DataFrame], list[DataFrame]]:
+def _clinical(
+    tables: dict[str, DataFrame], layouts: dict[str, FileLayout], types: dict[str, int]
+) -> tuple[list[DataFrame], list[DataFrame]]:
     identifiers = st.patient_identifiers(tables["patients"])
     ehr, rx = types["ehr"], types["ehr_prescription"]
     events, rejects = [], []
@@ -96,8 +108,9 @@ def _clinical(tables: dict[str, DataFrame], types: dict[str, int]) -> tuple[list
                                default_domain="Drug", type_concept_id=ehr, extra={"quantity": F.lit(1.0)}))
     if "procedures" in tables:
         df = tables["procedures"]
-        start = "START" if "START" in df.columns else "DATE"
-        end = "STOP" if "STOP" in df.columns else None
+        lay = layouts["procedures"]
+        start = lay.col("START")
+        end = lay.col("STOP") if lay.has("STOP") else None
         add(st.clinical_events(df, start=start, end=end, vocabulary=st._vocab_from_system(df, "SNOMED"),
                                code="CODE", default_domain="Procedure", type_concept_id=ehr))
     if "observations" in tables:
@@ -120,7 +133,7 @@ def _clinical(tables: dict[str, DataFrame], types: dict[str, int]) -> tuple[list
         add((st.redact_identifiers(obs_events, identifiers), obs_rejects))
     if "allergies" in tables:
         df = tables["allergies"]
-        add(st.clinical_events(df, start="START", end="STOP", vocabulary=st._vocab_from_system(df, "SNOMED"),
+        add(st.clinical_events(df, start="START", end="STOP", vocabulary=st.allergy_vocabulary(df),
                                code="CODE", default_domain="Observation", type_concept_id=ehr))
     if "devices" in tables:
         df = tables["devices"]
@@ -170,26 +183,54 @@ def _imaging(df: DataFrame, ehr: int) -> tuple[DataFrame, DataFrame, DataFrame]:
     return events, rejects, series
 
 
-def _read_export(spark: SparkSession, input_path: str, jobs: int) -> tuple[dict[str, str], dict[str, DataFrame], dict[str, int]]:
-    """(path, frame, data rows) of every CSV of the export folder, by table name.
+def _read_export(
+    spark: SparkSession, input_path: str, jobs: int
+) -> tuple[dict[str, str], dict[str, DataFrame], dict[str, int], dict[str, FileLayout]]:
+    """(path, frame, data rows) of every CSV of the export folder by table name, and the
+    layouts of the files the parsers read (resolved before any file is parsed).
 
     Raises:
         DataQualityError: the folder lacks ``patients`` or ``encounters``.
+        SyntheaLayoutError: a file lacks a required column.
     """
     paths = {t: p for p in list_files(spark, input_path) if (t := _table_name(p)) is not None}
     missing = [t for t in REQUIRED_FILES if t not in paths]
     if missing:
         raise DataQualityError(f"{input_path}: not a Synthea CSV export (missing {', '.join(missing)}.csv)")
+    layouts = resolve_layouts(spark, paths)
     tables: dict[str, DataFrame] = {}
     rows_read: dict[str, int] = {}
     ordered = sorted(paths.items())
     for (name, _), (df, n) in zip(ordered, read_all(spark, ordered, jobs)):
         tables[name] = df
         rows_read[name] = n
-    return paths, tables, rows_read
+    return paths, tables, rows_read, layouts
 
 
-def _entities(tables: dict[str, DataFrame]) -> dict[str, list[DataFrame]]:
+def resolve_layouts(spark: SparkSession, paths: dict[str, str]) -> dict[str, FileLayout]:
+    """The layout of every file the parsers read, from the file headers (no Spark job).
+
+    Raises:
+        SyntheaLayoutError: a file lacks a required column.
+    """
+    layouts: dict[str, FileLayout] = {}
+    for table, path in sorted(paths.items()):
+        layout = resolve_layout(table, path.rsplit("/", 1)[-1], header_columns(spark, path))
+        if layout is not None:
+            layouts[table] = layout
+    return layouts
+
+
+def _canonical(tables: dict[str, DataFrame], layouts: dict[str, FileLayout]) -> dict[str, DataFrame]:
+    """Header columns spelled in another case than their role (``ID``) renamed to the role."""
+    out: dict[str, DataFrame] = {}
+    for name, df in tables.items():
+        renames = layouts[name].renames() if name in layouts else {}
+        out[name] = df.withColumnsRenamed(renames) if renames else df
+    return out
+
+
+def _entities(tables: dict[str, DataFrame], layouts: dict[str, FileLayout]) -> dict[str, list[DataFrame]]:
     """Persons, visits, locations, care sites, providers, payer periods and costs, with the
     rejects and filtered rows of their files (by ``SourceBatch`` frame kind)."""
     persons, res_locations, rejects_p = st.patients(tables["patients"])
@@ -208,7 +249,8 @@ def _entities(tables: dict[str, DataFrame]) -> dict[str, list[DataFrame]]:
         out["providers"].append(providers)
         out["rejects"].append(r)
     if "payer_transitions" in tables:
-        payer_periods, r = st.payer_transitions(tables["payer_transitions"], tables.get("payers"))
+        payer_periods, r = st.payer_transitions(
+            tables["payer_transitions"], layouts["payer_transitions"], tables.get("payers"))
         out["payer_periods"].append(payer_periods)
         out["rejects"].append(r)
     if "claims" in tables:
@@ -246,13 +288,15 @@ def extract(spark: SparkSession, env: EtlEnv, input_path: str) -> SourceBatch:
 
     Raises:
         DataQualityError: the folder lacks ``patients`` or ``encounters``.
+        SyntheaLayoutError: a file lacks a column the ETL needs (names the file and the column).
     """
-    paths, tables, rows_read = _read_export(spark, input_path, env.etl.concurrent_jobs)
+    paths, tables, rows_read, layouts = _read_export(spark, input_path, env.etl.concurrent_jobs)
     layout = detect_layout({k: [c for c in v.columns if c not in (*LINEAGE_COLUMNS, "malformed")] for k, v in tables.items()})
     logger.info("synthea export %s: layout %s, %d files", input_path, layout, len(tables))
     types = env.type_concepts(_TYPE_DEFAULTS)
-    frames = _entities(tables)
-    frames["events"], event_rejects = _clinical(tables, types)
+    tables = _canonical(tables, layouts)
+    frames = _entities(tables, layouts)
+    frames["events"], event_rejects = _clinical(tables, layouts, types)
     frames["rejects"] += event_rejects
     series = spark.createDataFrame([], ehr_imaging.SERIES_SCHEMA)
     if _has_imaging_series(tables):

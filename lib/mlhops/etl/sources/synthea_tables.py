@@ -2,7 +2,8 @@
 
 Each parser takes the all-string frame of one file (see :mod:`mlhops.etl.csv_reader`) and
 returns ``(rows, rejects)``; rows carry lineage and the columns of the target frame schema.
-Column differences between Synthea versions are resolved from the header (``has``).
+Column differences between Synthea versions are resolved from each file's header
+(:mod:`~mlhops.etl.sources.synthea_layout`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pyspark.sql import functions as F
 
 from mlhops.etl import parse
 from mlhops.etl.events import EVENT_COLUMNS, LINEAGE_COLUMNS
+from mlhops.etl.sources.synthea_layout import FileLayout
 
 # Synthea SYSTEM strings -> OMOP vocabulary_id.
 SYSTEM_VOCABULARY: dict[str, str] = {
@@ -23,6 +25,8 @@ SYSTEM_VOCABULARY: dict[str, str] = {
     "CVX": "CVX",
     "ICD10": "ICD10CM",
 }
+# SYSTEM values that name no code system.
+UNKNOWN_SYSTEMS = ("", "unknown")
 # Digits of a US ZIP kept in locations (HIPAA safe harbour keeps the first three).
 ZIP_DIGITS = 3
 # OMOP location.state is varchar(2): US state and territory names (patients.csv writes them in
@@ -46,6 +50,11 @@ def _null(dtype: str) -> Column:
     return F.lit(None).cast(dtype)
 
 
+def _opt(df: DataFrame, name: str) -> Column:
+    """Column ``name`` of ``df``, or a null string when the file's layout lacks it."""
+    return F.col(name) if name in df.columns else _null("string")
+
+
 def _key(*cols: str | Column) -> Column:
     return F.concat_ws("|", *[F.coalesce(F.col(c) if isinstance(c, str) else c, F.lit("")) for c in cols])
 
@@ -54,13 +63,27 @@ def _impossible(start: Column, end: Column, field: str) -> parse.Check:
     return (field, start.isNotNull() & end.isNotNull() & (end < start), "impossible dates: end before start")
 
 
-def _vocab_from_system(df: DataFrame, default: str) -> Column:
+def _vocab_from_system(df: DataFrame, default: str | Column) -> Column:
+    """OMOP vocabulary_id from the file's SYSTEM column; ``default`` without one, or where SYSTEM
+    is empty or ``Unknown`` (Synthea 3.3 writes that for every allergy code)."""
+    fallback = default if isinstance(default, Column) else F.lit(default)
     if "SYSTEM" not in df.columns:
-        return F.lit(default)
+        return fallback
     expr = F.lit(None).cast("string")
     for system, vocab in SYSTEM_VOCABULARY.items():
         expr = F.when(F.col("SYSTEM") == system, F.lit(vocab)).otherwise(expr)
-    return F.coalesce(expr, F.col("SYSTEM"), F.lit(default))
+    known = F.when(~F.lower(F.col("SYSTEM")).isin(*UNKNOWN_SYSTEMS), F.col("SYSTEM"))
+    return F.coalesce(expr, known, fallback)
+
+
+def allergy_vocabulary(df: DataFrame) -> Column:
+    """Vocabulary of an allergies.csv code: its SYSTEM; where that is missing or ``Unknown``,
+    RxNorm for CATEGORY ``medication`` (Synthea codes drug allergies by RxNorm ingredient) and
+    SNOMED otherwise (substances and findings)."""
+    if "CATEGORY" not in df.columns:
+        return _vocab_from_system(df, "SNOMED")
+    by_category = F.when(F.lower(F.col("CATEGORY")) == "medication", F.lit("RxNorm")).otherwise(F.lit("SNOMED"))
+    return _vocab_from_system(df, by_category)
 
 
 def clinical_events(
@@ -182,10 +205,10 @@ def patients(df: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
     locations = good.where(loc_key.isNotNull()).select(
         *LINEAGE_COLUMNS,
         loc_key.alias("location_key"),
-        F.col("CITY").alias("city"),
+        _opt(good, "CITY").alias("city"),
         state.alias("state"),
         zip_col.alias("zip"),
-        F.col("COUNTY").alias("county"),
+        _opt(good, "COUNTY").alias("county"),
         _null("double").alias("latitude"),
         _null("double").alias("longitude"),
     )
@@ -199,19 +222,19 @@ def organizations(df: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
     care_sites = good.select(
         *LINEAGE_COLUMNS,
         F.col("Id").alias("care_site_key"),
-        F.col("NAME").alias("care_site_name"),
+        _opt(good, "NAME").alias("care_site_name"),
         loc_key.alias("location_key"),
         _null("string").alias("place_of_service_source_value"),
     )
     locations = good.select(
         *LINEAGE_COLUMNS,
         loc_key.alias("location_key"),
-        F.col("CITY").alias("city"),
-        state_code("STATE").alias("state"),
-        F.col("ZIP").alias("zip"),
+        _opt(good, "CITY").alias("city"),
+        (state_code("STATE") if "STATE" in good.columns else _null("string")).alias("state"),
+        _opt(good, "ZIP").alias("zip"),
         _null("string").alias("county"),
-        parse.num("LAT").alias("latitude"),
-        parse.num("LON").alias("longitude"),
+        (parse.num("LAT") if "LAT" in good.columns else _null("double")).alias("latitude"),
+        (parse.num("LON") if "LON" in good.columns else _null("double")).alias("longitude"),
     )
     return care_sites, locations, rejects
 
@@ -222,9 +245,9 @@ def providers(df: DataFrame) -> tuple[DataFrame, DataFrame]:
     return good.select(
         *LINEAGE_COLUMNS,
         F.col("Id").alias("provider_key"),
-        F.col("ORGANIZATION").alias("care_site_key"),
-        F.col("GENDER").alias("gender_source_value"),
-        F.col("SPECIALITY").alias("specialty_source_value"),
+        _opt(good, "ORGANIZATION").alias("care_site_key"),
+        _opt(good, "GENDER").alias("gender_source_value"),
+        _opt(good, "SPECIALITY").alias("specialty_source_value"),
     ), rejects
 
 
@@ -249,38 +272,42 @@ def encounters(df: DataFrame) -> tuple[DataFrame, DataFrame]:
         end.alias("end_ts"),
         F.lower(F.col("ENCOUNTERCLASS")).alias("visit_class"),
         F.col("ENCOUNTERCLASS").alias("visit_source_value"),
-        F.col("PROVIDER").alias("provider_key"),
-        F.col("ORGANIZATION").alias("care_site_key"),
+        _opt(good, "PROVIDER").alias("provider_key"),
+        _opt(good, "ORGANIZATION").alias("care_site_key"),
     ), rejects
 
 
-def payer_transitions(df: DataFrame, payers: DataFrame | None) -> tuple[DataFrame, DataFrame]:
+def payer_transitions(df: DataFrame, layout: FileLayout, payers: DataFrame | None) -> tuple[DataFrame, DataFrame]:
     """payer_transitions.csv -> (payer_periods, rejects).
 
-    3.x has timestamps in START_YEAR/END_YEAR, 2.x plain years (whole calendar years). The
-    3.x OWNERNAME (a person's name) is never selected.
+    The period bounds are the columns ``layout`` resolved: START_DATE/END_DATE (3.3,
+    timestamps), START_YEAR/END_YEAR (timestamps in 3.0-3.2, plain years in 2.x, read as whole
+    calendar years). The plan owner's name (OWNERNAME / OWNER_NAME) is never selected.
     """
+    start_col, end_col = layout.col("START"), layout.col("END")
+
     def bound(col: str, end: bool) -> Column:
         year = F.col(col).rlike(r"^\d{4}$")
         whole = F.make_timestamp(parse.integer(col), F.lit(12 if end else 1), F.lit(31 if end else 1), F.lit(0), F.lit(0), F.lit(0))
         return F.when(year, whole).otherwise(parse.ts(col))
 
-    start, end = bound("START_YEAR", False), bound("END_YEAR", True)
+    start, end = bound(start_col, False), bound(end_col, True)
     checks = [
         parse.required("PATIENT"),
         parse.required("PAYER"),
-        parse.required("START_YEAR"),
-        parse.parses("START_YEAR", start, "date"),
-        parse.required("END_YEAR"),
-        parse.parses("END_YEAR", end, "date"),
-        _impossible(start, end, "END_YEAR"),
+        parse.required(start_col),
+        parse.parses(start_col, start, "date"),
+        parse.required(end_col),
+        parse.parses(end_col, end, "date"),
+        _impossible(start, end, end_col),
     ]
     good, rejects = parse.split_rejects(df, checks)
     if payers is not None:
-        names = payers.select(F.col("Id").alias("PAYER"), F.col("NAME").alias("_payer_name")).dropDuplicates(["PAYER"])
+        names = payers.select(F.col("Id").alias("PAYER"), _opt(payers, "NAME").alias("_payer_name")).dropDuplicates(["PAYER"])
         good = good.join(F.broadcast(names), "PAYER", "left")
     else:
         good = good.withColumn("_payer_name", _null("string"))
+    sponsor = F.col(layout.col("OWNERSHIP")) if layout.has("OWNERSHIP") else _null("string")
     return good.select(
         *LINEAGE_COLUMNS,
         F.col("PATIENT").alias("person_key"),
@@ -289,7 +316,7 @@ def payer_transitions(df: DataFrame, payers: DataFrame | None) -> tuple[DataFram
         end.alias("end_ts"),
         F.col("_payer_name").alias("payer_source_value"),
         _null("string").alias("plan_source_value"),
-        F.col("OWNERSHIP").alias("sponsor_source_value") if "OWNERSHIP" in df.columns else _null("string").alias("sponsor_source_value"),
+        sponsor.alias("sponsor_source_value"),
     ), rejects
 
 
