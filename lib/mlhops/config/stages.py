@@ -119,6 +119,40 @@ class StatsSettings:
 
 
 @dataclass(frozen=True)
+class ImagingDriftSettings:
+    """Imaging-metadata drift (scanner, protocol, modality mix) in the nightly drift stage."""
+
+    # None: run when omop.image_occurrence exists and holds rows; true: run (skip with a message
+    # when it does not); false: never.
+    enabled: bool | None = None
+    granularity: Literal["day", "week", "month", "year"] = "month"
+    # Reference period [start, end) (ISO dates); unset: drift.reference_*, then stats.baseline,
+    # then the first ``reference_windows`` windows that hold images.
+    reference_start: str | None = None
+    reference_end: str | None = None
+    reference_windows: int = 3
+    min_rows: int = 30  # fewer images (or values of one parameter) on either side: insufficient_data
+    sample_cap: int = 5000  # images per window (and for the reference) brought to the driver
+    seed: int = 0
+    alpha: float = 0.05
+    correction: Literal["bh", "bonferroni", "none"] = "bonferroni"  # across parameters, per window
+    min_cramers_v: float = 0.2  # categorical parameters (chi-squared): smallest effect that flags
+    min_ks_d: float = 0.2  # numeric parameters (two-sample KS): smallest D that flags
+
+    def __post_init__(self) -> None:
+        if self.granularity not in ("day", "week", "month", "year"):
+            raise ValueError("imaging.granularity must be day, week, month or year")
+        if self.correction not in ("bh", "bonferroni", "none"):
+            raise ValueError("imaging.correction must be bh, bonferroni or none")
+        if not 0.0 < self.alpha < 1.0:
+            raise ValueError("imaging.alpha must be within (0, 1)")
+        if self.min_rows < 2 or self.sample_cap < self.min_rows or self.reference_windows < 1:
+            raise ValueError("imaging: min_rows >= 2, sample_cap >= min_rows, reference_windows >= 1")
+        if (self.reference_start is None) != (self.reference_end is None):
+            raise ValueError("imaging: set both reference_start and reference_end, or neither")
+
+
+@dataclass(frozen=True)
 class DriftSettings:
     """Multivariate drift (``mlhops drift fit`` / ``mlhops drift``): samples, VAE, alibi detectors."""
 
@@ -155,6 +189,7 @@ class DriftSettings:
     classifier_hidden: int = 32
     classifier_epochs: int = 5
     classifier_folds: int = 0  # 0: test on a held-out 25% split; k>1: k-fold out-of-fold predictions
+    imaging: ImagingDriftSettings = field(default_factory=ImagingDriftSettings)
 
     def __post_init__(self) -> None:
         if self.sampling not in ("uniform", "stratified"):
