@@ -2,8 +2,8 @@
 
 A stage is skipped (unless ``force``) when an earlier successful run had the same window and the
 same *fingerprint*: the stage's own fingerprint if it declares one (the ETL hashes its input
-files), else the Delta versions of its ``input_tables`` with its options. A stage with neither
-always runs (it must then be idempotent by itself).
+files), else the Delta versions of its ``input_tables`` (-1 for one that does not exist yet) with
+its options. A stage with neither always runs (it must then be idempotent by itself).
 """
 
 from __future__ import annotations
@@ -39,9 +39,10 @@ def stage_fingerprint(ctx: Context, st: Stage, request: StageRequest[Any]) -> st
         return own
     if not st.input_tables:
         return None
+    # A table that does not exist yet is part of the identity as "absent" (-1): when it appears,
+    # the fingerprint changes and the stage runs; until then a re-run is skipped like any other.
     versions = {t: table_version(ctx.spark, ctx.catalog, t) for t in st.input_tables}
-    if any(v is None for v in versions.values()):
-        return None
+    versions = {t: -1 if v is None else v for t, v in versions.items()}
     # the stage's options (e.g. drift fit vs score) are part of what was done
     doc = {"versions": versions, "options": request_params(request)}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]

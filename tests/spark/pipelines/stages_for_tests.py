@@ -9,6 +9,8 @@ from mlhops.pipelines.stage import StageResult
 
 T_SOURCE = "mlhops.t_source"
 T_DERIVED = "mlhops.t_derived"
+# An input of `derived` that no test stage writes (a table that may appear later).
+T_OPTIONAL = "mlhops.t_optional"
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ def test_stages(monkeypatch):
     registry = (
         Stage("source", "mlhops_test_stage_source", "writes t_source", options=st.SourceOptions),
         Stage("derived", "mlhops_test_stage_derived", "reads t_source", depends_on=("source",),
-              input_tables=(st.T_SOURCE,)),
+              input_tables=(st.T_SOURCE, st.T_OPTIONAL)),
         Stage("broken", "mlhops_test_stage_broken", "always fails"),
         Stage("after_broken", "mlhops_test_stage_after_broken", "needs broken", depends_on=("broken",)),
     )
@@ -73,3 +73,12 @@ def test_every_stage_outcome_is_recorded_once_per_run(ctx, test_stages):
 def test_only_and_from_stage_select_in_nightly_order(test_stages):
     assert select_stages(only=["derived", "source"]) == ["source", "derived"]
     assert select_stages(from_stage="broken") == ["broken", "after_broken"]
+
+
+def test_an_input_table_that_does_not_exist_yet_counts_as_absent_until_it_appears(ctx, test_stages):
+    from mlhops.io import merge_into
+
+    run_stages(ctx, ["source", "derived"], StageRequest(run_id="r1"))
+    assert run_stages(ctx, ["derived"], StageRequest(run_id="r2")).outcomes[0].status == "skipped"
+    merge_into(ctx.spark.createDataFrame([(1,)], "k int"), ctx.catalog, st.T_OPTIONAL, ["k"])
+    assert run_stages(ctx, ["derived"], StageRequest(run_id="r3")).outcomes[0].status == "ok"
