@@ -11,6 +11,7 @@ import logging
 import sys
 import uuid
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from mlhops.errors import ConfigError, MLHOpsError
@@ -76,15 +77,80 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--version", help="roll back to this version instead of the previous champion")
     rollback.add_argument("--reason", help="why (recorded in mlhops/model_events and MLflow)")
 
-    from mlhops.populations.synthea import add_arguments as add_generate_arguments
-
-    add_generate_arguments(sub.add_parser(
-        "generate", help="synthetic patients with Synthea, fixed seed and date (CSV, optional FHIR)"))
+    _add_generate(sub)
 
     nightly = sub.add_parser("nightly", parents=[common, window], help="all stages in order")
     nightly.add_argument("--only", action="append", metavar="STAGE", help="run only these stages")
     nightly.add_argument("--from-stage", metavar="STAGE", help="start at this stage")
     return p
+
+
+def _add_generate(sub: Any) -> None:
+    """``mlhops generate``: needs neither settings nor Spark."""
+    from mlhops.populations.synthea import DEFAULT_REFERENCE_DATE, DEFAULT_STATE, DEFAULT_YEARS_OF_HISTORY
+
+    parser = sub.add_parser(
+        "generate", help="synthetic patients with Synthea, fixed seed and date (CSV, optional FHIR)")
+    parser.add_argument("--population", "-p", type=int, required=True, metavar="N",
+                        help="living patients to generate (Synthea's -p; those who died come on top)")
+    parser.add_argument("--state", default=DEFAULT_STATE,
+                        help=f"US state, full name or two-letter code (default {DEFAULT_STATE})")
+    parser.add_argument("--city", help="a city of that state (default: the whole state)")
+    parser.add_argument("--seed", type=int, default=1,
+                        help="random seed (population and clinicians; default 1)")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR",
+                        help="output directory: DIR/csv, DIR/fhir, DIR/population.json, DIR/synthea.log")
+    parser.add_argument("--fhir", action="store_true", help="also write FHIR R4 bundles under DIR/fhir")
+    parser.add_argument("--reference-date", type=_date, default=DEFAULT_REFERENCE_DATE, metavar="YYYY-MM-DD",
+                        help=f"simulation end and age reference (default {DEFAULT_REFERENCE_DATE})")
+    parser.add_argument("--years-of-history", type=int, default=DEFAULT_YEARS_OF_HISTORY, metavar="Y",
+                        help=f"years of records kept before the reference date, 0 = all "
+                             f"(default {DEFAULT_YEARS_OF_HISTORY})")
+    parser.add_argument("--claims", action="store_true",
+                        help="also write claims.csv and claims_transactions.csv (about half the bytes)")
+    parser.add_argument("--gzip", action="store_true", help="compress each CSV (csv/NAME.csv.gz)")
+    parser.add_argument("--force", action="store_true", help="replace a population already in DIR")
+    parser.add_argument("--synthea-setting", action="append", default=[], metavar="KEY=VALUE",
+                        help="a further Synthea setting, e.g. generate.only_alive_patients=true (repeatable)")
+
+
+def generate_request(args: argparse.Namespace) -> Any:
+    """The :class:`~mlhops.populations.synthea.GenerateRequest` of ``mlhops generate``'s arguments."""
+    from mlhops.populations.synthea import GenerateRequest
+
+    return GenerateRequest(
+        population=args.population, out=Path(args.out), state=args.state, seed=args.seed,
+        fhir=args.fhir, reference_date=args.reference_date, years_of_history=args.years_of_history,
+        claims=args.claims, gzip=args.gzip, force=args.force, city=args.city,
+        extra=tuple(f"--{s.removeprefix('--')}" for s in args.synthea_setting),
+    )
+
+
+def _generate(args: argparse.Namespace) -> int:
+    """``mlhops generate``: one terminal line, exit 0 ok, 1 Synthea failed, 2 set-up/arguments."""
+    from mlhops.populations.synthea import generate
+
+    tty = sys.stdout.isatty()
+    shown = [""]
+
+    def line(text: str) -> None:
+        final = " done in " in text
+        if tty:  # one line, rewritten in place
+            print("\r" + text.ljust(len(shown[0])), end="\n" if final else "", flush=True)
+        elif not shown[0]:  # piped: the start now, the outcome appended at the end
+            print(text, end="", flush=True)
+        elif final:
+            print(" " + text.split(" ... ", 1)[1], flush=True)
+        shown[0] = text
+
+    try:
+        generate(generate_request(args), progress=line)
+    except MLHOpsError as exc:
+        if tty and shown[0]:
+            print(flush=True)  # end the rewritten line before the error
+        print(f"mlhops generate: {exc}", file=sys.stderr)
+        return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILURE
+    return EXIT_OK
 
 
 def _window(args: argparse.Namespace) -> tuple[dt.date | None, dt.date | None]:
@@ -139,9 +205,7 @@ def main(argv: Sequence[str] | None = None, *, app_name: str | None = None) -> i
     """Entry point of the ``mlhops`` console script."""
     args = build_parser().parse_args(argv)
     if args.verb == "generate":  # needs neither settings nor Spark
-        from mlhops.populations.synthea import main as generate_main
-
-        return generate_main(args)
+        return _generate(args)
     try:
         from mlhops.config import load_settings
 
@@ -179,8 +243,6 @@ def print_progress(position: str, stage: str, outcome: Any) -> None:
     if outcome is None:
         print(f"{position:>7} {stage:<9} ...", end="", flush=True)
         return
-    if outcome.status == "blocked":
-        print(f"{position:>7} {stage:<9} ...", end="")
     message = " ".join(outcome.message.split())[:100]
     print(f" {outcome.status:<8} {outcome.seconds:6.1f}s  {message}", flush=True)
 
@@ -196,7 +258,7 @@ def run_with_spark(settings: Any, stages: list[str], request: Any, *, quiet: boo
     ctx = Context.build(settings)
     summary = run_stages(ctx, stages, request, progress=print_progress if quiet else None)
     if quiet:
-        print(summary.render().splitlines()[-1].strip() + f" (run {summary.run_id})", flush=True)
+        print(f"{summary.verdict} (run {summary.run_id})", flush=True)
     else:
         print(summary.render(), file=sys.stderr)
     if summary.failed:

@@ -17,7 +17,6 @@ from mlhops.errors import ConfigError
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-
 def repo_conf_dir() -> Path:
     """The conf/ directory: $MLHOPS_CONF_DIR, ./conf, or the one beside the source tree."""
     env = os.environ.get("MLHOPS_CONF_DIR")

@@ -89,12 +89,17 @@ class RunSummary:
     def failed(self) -> list[str]:
         return [o.stage for o in self.outcomes if o.status in ("failed", "blocked")]
 
+    @property
+    def verdict(self) -> str:
+        """One line: which stages failed, or that all went well."""
+        return "FAILED: " + ", ".join(self.failed) if self.failed else "all stages ok"
+
     def render(self) -> str:
         """A one-screen summary for the on-call engineer."""
         lines = [f"mlhops run {self.run_id}"]
         for o in self.outcomes:
             lines.append(f"  {o.stage:<10} {o.status:<8} {o.seconds:7.1f}s  {o.message[:90]}")
-        lines.append("  FAILED: " + ", ".join(self.failed) if self.failed else "  all stages ok")
+        lines.append(f"  {self.verdict}")
         return "\n".join(lines)
 
 
@@ -152,6 +157,7 @@ def run_stages(
         pos = f"[{i}/{len(stages)}]"
         st = pipelines.stage(name)
         blockers = [d for d in st.depends_on if d in bad]
+        report(pos, name, None)
         if blockers:
             logger.warning("%s %s: not run, depends on failed %s", pos, name, ", ".join(blockers))
             blocked = StageOutcome(name, "blocked", 0.0, f"depends on failed {', '.join(blockers)}")
@@ -160,7 +166,6 @@ def run_stages(
             bad.add(name)
             continue
         options = request.options if isinstance(request.options, st.options) else st.options()
-        report(pos, name, None)
         outcome = run_stage(ctx, name, replace(request, options=options), position=pos)
         report(pos, name, outcome)
         if outcome.status == "failed":

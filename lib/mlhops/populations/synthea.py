@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import gzip
 import io
 import json
@@ -31,16 +32,22 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mlhops import __version__
 from mlhops.errors import ConfigError, MLHOpsError
-from mlhops.runtime_setup import sha256_file
+from mlhops.runtime_setup import (
+    SYNTHEA_ARTIFACT,
+    SYNTHEA_VERSION,
+    cached_synthea_classpath,
+    sha256_file,
+    synthea_manifest,
+)
 
 DEFAULT_REFERENCE_DATE = dt.date(2025, 1, 1)
 DEFAULT_YEARS_OF_HISTORY = 10  # Synthea's own default
@@ -156,8 +163,6 @@ def shown_command(argv: Sequence[str]) -> str:
 
 def synthea_classpath() -> list[str]:
     """The cached classpath, or a clear error naming the set-up step."""
-    from mlhops.runtime_setup import cached_synthea_classpath, synthea_manifest
-
     classpath = cached_synthea_classpath()
     if not classpath:
         raise ConfigError(f"the Synthea jars are not fetched (no valid {synthea_manifest()}): {SETUP_HINT}")
@@ -172,8 +177,8 @@ def find_java() -> str:
     if not java:
         raise ConfigError("no Java runtime ($JAVA_HOME/bin/java or java on PATH): Synthea needs Java 17 "
                           "(apt-get install openjdk-17-jre-headless)")
-    proc = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
-    m = re.search(r'version "(\d+)(?:\.(\d+))?', proc.stderr + proc.stdout)
+    shown = java_version(java)
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', shown)
     major = (int(m.group(2)) if m.group(1) == "1" else int(m.group(1))) if m else 0
     if major < MIN_JAVA:
         raise ConfigError(f"Synthea needs Java {MIN_JAVA}+ (17 recommended); {java} is "
@@ -181,7 +186,9 @@ def find_java() -> str:
     return java
 
 
+@functools.lru_cache(maxsize=4)
 def java_version(java: str) -> str:
+    """The first line of ``java -version`` (asked once per runtime)."""
     proc = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
     lines = (proc.stderr or proc.stdout).strip().splitlines()
     return lines[0] if lines else "unknown"
@@ -189,8 +196,6 @@ def java_version(java: str) -> str:
 
 def synthea_states(classpath: Sequence[str]) -> dict[str, str]:
     """``{name: USPS code}`` of the states Synthea 3.3.0 has demographics for, read from its jar."""
-    from mlhops.runtime_setup import SYNTHEA_VERSION
-
     main_jar = f"org.mitre.synthea_synthea-{SYNTHEA_VERSION}.jar"
     jar = next((p for p in classpath if Path(p).name == main_jar), None)
     if jar is None:
@@ -264,12 +269,6 @@ def _clear(out: Path, force: bool) -> None:
         shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
-def _mlhops_version() -> str:
-    import mlhops
-
-    return mlhops.__version__
-
-
 # --- the run -------------------------------------------------------------------------------
 
 
@@ -280,16 +279,14 @@ def generate(request: GenerateRequest, *, progress: Callable[[str], None] | None
     ``progress`` receives the text of the single terminal line (start, updates, end);
     Synthea's own output goes to ``out/synthea.log``.
     """
-    from mlhops.runtime_setup import SYNTHEA_ARTIFACT, SYNTHEA_VERSION, synthea_manifest
-
     request.check()
     java = java or find_java()
     classpath = list(classpath or synthea_classpath())
     state = resolve_state(request.state, synthea_states(classpath))
     if state != request.state:
-        request = _replace(request, state=state)
+        request = replace(request, state=state)
     out = request.out.resolve()
-    request = _replace(request, out=out)
+    request = replace(request, out=out)
     out.mkdir(parents=True, exist_ok=True)
     _clear(out, request.force)
     work = out / ".synthea-run"
@@ -334,7 +331,7 @@ def generate(request: GenerateRequest, *, progress: Callable[[str], None] | None
         "generator": "synthea",
         "synthea_version": SYNTHEA_VERSION,
         "synthea_artifact": SYNTHEA_ARTIFACT,
-        "mlhops_version": _mlhops_version(),
+        "mlhops_version": __version__,
         "population": request.population,
         "state": state,
         "city": request.city,
@@ -368,88 +365,3 @@ def generate(request: GenerateRequest, *, progress: Callable[[str], None] | None
     say(f"{label} ... done in {seconds:.0f}s: {who}, {len(tables)} CSV tables, "
         f"{total / 1e6:.1f} MB -> {out}")
     return manifest
-
-
-def _replace(request: GenerateRequest, **changes: Any) -> GenerateRequest:
-    from dataclasses import replace
-
-    return replace(request, **changes)
-
-
-# --- command line --------------------------------------------------------------------------
-
-
-def _date(value: str) -> dt.date:
-    import argparse
-
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
-
-
-def add_arguments(parser: Any) -> None:
-    """The options of ``mlhops generate`` (added to the CLI's subparser)."""
-    parser.add_argument("--population", "-p", type=int, required=True, metavar="N",
-                        help="living patients to generate (Synthea's -p; those who died come on top)")
-    parser.add_argument("--state", default=DEFAULT_STATE,
-                        help=f"US state, full name or two-letter code (default {DEFAULT_STATE})")
-    parser.add_argument("--city", help="a city of that state (default: the whole state)")
-    parser.add_argument("--seed", type=int, default=1,
-                        help="random seed (population and clinicians; default 1)")
-    parser.add_argument("--out", required=True, type=Path, metavar="DIR",
-                        help="output directory: DIR/csv, DIR/fhir, DIR/population.json, DIR/synthea.log")
-    parser.add_argument("--fhir", action="store_true", help="also write FHIR R4 bundles under DIR/fhir")
-    parser.add_argument("--reference-date", type=_date, default=DEFAULT_REFERENCE_DATE, metavar="YYYY-MM-DD",
-                        help=f"simulation end and age reference (default {DEFAULT_REFERENCE_DATE})")
-    parser.add_argument("--years-of-history", type=int, default=DEFAULT_YEARS_OF_HISTORY, metavar="Y",
-                        help=f"years of records kept before the reference date, 0 = all "
-                             f"(default {DEFAULT_YEARS_OF_HISTORY})")
-    parser.add_argument("--claims", action="store_true",
-                        help="also write claims.csv and claims_transactions.csv (about half the bytes)")
-    parser.add_argument("--gzip", action="store_true", help="compress each CSV (csv/NAME.csv.gz)")
-    parser.add_argument("--force", action="store_true", help="replace a population already in DIR")
-    parser.add_argument("--synthea-setting", action="append", default=[], metavar="KEY=VALUE",
-                        help="a further Synthea setting, e.g. generate.only_alive_patients=true (repeatable)")
-
-
-def request_from_args(args: Any) -> GenerateRequest:
-    return GenerateRequest(
-        population=args.population, out=Path(args.out), state=args.state, seed=args.seed,
-        fhir=args.fhir, reference_date=args.reference_date, years_of_history=args.years_of_history,
-        claims=args.claims, gzip=args.gzip, force=args.force, city=args.city,
-        extra=tuple(f"--{s.removeprefix('--')}" for s in args.synthea_setting),
-    )
-
-
-def main(args: Any) -> int:
-    """``mlhops generate``: one terminal line, exit 0 ok, 1 Synthea failed, 2 set-up/arguments."""
-    tty = sys.stdout.isatty()
-    shown = [""]
-
-    def line(text: str) -> None:
-        final = " done in " in text
-        if tty:  # one line, rewritten in place
-            print("\r" + text.ljust(len(shown[0])), end="\n" if final else "", flush=True)
-        elif not shown[0]:  # piped: the start now, the outcome appended at the end
-            print(text, end="", flush=True)
-        elif final:
-            print(" " + text.split(" ... ", 1)[1], flush=True)
-        shown[0] = text
-
-    try:
-        generate(request_from_args(args), progress=line)
-    except ConfigError as exc:
-        _finish(tty, shown[0])
-        print(f"mlhops generate: {exc}", file=sys.stderr)
-        return 2
-    except MLHOpsError as exc:
-        _finish(tty, shown[0])
-        print(f"mlhops generate: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _finish(tty: bool, shown: str) -> None:
-    if tty and shown:
-        print(flush=True)

@@ -52,23 +52,25 @@ class Tracker:
     def configure(self) -> str:
         """Point MLflow at the configured (or local) store; returns the experiment id.
 
-        MLflow keeps its URIs and experiment process-wide, so this is re-applied on every use:
-        two trackers in one process (tests, notebooks) never write into each other's store.
+        MLflow keeps its URIs and experiment process-wide, so they are re-applied on every use
+        (two trackers in one process, as in tests and notebooks, never write into each other's
+        store); the experiment is looked up (or created) once per tracker.
         """
         import mlflow
 
-        os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
-        logging.getLogger("alembic").setLevel(logging.WARNING)
         tracking, registry, artifacts = self._uris()
         mlflow.set_tracking_uri(tracking)
         mlflow.set_registry_uri(registry)
-        exp = mlflow.get_experiment_by_name(self.settings.experiment)
-        if exp is None:
-            exp_id = mlflow.create_experiment(self.settings.experiment, artifact_location=artifacts)
-        else:
-            exp_id = exp.experiment_id
-        mlflow.set_experiment(experiment_id=exp_id)
-        self._experiment_id = str(exp_id)
+        if self._experiment_id is None:
+            os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+            logging.getLogger("alembic").setLevel(logging.WARNING)
+            exp = mlflow.get_experiment_by_name(self.settings.experiment)
+            if exp is None:
+                exp_id = mlflow.create_experiment(self.settings.experiment, artifact_location=artifacts)
+            else:
+                exp_id = exp.experiment_id
+            self._experiment_id = str(exp_id)
+        mlflow.set_experiment(experiment_id=self._experiment_id)
         return self._experiment_id
 
     def client(self) -> Any:

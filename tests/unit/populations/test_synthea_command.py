@@ -6,7 +6,6 @@ few CSV files where ``--exporter.baseDirectory`` says. The real run is in tests/
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import gzip
 import json
@@ -173,10 +172,10 @@ def test_the_recorded_mlhops_command_parses_back_to_the_request(tmp_path, fake):
     req = _request(tmp_path, claims=True, gzip=True, city="Austin", years_of_history=0,
                    extra=("--generate.only_alive_patients=true",))
     manifest = generate(req, classpath=classpath, java=java)
-    parser = argparse.ArgumentParser()
-    synthea.add_arguments(parser)
-    args = parser.parse_args(shlex.split(manifest["mlhops_command"])[2:])
-    again = synthea.request_from_args(args)
+    from mlhops import cli
+
+    args = cli.build_parser().parse_args(shlex.split(manifest["mlhops_command"])[1:])
+    again = cli.generate_request(args)
     assert again == GenerateRequest(**{**req.__dict__, "out": (tmp_path / "pop").resolve()})
 
 

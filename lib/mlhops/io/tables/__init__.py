@@ -26,14 +26,11 @@ def _registry() -> dict[str, TableSpec]:
     return out
 
 
-_REGISTRY: dict[str, TableSpec] | None = None
+_REGISTRY = _registry()
 
 
 def all_tables() -> dict[str, TableSpec]:
     """Every table of the warehouse by name."""
-    global _REGISTRY
-    if _REGISTRY is None:
-        _REGISTRY = _registry()
     return _REGISTRY
 
 
@@ -45,9 +42,9 @@ def spec(name: str) -> TableSpec:
         raise ConfigError(f"table {name!r} is not in the table catalog (mlhops.io.tables)") from None
 
 
-__all__ = ["TableSpec", "all_tables", "person_key_tables", "spec", "struct"]
-
-
 def person_key_tables() -> dict[str, tuple[str, ...]]:
     """Tables that hold person keys, with those columns."""
     return {n: s.person_columns for n, s in all_tables().items() if s.person_columns}
+
+
+__all__ = ["TableSpec", "all_tables", "person_key_tables", "spec", "struct"]
