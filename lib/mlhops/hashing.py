@@ -36,9 +36,3 @@ class KeyedHasher:
     def pseudonym(self, kind: str, key: Column) -> Column:
         """Short hash for ``*_source_value`` lineage columns."""
         return F.substring(self.hash(kind, key), 1, SOURCE_VALUE_HEX)
-
-    def hash_value(self, kind: str, key: str) -> str:
-        """The same hash computed in Python, for one value on the driver (e.g. a UID)."""
-        import hashlib
-
-        return hashlib.sha256(f"{self._salt}|{kind}|{key}".encode()).hexdigest()

@@ -12,7 +12,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from mlhops.alerts.evaluate import evaluate_rules
-from mlhops.alerts.rules import SEVERITY_ORDER, AlertRule
+from mlhops.alerts.rules import AlertRule, at_or_above
 from mlhops.alerts.store import new_alerts, store_alerts, with_ids
 from mlhops.io import Catalog
 
@@ -40,16 +40,13 @@ def in_scope(start: dt.date | None, end: dt.date | None) -> Column:
     return F.col("is_current")
 
 
-def severity_rank(severity: Column) -> Column:
-    """The rank of a severity column (:data:`~mlhops.alerts.rules.SEVERITY_ORDER`)."""
-    return F.create_map(*[x for k, v in SEVERITY_ORDER.items() for x in (F.lit(k), F.lit(v))])[severity]
-
-
 def _count_in_scope(candidates: DataFrame, scope: Column, exit_severity: str) -> tuple[int, dict[str, int]]:
-    at_or_above = severity_rank(F.col("severity")) >= SEVERITY_ORDER[exit_severity]
-    firing = candidates.where(scope & at_or_above).count()
+    """Candidates in scope per severity (one pass), and how many of them are at or above the
+    exit severity."""
     rows = candidates.where(scope).groupBy("severity").count().collect()
-    return firing, {r["severity"]: int(r["count"]) for r in rows}
+    by_severity = {r["severity"]: int(r["count"]) for r in rows}
+    firing = sum(n for severity, n in by_severity.items() if at_or_above(severity, exit_severity))
+    return firing, by_severity
 
 
 def raise_alerts(

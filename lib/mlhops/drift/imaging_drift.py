@@ -29,14 +29,13 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from scipy import stats as sps
 
 from mlhops.config.stages import DriftSettings, ImagingDriftSettings, StatsSettings
 from mlhops.drift.imaging import (
@@ -46,11 +45,11 @@ from mlhops.drift.imaging import (
     image_metadata_frame,
     imaging_features,
 )
-from mlhops.drift.result import ALL_SLICE, DriftResult, driver_row
-from mlhops.drift.univariate import TestOutcome, chi2_from_counts, flag_tests
-from mlhops.io import Catalog, merge_into, read_table, table_exists
+from mlhops.drift.multivariate import write_results
+from mlhops.drift.result import ALL_SLICE, DriftResult
+from mlhops.drift.univariate import TestOutcome, chi2_from_counts, flag_tests, ks_from_quantiles
+from mlhops.io import Catalog, read_table, table_exists
 from mlhops.io.tables.etl import IMAGE_FEATURE, IMAGE_OCCURRENCE, MEASUREMENT, PROCEDURE_OCCURRENCE
-from mlhops.io.tables.monitoring import DRIFT_RESULT_KEYS, MULTIVARIATE_DRIFT, MULTIVARIATE_DRIFT_SCHEMA
 from mlhops.windows import date_bounds, with_windows
 
 logger = logging.getLogger(__name__)
@@ -132,9 +131,11 @@ def _outcome(feature: ImagingFeature, ref: pd.Series, cur: pd.Series, min_rows: 
     extra = {"n_reference_values": float(len(r_num)), "n_current_values": float(len(c_num))}
     if len(r_num) < min_rows or len(c_num) < min_rows:
         return TestOutcome("ks", None, None, None, "ks_d", extra)
-    res = sps.ks_2samp(r_num, c_num, method="asymp")
-    return TestOutcome("ks", float(res.statistic), float(res.pvalue), float(res.statistic), "ks_d",
-                       {**extra, "reference_median": float(np.median(r_num)), "current_median": float(np.median(c_num))})
+    # The stats stage's KS on the raw values (the samples are their own quantile functions):
+    # the same D and asymptotic p-value as scipy.stats.ks_2samp(method="asymp").
+    ks = ks_from_quantiles(r_num, c_num, len(r_num), len(c_num))
+    return replace(ks, extra={**extra, "reference_median": float(np.median(r_num)),
+                              "current_median": float(np.median(c_num))})
 
 
 def compare(reference: Period, current: Period, s: ImagingDriftSettings,
@@ -160,10 +161,9 @@ def compare(reference: Period, current: Period, s: ImagingDriftSettings,
         o = None if too_small else _outcome(f, reference.rows[f.name], current.rows[f.name], s.min_rows)
         if o is not None or too_small:
             outcomes.append((f, o or TestOutcome("chi2" if f.kind == "categorical" else "ks", None)))
-    flags = [(None, False)] * len(outcomes) if too_small else flag_tests(
-        [o for _, o in outcomes], alpha=s.alpha, correction=s.correction,
-        min_effect={"chi2": s.min_cramers_v, "ks": s.min_ks_d},
-    )
+    # Outcomes without a p-value (too few images) get no corrected p-value and no flag.
+    flags = flag_tests([o for _, o in outcomes], alpha=s.alpha, correction=s.correction,
+                       min_effect={"chi2": s.min_cramers_v, "ks": s.min_ks_d})
     results: list[DriftResult] = []
     for (f, o), (p_adj, drift) in zip(outcomes, flags, strict=True):
         ok = o.p_value is not None
@@ -196,6 +196,25 @@ def _period(sampled: pd.DataFrame, counts: dict[dt.date, int], start: dt.date, e
     return Period(start, end, rows.reset_index(drop=True), sum(n for w, n in counts.items() if start <= w < end))
 
 
+def score_if_enabled(
+    spark: SparkSession, catalog: Catalog, ds: DriftSettings, stats: StatsSettings, *, run_id: str,
+    start: dt.date | None = None, end: dt.date | None = None,
+) -> dict[str, Any] | str | None:
+    """:func:`score_imaging` when ``drift.imaging.enabled`` is true, or unset and the warehouse
+    holds images.
+
+    Returns:
+        Its counts; the reason it did not run (a string) when it was enabled explicitly but the
+        warehouse holds no images; None when it is off (or unset and there are no images).
+    """
+    enabled = ds.imaging.enabled
+    if enabled is False:
+        return None
+    if not has_images(spark, catalog):
+        return "drift.imaging.enabled but the warehouse holds no images" if enabled else None
+    return score_imaging(spark, catalog, ds, stats, run_id=run_id, start=start, end=end)
+
+
 def score_imaging(
     spark: SparkSession, catalog: Catalog, ds: DriftSettings, stats: StatsSettings, *, run_id: str,
     start: dt.date | None = None, end: dt.date | None = None,
@@ -226,7 +245,8 @@ def score_imaging(
                      and not ref_start <= w < ref_end)
     keep = F.col("window_start").isin(windows) | ((F.col("event_date") >= ref_start) & (F.col("event_date") < ref_end))
     sampled = _sample(frame.where(keep), s.sample_cap, s.seed).toPandas()
-    # The reference is one period: cap it as a whole (same hash order as the windows).
+    # The reference is one period: cap it as a whole (deterministic: by a hash of the image id;
+    # not the seeded order of the windows' cap).
     ref_rows = sampled[(sampled["event_date"] >= ref_start) & (sampled["event_date"] < ref_end)]
     ref_rows = ref_rows.assign(_h=pd.util.hash_pandas_object(ref_rows["image_occurrence_id"], index=False).to_numpy())
     ref_rows = ref_rows.sort_values(["_h", "image_occurrence_id"]).head(s.sample_cap).drop(columns="_h")
@@ -238,7 +258,9 @@ def score_imaging(
         w_end = date_bounds(w, s.granularity)[1]
         results.extend(compare(reference, _period(sampled, counts, w, w_end), s, features))
     if results:
-        _write(spark, catalog, results, run_id, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        write_results(spark, catalog, [(r, {"device": "cpu", "duration_s": seconds}) for r in results],
+                      version=DETECTOR_VERSION, run_id=run_id, detector_name=DETECTOR_NAME)
     summaries = [r for r in results if r.detector == SUMMARY_DETECTOR]
     out = {
         "windows": len(windows), "results": len(results), "flags": sum(r.drift for r in summaries),
@@ -250,13 +272,3 @@ def score_imaging(
                 out["windows"], out["reference_start"], out["reference_end"], out["flags"], out["insufficient"])
     return out
 
-
-def _write(spark: SparkSession, catalog: Catalog, results: Sequence[DriftResult], run_id: str, seconds: float) -> None:
-    rows = []
-    for r in results:
-        row = driver_row(r)
-        row.update({"detector_name": DETECTOR_NAME, "detector_version": DETECTOR_VERSION, "device": "cpu",
-                    "duration_s": seconds, "run_id": run_id})
-        rows.append(row)
-    merge_into(spark.createDataFrame(rows, schema=MULTIVARIATE_DRIFT_SCHEMA), catalog, MULTIVARIATE_DRIFT,
-               list(DRIFT_RESULT_KEYS))

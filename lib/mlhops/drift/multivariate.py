@@ -287,17 +287,28 @@ def score_sample(
     return out
 
 
-def results_frame(
-    spark: SparkSession, scored: Sequence[tuple[DriftResult, dict[str, Any]]], *, version: str, run_id: str
-) -> DataFrame:
-    """Rows of :data:`~mlhops.io.tables.monitoring.MULTIVARIATE_DRIFT_SCHEMA`."""
+def write_results(
+    spark: SparkSession, catalog: Catalog, scored: Sequence[tuple[DriftResult, dict[str, Any]]], *, version: str,
+    run_id: str, detector_name: str | None = None,
+) -> None:
+    """MERGE ``(result, {"device", "duration_s"})`` pairs into ``mlhops.multivariate_drift`` (one commit).
+
+    Args:
+        spark: the session.
+        catalog: table locations.
+        scored: the results and where and how long each was computed.
+        version: the detector version recorded on every row.
+        run_id: the mlhops run recorded on every row.
+        detector_name: the ``detector_name`` of every row (None: each result's detector).
+    """
     rows = []
     for res, info in scored:
         row = driver_row(res)
-        row.update({"detector_name": res.detector, "detector_version": version, "device": info["device"],
-                    "duration_s": info["duration_s"], "run_id": run_id})
+        row.update({"detector_name": detector_name or res.detector, "detector_version": version,
+                    "device": info["device"], "duration_s": info["duration_s"], "run_id": run_id})
         rows.append(row)
-    return spark.createDataFrame(rows, schema=MULTIVARIATE_DRIFT_SCHEMA)
+    merge_into(spark.createDataFrame(rows, schema=MULTIVARIATE_DRIFT_SCHEMA), catalog, MULTIVARIATE_DRIFT,
+               list(DRIFT_RESULT_KEYS))
 
 
 def windows_between(start: dt.date, end: dt.date, granularity: str) -> list[tuple[dt.date, dt.date]]:
@@ -360,8 +371,7 @@ def score_windows(
         n_windows += 1
     if all_scored:
         # one MERGE for the whole run (a commit per window would cost more than the scoring)
-        merge_into(results_frame(spark, all_scored, version=registered.version, run_id=run_id), catalog,
-                   MULTIVARIATE_DRIFT, DRIFT_RESULT_KEYS)
+        write_results(spark, catalog, all_scored, version=registered.version, run_id=run_id)
     n_flags = sum(r.drift for r, _ in all_scored)
     return {"windows": n_windows, "results": len(all_scored), "flags": n_flags, "version": registered.version}
 

@@ -21,6 +21,7 @@ from mlhops.io.tables.monitoring import STAGE_WATERMARKS, WATERMARK_KEYS, WATERM
 
 logger = logging.getLogger(__name__)
 
+
 def read_watermarks(spark: SparkSession, catalog: Catalog, consumer: str) -> dict[str, int]:
     """``{source table: last processed version}`` of one consumer."""
     if not table_exists(spark, catalog, STAGE_WATERMARKS):

@@ -9,8 +9,8 @@ without a registered version it fails and says to run ``mlhops drift fit`` (unle
 
 The nightly action also scores imaging-metadata drift (scanner, protocol, modality mix) on
 ``omop.image_occurrence``/``image_feature`` when ``drift.imaging.enabled`` is true, or unset and
-the warehouse holds images (:mod:`mlhops.drift.imaging_drift`); it needs no fitted detector and
-runs before (and whether or not) the feature-table detectors do.
+the warehouse holds images (:func:`mlhops.drift.imaging_drift.score_if_enabled`); it needs no
+fitted detector and runs before (and whether or not) the feature-table detectors do.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from mlhops.drift.imaging_drift import has_images, score_imaging
+from mlhops.drift.imaging_drift import score_if_enabled
 from mlhops.drift.jobs import DriftJobs
 from mlhops.drift.multivariate import latest_window_end, reference_period
 from mlhops.drift.registry import DetectorNotRegisteredError
@@ -43,7 +43,8 @@ def run(ctx: Context, req: StageRequest[DriftOptions]) -> StageResult:
     if action not in ACTIONS:
         return StageResult(NAME, "failed", f"unknown drift action {action!r}; use one of {list(ACTIONS)}")
     started = time.perf_counter()
-    imaging = _imaging(ctx, req) if action == "score" else None
+    imaging = score_if_enabled(ctx.spark, ctx.catalog, ds, ctx.settings.stats, run_id=req.run_id, start=req.start,
+                               end=req.end) if action == "score" else None
     if not table_exists(ctx.spark, ctx.catalog, FEATURES):
         message = f"feature table {FEATURES} does not exist yet"
         if imaging is None or isinstance(imaging, str):
@@ -76,18 +77,6 @@ def run(ctx: Context, req: StageRequest[DriftOptions]) -> StageResult:
     ), imaging, ctx, time.perf_counter() - started)
 
 
-def _imaging(ctx: Context, req: StageRequest[DriftOptions]) -> dict[str, Any] | str | None:
-    """Imaging-metadata drift when configured: its counts, the reason it did not run (a string,
-    when asked for explicitly), or None (not configured, or auto and no images)."""
-    enabled = ctx.settings.drift.imaging.enabled
-    if enabled is False:
-        return None
-    if not has_images(ctx.spark, ctx.catalog):
-        return "drift.imaging.enabled but the warehouse holds no images" if enabled else None
-    return score_imaging(ctx.spark, ctx.catalog, ctx.settings.drift, ctx.settings.stats, run_id=req.run_id,
-                         start=req.start, end=req.end)
-
-
 def _with_imaging(result: StageResult, imaging: dict[str, Any] | str | None, ctx: Context,
                   seconds: float) -> StageResult:
     """``result`` with the imaging part's counts, message and table version added."""
@@ -97,8 +86,10 @@ def _with_imaging(result: StageResult, imaging: dict[str, Any] | str | None, ctx
         return replace(result, message=f"{result.message}; imaging: {imaging}")
     metrics = {**result.metrics, "seconds": seconds, **{f"imaging_{k}": float(imaging[k]) for k in
                                                         ("windows", "results", "flags", "insufficient", "seconds")}}
-    version = table_version(ctx.spark, ctx.catalog, MULTIVARIATE_DRIFT)
-    tables = {**result.tables, MULTIVARIATE_DRIFT: int(version)} if version is not None else result.tables
+    tables = result.tables
+    if MULTIVARIATE_DRIFT not in tables:  # the detectors' score already read it (nothing written since)
+        version = table_version(ctx.spark, ctx.catalog, MULTIVARIATE_DRIFT)
+        tables = {**tables, MULTIVARIATE_DRIFT: int(version)} if version is not None else tables
     message = (f"{result.message}; imaging: {imaging['windows']} windows, {imaging['flags']} flagged, "
                f"{imaging['insufficient']} with too few images")
     details = {**result.details, "imaging_reference": [imaging["reference_start"], imaging["reference_end"]]}

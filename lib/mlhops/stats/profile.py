@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from mlhops.io.tables.monitoring import PROFILE_SCHEMA, SLICE_KEYS, WINDOW_KEYS
 from mlhops.stats.fine_pass import OTHER_CATEGORY
 
+
 def bins_from_baseline(baseline: DataFrame, n_bins: int) -> DataFrame:
     """Histogram edges per numeric feature: the baseline's quantiles at i/n_bins (whole population).
 

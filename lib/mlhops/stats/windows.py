@@ -76,7 +76,7 @@ def tumbling(states: DataFrame, granularity: str) -> DataFrame:
 def sliding(states: DataFrame, days: int) -> DataFrame:
     """Day states once per sliding window (``days`` long, ending on a Monday) that holds them."""
     day = F.col("window_start")
-    first_end = F.date_add(F.date_trunc("week", day).cast("date"), 7)  # first Monday after day
+    first_end = window_bounds(day, "week")[1]  # first Monday after day
     ends = F.sequence(first_end, F.date_add(day, days), F.expr("INTERVAL 7 DAYS"))
     exploded = states.withColumn("_end", F.explode(ends))
     return exploded.withColumns(

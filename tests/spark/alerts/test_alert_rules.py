@@ -106,6 +106,8 @@ def test_planted_problem_raises_exactly_its_alert(spark, settings_factory, kind)
     assert subject_part in alerts[0].subject
     severity = {r.id: r.severity for r in load_rules(rules_path(s.alerts))}[rule_id]
     assert result.status == ("alerts" if severity in ("high", "critical") else "ok")
+    assert result.metrics[f"alerts_current.{severity}"] == 1.0
+    assert result.metrics["alerts_firing"] == (1.0 if severity in ("high", "critical") else 0.0)
 
 
 def test_rerun_raises_no_duplicate_alerts(spark, settings_factory):

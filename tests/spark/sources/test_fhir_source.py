@@ -302,6 +302,17 @@ def test_every_resource_is_loaded_filtered_or_quarantined(forms):
     assert all(a.loaded == a.read for t, a in tables.items() if t not in filtered)
 
 
+def test_each_file_is_read_once_and_its_lineage_is_its_content_hash(spark, tmp_path):
+    content = b'{"resourceType":"Patient","id":"p1","birthDate":"1980-02-03","gender":"female"}\n'
+    (tmp_path / "a.ndjson").write_bytes(content)
+    records = fhir.read_records(spark, str(tmp_path)).localCheckpoint(eager=True)
+    [f] = fhir.input_files(records)
+    sha = hashlib.sha256(content).hexdigest()
+    assert (f.name, f.size, f.sha256) == (f"fhir-{sha[:fhir.FILE_NAME_HEX]}", len(content), sha)
+    assert f.path.endswith("/a.ndjson")
+    assert {r["source_file"] for r in records.collect()} == {f.name}
+
+
 def test_parser_reads_ndjson_and_panels_and_rejects_non_json():
     bp = ('{"resourceType":"Observation","id":"o1","subject":{"reference":"Patient/p1"},'
           '"effectiveDateTime":"2020-01-01T10:00:00+01:00","code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},'

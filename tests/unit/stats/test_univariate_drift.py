@@ -53,6 +53,17 @@ def test_ks_is_exact_for_continuous_samples_when_the_grid_covers_them():
     assert ours.statistic == pytest.approx(sps.ks_2samp(a, b).statistic, abs=KS_GRID_BOUND)
 
 
+def test_ks_on_raw_samples_is_scipys_asymptotic_two_sample_test():
+    # Imaging drift tests raw parameter values with it (ties included: pixel spacing, matrix size).
+    rng = np.random.default_rng(5)
+    for n, m in ((20, 20), (37, 211), (400, 90)):
+        a = np.round(rng.normal(0, 1, n), 1)
+        b = np.round(rng.normal(0.4, 1, m), 1)
+        ours = U.ks_from_quantiles(a, b, n, m)
+        ref = sps.ks_2samp(a, b, method="asymp")
+        assert ours.statistic == float(ref.statistic) and ours.p_value == float(ref.pvalue)
+
+
 def test_wasserstein_matches_scipy_within_grid_resolution(diabetes):
     rng = np.random.default_rng(11)
     values = diabetes["num_lab_procedures"].dropna().to_numpy(float)

@@ -33,7 +33,7 @@ from mlhops.etl.batch import FRAME_SCHEMAS, SourceBatch, source_batch
 from mlhops.etl.env import EtlEnv
 from mlhops.etl.events import LINEAGE_COLUMNS
 from mlhops.etl.files import InputFile
-from mlhops.etl.sources.fhir_resources import NUMERIC_FIELDS, RECORD_FIELDS, parse_file
+from mlhops.etl.sources.fhir_resources import FILE_TABLE, NUMERIC_FIELDS, RECORD_FIELDS, parse_file
 
 logger = logging.getLogger(__name__)
 
@@ -57,21 +57,31 @@ RECORD_SCHEMA = T.StructType(
         for name in RECORD_FIELDS
     ]
 )
-_FILES_SCHEMA = "path string, source_file string, length long, sha256 string"
+# Kind of the one record per input file that carries its lineage (never a frame of the batch).
+FILE_KIND = "file"
 
 
-def lineage_name(content: bytes) -> str:
-    """Lineage name of a file: a prefix of its content hash."""
-    return f"fhir-{hashlib.sha256(content).hexdigest()[:FILE_NAME_HEX]}"
+def lineage_name(sha256: str) -> str:
+    """Lineage name of a file: a prefix of its content hash (hex SHA-256)."""
+    return f"fhir-{sha256[:FILE_NAME_HEX]}"
+
+
+def _file_record(path: str, length: int, sha256: str) -> dict[str, object]:
+    """The ``file`` record of one input file: ``name`` its path, ``key`` its content SHA-256,
+    ``quantity`` its size in bytes (lineage of the run; never loaded)."""
+    rec: dict[str, object] = dict.fromkeys(RECORD_FIELDS)
+    rec.update(kind=FILE_KIND, source_table=FILE_TABLE, source_line=0, name=path, key=sha256, quantity=float(length))
+    return rec
 
 
 def _parse_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     for pdf in batches:
         rows: list[dict[str, object]] = []
-        for content in pdf["content"]:
+        for path, length, content in zip(pdf["path"], pdf["length"], pdf["content"]):
             data = bytes(content)
-            name = lineage_name(data)
-            for rec in parse_file(data):
+            sha256 = hashlib.sha256(data).hexdigest()
+            name = lineage_name(sha256)
+            for rec in [_file_record(path, int(length), sha256), *parse_file(data)]:
                 rec["source_file"] = name
                 rows.append(rec)
         out = pd.DataFrame.from_records(rows, columns=RECORD_SCHEMA.fieldNames())
@@ -91,15 +101,19 @@ def _files(spark: SparkSession, input_path: str) -> DataFrame:
     )
 
 
-def read_records(spark: SparkSession, input_path: str) -> tuple[DataFrame, DataFrame]:
-    """(records of every resource, files with lineage name/size/hash), parsed on executors."""
-    files = _files(spark, input_path)
-    records = files.mapInPandas(_parse_partition, RECORD_SCHEMA)
-    info = files.select(
-        "path", F.concat(F.lit("fhir-"), F.substring(F.sha2("content", 256), 1, FILE_NAME_HEX)).alias("source_file"),
-        "length", F.sha2("content", 256).alias("sha256"),
-    )
-    return records, info
+def read_records(spark: SparkSession, input_path: str) -> DataFrame:
+    """The records of every file (one ``file`` record each, then its resources' records), parsed
+    on executors: each file's bytes are read and hashed once."""
+    return _files(spark, input_path).mapInPandas(_parse_partition, RECORD_SCHEMA)
+
+
+def input_files(records: DataFrame) -> list[InputFile]:
+    """Lineage of every file read: path, lineage name, size and content hash (from the ``file``
+    records; small metadata rows, the bytes stay on the executors)."""
+    return [
+        InputFile(path=r["name"], name=r["source_file"], size=int(r["quantity"]), sha256=r["key"])
+        for r in records.where(F.col("kind") == FILE_KIND).select("name", "source_file", "quantity", "key").collect()
+    ]
 
 
 def _needs_lookup(col: Column) -> Column:
@@ -229,8 +243,7 @@ def extract(spark: SparkSession, env: EtlEnv, input_path: str) -> SourceBatch:
         input_path: folder (searched recursively) or file.
     """
     types = env.type_concepts(_TYPES)
-    records, info = read_records(spark, input_path)
-    records = records.withColumn("malformed", F.lit(False)).localCheckpoint(eager=True)
+    records = read_records(spark, input_path).withColumn("malformed", F.lit(False)).localCheckpoint(eager=True)
 
     def of(kind: str) -> DataFrame:
         return records.where(F.col("kind") == kind)
@@ -257,11 +270,6 @@ def extract(spark: SparkSession, env: EtlEnv, input_path: str) -> SourceBatch:
         for r in of("seen").groupBy("source_table").agg(F.sum("quantity").alias("n")).collect()
     }
     series = _series(res.resolve(of("image_series"), ["person_ref"], aliases))
-    # Lineage checksums of every file (small metadata rows; the bytes stay on the executors).
-    input_files = [
-        InputFile(path=r["path"], name=r["source_file"], size=int(r["length"]), sha256=r["sha256"])
-        for r in info.collect()
-    ]
     logger.info("fhir input: %d files, %d resources", rows_read.get("fhir_files", 0), sum(rows_read.values()) - rows_read.get("fhir_files", 0))
     return source_batch(spark, source=SOURCE, layout=LAYOUT, rows_read=rows_read, frames=frames,
-                        input_files=input_files, image_series=series)
+                        input_files=input_files(records), image_series=series)
