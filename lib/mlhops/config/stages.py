@@ -119,6 +119,40 @@ class StatsSettings:
 
 
 @dataclass(frozen=True)
+class ImagingDriftSettings:
+    """Imaging-metadata drift (scanner, protocol, modality mix) in the nightly drift stage."""
+
+    # None: run when omop.image_occurrence exists and holds rows; true: run (skip with a message
+    # when it does not); false: never.
+    enabled: bool | None = None
+    granularity: Literal["day", "week", "month", "year"] = "month"
+    # Reference period [start, end) (ISO dates); unset: drift.reference_*, then stats.baseline,
+    # then the first ``reference_windows`` windows that hold images.
+    reference_start: str | None = None
+    reference_end: str | None = None
+    reference_windows: int = 3
+    min_rows: int = 30  # fewer images (or values of one parameter) on either side: insufficient_data
+    sample_cap: int = 5000  # images per window (and for the reference) brought to the driver
+    seed: int = 0
+    alpha: float = 0.05
+    correction: Literal["bh", "bonferroni", "none"] = "bonferroni"  # across parameters, per window
+    min_cramers_v: float = 0.2  # categorical parameters (chi-squared): smallest effect that flags
+    min_ks_d: float = 0.2  # numeric parameters (two-sample KS): smallest D that flags
+
+    def __post_init__(self) -> None:
+        if self.granularity not in ("day", "week", "month", "year"):
+            raise ValueError("imaging.granularity must be day, week, month or year")
+        if self.correction not in ("bh", "bonferroni", "none"):
+            raise ValueError("imaging.correction must be bh, bonferroni or none")
+        if not 0.0 < self.alpha < 1.0:
+            raise ValueError("imaging.alpha must be within (0, 1)")
+        if self.min_rows < 2 or self.sample_cap < self.min_rows or self.reference_windows < 1:
+            raise ValueError("imaging: min_rows >= 2, sample_cap >= min_rows, reference_windows >= 1")
+        if (self.reference_start is None) != (self.reference_end is None):
+            raise ValueError("imaging: set both reference_start and reference_end, or neither")
+
+
+@dataclass(frozen=True)
 class DriftSettings:
     """Multivariate drift (``mlhops drift fit`` / ``mlhops drift``): samples, VAE, alibi detectors."""
 
@@ -155,6 +189,7 @@ class DriftSettings:
     classifier_hidden: int = 32
     classifier_epochs: int = 5
     classifier_folds: int = 0  # 0: test on a held-out 25% split; k>1: k-fold out-of-fold predictions
+    imaging: ImagingDriftSettings = field(default_factory=ImagingDriftSettings)
 
     def __post_init__(self) -> None:
         if self.sampling not in ("uniform", "stratified"):
@@ -230,6 +265,14 @@ class ModelConceptDriftSettings:
     ddm_min_instances: int = 100
     ddm_warning_level: float = 2.0
     ddm_drift_level: float = 3.0
+    # ADWIN on the per-case Brier loss: confidence of its cut test (river.drift.ADWIN).
+    adwin_delta: float = 0.002
+
+    def __post_init__(self) -> None:
+        if self.block_size < 1 or self.ddm_min_instances < 1:
+            raise ValueError("concept_drift: block_size and ddm_min_instances must be >= 1")
+        if not 0.0 < self.adwin_delta < 1.0:
+            raise ValueError("concept_drift.adwin_delta must be within (0, 1)")
 
 
 @dataclass(frozen=True)
@@ -246,6 +289,19 @@ class ModelLabelPolicySettings:
     # mldemon: tolerated accuracy uncertainty, and how much it grows per window without labels.
     tolerance: float = 0.05
     uncertainty_per_window: float = 0.01
+    # request_and_reverify / mldemon: a window the drift detectors flagged (mlhops.drift_metrics,
+    # univariate effect >= min_drift_effect; mlhops.multivariate_drift) asks for labels, urgently.
+    on_data_drift: bool = True
+    min_drift_effect: float = 0.1
+    # An open request is closed as expired when its labels have not arrived this many days
+    # after it was planned (fulfilled requests record their time to label).
+    expire_after_days: int = 90
+
+    def __post_init__(self) -> None:
+        if self.period_windows < 1 or self.batch_size < 0:
+            raise ValueError("label_policy: period_windows must be >= 1 and batch_size >= 0")
+        if self.min_drift_effect < 0 or self.expire_after_days < 1:
+            raise ValueError("label_policy: min_drift_effect must be >= 0 and expire_after_days >= 1")
 
 
 @dataclass(frozen=True)
@@ -262,6 +318,23 @@ class ModelTriggerSettings:
     recalibration_method: Literal["platt", "isotonic"] = "platt"
     # Minimum labelled cases in the recent window before a recalibration is fitted.
     min_recalibration_cases: int = 200
+    # Data-drift triggers from the drift detectors (mlhops.drift_metrics, mlhops.multivariate_drift):
+    # fire when one detector flags the same feature (set) on the whole population, against
+    # ``drift_reference``, in ``drift_windows`` adjacent windows, with a univariate effect size of
+    # at least ``drift_min_effect`` (multivariate detectors have none: their test is the flag).
+    on_data_drift: bool = True
+    drift_windows: int = 2
+    drift_min_effect: float = 0.1
+    drift_reference: str = "baseline"
+    drift_action: Literal["retrain", "recalibrate"] = "retrain"
+
+    def __post_init__(self) -> None:
+        if self.drift_windows < 1:
+            raise ValueError("triggers.drift_windows must be >= 1")
+        if self.drift_min_effect < 0:
+            raise ValueError("triggers.drift_min_effect must be >= 0")
+        if self.periodic_retrain_days < 0 or self.min_recalibration_cases < 1:
+            raise ValueError("triggers: periodic_retrain_days must be >= 0 and min_recalibration_cases >= 1")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from mlhops.errors import ConfigError
 from mlhops.pipelines.options import DriftOptions, EtlOptions, EvaluateOptions, PromoteOptions, TrainOptions
 from mlhops.pipelines.stage import NoOptions, Stage, StageRequest, StageResult
+from mlhops.io.tables.etl import IMAGE_FEATURE, IMAGE_OCCURRENCE, MEASUREMENT
 from mlhops.io.tables.monitoring import FEATURES
 
 STAGES: tuple[Stage, ...] = (
@@ -20,7 +21,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("stats", "mlhops.pipelines.stats", "features -> profile_metrics -> drift_metrics (incremental)",
           depends_on=("features",)),
     Stage("drift", "mlhops.pipelines.drift", "multivariate drift with the registered detectors (fit: fit and register)",
-          depends_on=("features",), input_tables=(FEATURES,), options=DriftOptions),
+          depends_on=("features",), input_tables=(FEATURES, IMAGE_OCCURRENCE, IMAGE_FEATURE, MEASUREMENT),
+          options=DriftOptions),
     Stage("train", "mlhops.pipelines.train", "train the reference model (or recalibrate it) and register it",
           depends_on=("features",), options=TrainOptions),
     Stage("score", "mlhops.pipelines.score", "score new windows with the champion model", depends_on=("train",)),

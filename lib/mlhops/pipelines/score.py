@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from mlhops.features.spec import load_feature_specs
 from mlhops.io import merge_into, read_table, replace_where, table_exists, table_version
-from mlhops.io.tables.etl import PERSON, omop_table
+from mlhops.io.tables.etl import PERSON, VISIT_OCCURRENCE
 from mlhops.io.tables.models import INFERENCE_LOG, INFERENCE_LOG_SPEC
 from mlhops.io.tables.monitoring import FEATURES
 from mlhops.models import registry
@@ -44,7 +44,7 @@ def run(ctx: Context, req: StageRequest[NoOptions]) -> StageResult:
     spark, catalog, cfg = ctx.spark, ctx.catalog, ctx.settings.models
     task = load_task(ctx.settings)
     person = read_table(spark, catalog, PERSON) if table_exists(spark, catalog, PERSON) else None
-    rows = scoring_rows(read_table(spark, catalog, FEATURES), read_table(spark, catalog, omop_table("visit_occurrence")),
+    rows = scoring_rows(read_table(spark, catalog, FEATURES), read_table(spark, catalog, VISIT_OCCURRENCE),
                         person, task, load_feature_specs(ctx.settings), cfg)
     scored_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None)
     n_windows = 0

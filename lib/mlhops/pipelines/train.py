@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from mlhops.errors import InsufficientDataError, StageError
 from mlhops.features.spec import load_feature_specs
 from mlhops.io import merge_into, read_table, table_version
-from mlhops.io.tables.etl import omop_table
+from mlhops.io.tables.etl import VISIT_OCCURRENCE
 from mlhops.io.tables.models import LABELS, LABELS_SPEC
 from mlhops.io.tables.monitoring import FEATURES
 from mlhops.models import challengers, lifecycle, registry
@@ -36,7 +36,7 @@ def run(ctx: Context, req: StageRequest[TrainOptions]) -> StageResult:
     task = load_task(ctx.settings)
     if req.options.mode == "recalibrate":
         return _recalibrate(ctx, req, task)
-    labels = build_labels(read_table(ctx.spark, ctx.catalog, omop_table("visit_occurrence")), task)
+    labels = build_labels(read_table(ctx.spark, ctx.catalog, VISIT_OCCURRENCE), task)
     merge_into(labels, ctx.catalog, LABELS, list(LABELS_SPEC.keys))
     labels_version = table_version(ctx.spark, ctx.catalog, LABELS)
     tables = {LABELS: labels_version or 0}

@@ -13,6 +13,9 @@ from mlhops.io import Catalog, read_table
 from mlhops.omop import mi_cdm
 from tests.spark.sources.conftest import CXR_PLANTED, CXR_ROWS
 
+# DICOM tags: the measurement codes of the acquisition parameters (dicom_omop.PARAMETERS).
+ROWS, COLUMNS, PIXEL_SPACING, VIEW_POSITION = "00280010", "00280011", "00280030", "00185101"
+
 
 @pytest.fixture(scope="module")
 def cxr_run(spark, warehouse):
@@ -63,14 +66,14 @@ def test_imaging_tables_conform_to_the_mi_cdm_definition(spark, cxr_run):
     meas = read_table(spark, catalog, "omop.measurement")
     linked = (feat.join(occ.select("image_occurrence_id", "modality_concept_id"), "image_occurrence_id")
               .join(meas, feat["image_feature_event_id"] == meas["measurement_id"])
-              .where(F.col("measurement_source_value").isin("Rows", "Columns", "PixelSpacingRow", "ViewPosition"))
+              .where(F.col("measurement_source_value").isin(ROWS, COLUMNS, PIXEL_SPACING, VIEW_POSITION))
               .groupBy("measurement_source_value").agg(F.count(F.lit(1)).alias("n"),
                                                        F.collect_set("value_source_value").alias("v")).collect())
     by = {r["measurement_source_value"]: r for r in linked}
     # Every real row has size, spacing and view position: one feature of each per image
     # (the DICOM files loaded into the same warehouse add their own).
-    assert by["ViewPosition"]["n"] >= CXR_ROWS and {"PA", "AP"} <= set(by["ViewPosition"]["v"])
-    assert by["Rows"]["n"] >= CXR_ROWS
+    assert by[VIEW_POSITION]["n"] >= CXR_ROWS and {"PA", "AP"} <= set(by[VIEW_POSITION]["v"])
+    assert by[ROWS]["n"] >= CXR_ROWS
 
 
 def test_findings_map_to_standard_concepts_where_the_vocabulary_has_them(spark, cxr_run):

@@ -70,7 +70,7 @@ def test_each_series_links_to_its_study_procedure_and_features_to_measurements(l
     linked = feat.merge(meas, left_on="image_feature_event_id", right_on="measurement_id")
     assert len(linked) == len(feat)
     assert (feat["image_feature_event_field_concept_id"] == mi_cdm.MEASUREMENT_FIELD_CONCEPT_ID).all()
-    kvp = linked[linked["measurement_source_value"] == "KVP"]
+    kvp = linked[linked["measurement_source_value"] == "00180060"]  # KVP: the DICOM tag is the code
     assert len(kvp) and (kvp["unit_source_value"] == "kV").all()
     assert kvp["value_as_number"].notna().all() and 120.0 in set(kvp["value_as_number"])  # CT_small.dcm
     assert set(proc["procedure_source_value"]) >= {"CT", "MR"}

@@ -64,6 +64,8 @@ HEADER_SCHEMA = T.StructType(
         T.StructField("columns", T.IntegerType(), True),
         T.StructField("pixel_spacing_row", T.DoubleType(), True),
         T.StructField("pixel_spacing_col", T.DoubleType(), True),
+        # Which attribute the spacing came from: PixelSpacing or ImagerPixelSpacing (keyword).
+        T.StructField("pixel_spacing_attribute", T.StringType(), True),
         T.StructField("slice_thickness", T.DoubleType(), True),
         T.StructField("kvp", T.DoubleType(), True),
         T.StructField("exposure", T.DoubleType(), True),
@@ -105,6 +107,8 @@ HEADER_FIELDS: dict[str, str] = {
     "exposure": "Exposure",
     "exposure_time": "ExposureTime",
 }
+# Spacing attributes, in order of preference: the patient-plane spacing, else the detector's.
+SPACING_KEYWORDS: tuple[str, ...] = ("PixelSpacing", "ImagerPixelSpacing")
 _INT_FIELDS = {"rows", "columns"}
 _FLOAT_FIELDS = {"slice_thickness", "kvp", "exposure", "exposure_time"}
 # Quoted fragments of exception messages may echo element values: never pass them on.
@@ -245,9 +249,11 @@ def parse_header(data: bytes) -> dict[str, Any]:
                     rec[name] = _number(value, name in _INT_FIELDS)
                 else:
                     rec[name] = _text(value)
-            spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
+            spacing_keyword = next((k for k in SPACING_KEYWORDS if ds.get(k)), None)
+            spacing = ds.get(spacing_keyword) if spacing_keyword else None
             spacing = spacing.value if hasattr(spacing, "value") else spacing
             if spacing is not None:
+                rec["pixel_spacing_attribute"] = spacing_keyword
                 vals = [spacing] if isinstance(spacing, str | float | int) else list(spacing)
                 rec["pixel_spacing_row"] = _number(vals[0], False) if len(vals) > 0 else None
                 rec["pixel_spacing_col"] = _number(vals[1], False) if len(vals) > 1 else None

@@ -9,7 +9,11 @@ The shared loader (:mod:`mlhops.etl.loader`) gets, from the parsed instances:
   nor a birth date/age cannot have a person row and their images are quarantined by the loader.
 * ``events``: one imaging procedure per study (``dicom_studies``; code = modality,
   vocabulary ``DICOM``, domain Procedure) and the acquisition parameters of each series as
-  measurements (``dicom_series``; code = DICOM keyword, value and UCUM unit).
+  measurements (``dicom_series``; code = the DICOM tag, e.g. ``00180060`` for KVP, value and
+  UCUM unit). With the DICOM vocabulary rows shipped in ``data/vocabulary`` the parameters map
+  to their DICOM attribute concepts (``measurement_concept_id``, hence
+  ``image_feature_concept_id``); the modality keeps its DICOM value concept as
+  ``procedure_source_concept_id`` (that vocabulary maps no modality to a standard concept).
 
 After the loader has written them, :func:`image_rows` builds ``image_occurrence`` (one per
 series, linked to its study's ``procedure_occurrence``) and ``image_feature`` (one per
@@ -48,29 +52,59 @@ _UID_HEX = 16
 
 @dataclass(frozen=True)
 class Parameter:
-    """One acquisition parameter kept as a measurement of the series."""
+    """One acquisition parameter kept as a measurement of the series.
 
-    column: str  # instance record column
-    keyword: str  # DICOM keyword (the measurement source value)
+    The measurement's code (``measurement_source_value``) is the DICOM tag as eight hex digits,
+    the ``concept_code`` of the DICOM vocabulary (OHDSI medical-imaging WG, ``DICOM Attributes``
+    class; see ``data/vocabulary/README_dicom.md``), so the shared mapping core finds its concept.
+    """
+
+    column: str  # instance record column (the number, or the text)
+    keyword: str  # DICOM keyword (part of the event key)
+    tag: str  # DICOM tag, group and element as 8 hex digits: the vocabulary code
     unit: str | None  # UCUM code
     numeric: bool
 
 
+# Tags of the spacing attributes (dicom_header.SPACING_KEYWORDS); PixelSpacing when unknown.
+SPACING_TAGS: dict[str, str] = {"PixelSpacing": "00280030", "ImagerPixelSpacing": "00181164"}
+SPACING_KEYWORD = "PixelSpacing"
+
 PARAMETERS: tuple[Parameter, ...] = (
-    Parameter("rows", "Rows", "{pixels}", True),
-    Parameter("columns", "Columns", "{pixels}", True),
-    Parameter("pixel_spacing_row", "PixelSpacingRow", "mm", True),
-    Parameter("pixel_spacing_col", "PixelSpacingColumn", "mm", True),
-    Parameter("slice_thickness", "SliceThickness", "mm", True),
-    Parameter("kvp", "KVP", "kV", True),
-    Parameter("exposure", "Exposure", "mA.s", True),
-    Parameter("exposure_time", "ExposureTime", "ms", True),
-    Parameter("manufacturer", "Manufacturer", None, False),
-    Parameter("model", "ManufacturerModelName", None, False),
-    Parameter("body_part", "BodyPartExamined", None, False),
-    Parameter("view_position", "ViewPosition", None, False),
-    Parameter("transfer_syntax", "TransferSyntaxUID", None, False),
+    Parameter("rows", "Rows", "00280010", "{pixels}", True),
+    Parameter("columns", "Columns", "00280011", "{pixels}", True),
+    # Row spacing as the number (DICOM lists the row spacing first), "row\\column" as the
+    # source value; the tag is the attribute the header had (see series_events).
+    Parameter("pixel_spacing_row", SPACING_KEYWORD, SPACING_TAGS["PixelSpacing"], "mm", True),
+    Parameter("slice_thickness", "SliceThickness", "00180050", "mm", True),
+    Parameter("kvp", "KVP", "00180060", "kV", True),
+    Parameter("exposure", "Exposure", "00181152", "mA.s", True),
+    Parameter("exposure_time", "ExposureTime", "00181150", "ms", True),
+    Parameter("manufacturer", "Manufacturer", "00080070", None, False),
+    Parameter("model", "ManufacturerModelName", "00081090", None, False),
+    Parameter("body_part", "BodyPartExamined", "00180015", None, False),
+    Parameter("view_position", "ViewPosition", "00185101", None, False),
+    Parameter("transfer_syntax", "TransferSyntaxUID", "00020010", None, False),
 )
+
+
+def _parameter_item(p: Parameter) -> Column:
+    """``(keyword, tag, number, text, source, unit)`` of one parameter of one series."""
+    number = F.col(p.column).cast("double") if p.numeric else F.lit(None).cast("double")
+    text = F.lit(None).cast("string") if p.numeric else F.col(p.column)
+    tag = F.lit(p.tag)
+    source = F.coalesce(text, number.cast("string"))
+    if p.keyword == SPACING_KEYWORD:
+        mapping = F.create_map(*[x for k, v in SPACING_TAGS.items() for x in (F.lit(k), F.lit(v))])
+        tag = F.coalesce(mapping[F.col("pixel_spacing_attribute")], tag)
+        source = F.when(
+            F.col("pixel_spacing_col").isNotNull(),
+            F.concat_ws("\\", number.cast("string"), F.col("pixel_spacing_col").cast("string")),
+        ).otherwise(source)
+    return F.struct(
+        F.lit(p.keyword).alias("keyword"), tag.alias("tag"), number.alias("number"), text.alias("text"),
+        source.alias("source"), F.lit(p.unit).cast("string").alias("unit"),
+    )
 
 
 def _yyyymmdd(col: str) -> Column:
@@ -171,15 +205,7 @@ def study_events(instances: DataFrame, type_concept_id: int) -> DataFrame:
 def series_events(instances: DataFrame, type_concept_id: int) -> tuple[DataFrame, DataFrame]:
     """(parameter measurement events, filtered series without any parameter) per series."""
     first = _first(instances, "series_uid").withColumn("source_table", F.lit(TABLE_SERIES))
-    items = F.array(*[
-        F.struct(
-            F.lit(p.keyword).alias("keyword"),
-            (F.col(p.column).cast("double") if p.numeric else F.lit(None).cast("double")).alias("number"),
-            (F.lit(None).cast("string") if p.numeric else F.col(p.column)).alias("text"),
-            F.lit(p.unit).cast("string").alias("unit"),
-        )
-        for p in PARAMETERS
-    ])
+    items = F.array(*[_parameter_item(p) for p in PARAMETERS])
     present = F.filter(items, lambda x: x["number"].isNotNull() | x["text"].isNotNull())
     marked = first.withColumn("_params", present)
     none = marked.where(F.size("_params") == 0).select(*LINEAGE_COLUMNS, F.lit(FILTER_NO_PARAMETERS).alias("reason"))
@@ -189,12 +215,12 @@ def series_events(instances: DataFrame, type_concept_id: int) -> tuple[DataFrame
         "person_key": F.col("patient_id"),
         "start_ts": acquisition_ts(exploded),
         "vocabulary_id": F.lit(VOCABULARY),
-        "code": F.col("_p.keyword"),
+        "code": F.col("_p.tag"),
         "default_domain": F.lit("Measurement"),
         "type_concept_id": F.lit(type_concept_id),
         "value_as_number": F.col("_p.number"),
         "value_as_string": F.col("_p.text"),
-        "value_source_value": F.coalesce(F.col("_p.text"), F.col("_p.number").cast("string")),
+        "value_source_value": F.col("_p.source"),
         "unit_source_value": F.col("_p.unit"),
     })
     return events, none

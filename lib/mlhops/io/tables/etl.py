@@ -50,6 +50,9 @@ def omop_table(table: str) -> str:
 PERSON = omop_table("person")
 PROCEDURE_OCCURRENCE = omop_table("procedure_occurrence")
 MEASUREMENT = omop_table("measurement")
+VISIT_OCCURRENCE = omop_table("visit_occurrence")
+IMAGE_OCCURRENCE = omop_table("image_occurrence")
+IMAGE_FEATURE = omop_table("image_feature")
 
 
 # Tables without a spec primary key that still have one row per person.
