@@ -46,6 +46,11 @@ def candidates(
     )
 
 
+def or_nan(column: str) -> Column:
+    """The column, with null as nan (for ``format_string``)."""
+    return F.coalesce(column, F.lit(float("nan")))
+
+
 def is_latest(source: DataFrame, column: str = "window_start") -> Column:
     """True for rows of the latest window present in the *source* table (not just the hits),
     so an old alert stops being current once a newer window exists."""

@@ -12,7 +12,8 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mlhops.alerts.candidates import candidates, empty, is_latest, only, optional_table, streaks
+from mlhops.alerts.candidates import candidates, empty, is_latest, only, optional_table, or_nan, streaks
+from mlhops.alerts.lifecycle_rules import MODEL_EVALUATORS
 from mlhops.alerts.rules import AlertRule
 from mlhops.io import Catalog
 from mlhops.io.tables.core import RUNS
@@ -24,10 +25,6 @@ Evaluator = Callable[[SparkSession, Catalog, AlertRule], DataFrame]
 
 # One series of drift results: a streak counts consecutive windows of the same series.
 DRIFT_SERIES = ["detector", "feature", "granularity", "slice", "slice_value", "reference"]
-
-
-def _or_nan(column: str) -> Column:
-    return F.coalesce(column, F.lit(float("nan")))
 
 
 def _sustained(df: DataFrame, hit: Column, rule: AlertRule) -> DataFrame:
@@ -50,7 +47,7 @@ def drift(spark: SparkSession, catalog: Catalog, rule: AlertRule) -> DataFrame:
     msg = F.format_string(
         "%s drifted (%s) vs %s for %d consecutive %s window(s): effect %s=%.3f, adjusted p=%.2g",
         "feature", "detector", "reference", "streak", "granularity",
-        F.coalesce("effect_size_name", F.lit("size")), _or_nan("effect_size"),
+        F.coalesce("effect_size_name", F.lit("size")), or_nan("effect_size"),
         F.coalesce("p_value_adjusted", "p_value", F.lit(float("nan"))),
     )
     return candidates(
@@ -70,7 +67,7 @@ def multivariate_drift(spark: SparkSession, catalog: Catalog, rule: AlertRule) -
     subject = F.concat_ws(" ", "detector", "feature", F.concat_ws("=", "slice", "slice_value"))
     msg = F.format_string(
         "%s on feature set %s flagged drift (statistic %.4g, p=%.2g, n=%d vs %d)",
-        "detector", "feature", _or_nan("statistic"), _or_nan("p_value"), "n_current", "n_reference",
+        "detector", "feature", or_nan("statistic"), or_nan("p_value"), "n_current", "n_reference",
     )
     return candidates(
         s, rule, subject=subject, window_start=F.col("window_start"), window_end=F.col("window_end"),
@@ -95,7 +92,7 @@ def performance(spark: SparkSession, catalog: Catalog, rule: AlertRule) -> DataF
     subject = F.concat_ws(" ", "model_name", F.concat(F.lit("v"), "model_version"), "method", "metric")
     msg = F.format_string(
         "%s %s (%s) = %.3f [%.3f, %.3f], n=%d; bound %s",
-        "model_name", "metric", "method", "estimate", _or_nan("ci_lower"), _or_nan("ci_upper"), "n",
+        "model_name", "metric", "method", "estimate", or_nan("ci_lower"), or_nan("ci_upper"), "n",
         F.lit(f">= {rule.min_value}" if rule.min_value is not None else f"<= {rule.max_value}"),
     )
     return candidates(
@@ -116,7 +113,7 @@ def fairness(spark: SparkSession, catalog: Catalog, rule: AlertRule) -> DataFram
     msg = F.format_string(
         "%s gap for %s=%s vs %s: %.3f (group %.3f, reference %.3f, n=%d)",
         "metric", "attribute", "grp", "reference_group", "difference",
-        _or_nan("group_value"), _or_nan("reference_value"), "n",
+        or_nan("group_value"), or_nan("reference_value"), "n",
     )
     return candidates(
         df, rule, subject=subject, window_start=F.col("window_start"), window_end=F.col("window_end"),
@@ -190,6 +187,7 @@ def quarantine(spark: SparkSession, catalog: Catalog, rule: AlertRule) -> DataFr
 
 
 EVALUATORS: dict[str, Evaluator] = {
+    **MODEL_EVALUATORS,
     "quality": quality,
     "quarantine": quarantine,
     "drift": drift,

@@ -24,6 +24,10 @@ RuleKind = Literal[
     "calibration",
     "fairness",
     "quarantine",
+    "concept_drift",
+    "label_shift",
+    "model_trigger",
+    "label_request",
 ]
 
 
@@ -38,7 +42,8 @@ class AlertRule:
     description: str = ""
     # drift: consecutive windows that must be significant AND large
     consecutive_windows: int = 1
-    # drift: minimum effect size next to significance; fairness: max gap
+    # drift: minimum effect size next to significance; fairness: max gap;
+    # label_shift: minimum |estimated - reference| positive prior
     min_effect: float = 0.0
     # performance/calibration: metric name and bound
     metric: str | None = None
@@ -46,7 +51,8 @@ class AlertRule:
     max_value: float | None = None
     # quarantine: max fraction of rows quarantined per source table
     max_fraction: float | None = None
-    # restrict to these features / checks / tables (empty: all)
+    # restrict to these features / checks / tables / metrics / concept-drift detectors /
+    # trigger kinds / label-request statuses (empty: all; label_request: open)
     only: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:

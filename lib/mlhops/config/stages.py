@@ -265,6 +265,14 @@ class ModelConceptDriftSettings:
     ddm_min_instances: int = 100
     ddm_warning_level: float = 2.0
     ddm_drift_level: float = 3.0
+    # ADWIN on the per-case Brier loss: confidence of its cut test (river.drift.ADWIN).
+    adwin_delta: float = 0.002
+
+    def __post_init__(self) -> None:
+        if self.block_size < 1 or self.ddm_min_instances < 1:
+            raise ValueError("concept_drift: block_size and ddm_min_instances must be >= 1")
+        if not 0.0 < self.adwin_delta < 1.0:
+            raise ValueError("concept_drift.adwin_delta must be within (0, 1)")
 
 
 @dataclass(frozen=True)
@@ -281,6 +289,19 @@ class ModelLabelPolicySettings:
     # mldemon: tolerated accuracy uncertainty, and how much it grows per window without labels.
     tolerance: float = 0.05
     uncertainty_per_window: float = 0.01
+    # request_and_reverify / mldemon: a window the drift detectors flagged (mlhops.drift_metrics,
+    # univariate effect >= min_drift_effect; mlhops.multivariate_drift) asks for labels, urgently.
+    on_data_drift: bool = True
+    min_drift_effect: float = 0.1
+    # An open request is closed as expired when its labels have not arrived this many days
+    # after it was planned (fulfilled requests record their time to label).
+    expire_after_days: int = 90
+
+    def __post_init__(self) -> None:
+        if self.period_windows < 1 or self.batch_size < 0:
+            raise ValueError("label_policy: period_windows must be >= 1 and batch_size >= 0")
+        if self.min_drift_effect < 0 or self.expire_after_days < 1:
+            raise ValueError("label_policy: min_drift_effect must be >= 0 and expire_after_days >= 1")
 
 
 @dataclass(frozen=True)
@@ -297,6 +318,23 @@ class ModelTriggerSettings:
     recalibration_method: Literal["platt", "isotonic"] = "platt"
     # Minimum labelled cases in the recent window before a recalibration is fitted.
     min_recalibration_cases: int = 200
+    # Data-drift triggers from the drift detectors (mlhops.drift_metrics, mlhops.multivariate_drift):
+    # fire when one detector flags the same feature (set) on the whole population, against
+    # ``drift_reference``, in ``drift_windows`` adjacent windows, with a univariate effect size of
+    # at least ``drift_min_effect`` (multivariate detectors have none: their test is the flag).
+    on_data_drift: bool = True
+    drift_windows: int = 2
+    drift_min_effect: float = 0.1
+    drift_reference: str = "baseline"
+    drift_action: Literal["retrain", "recalibrate"] = "retrain"
+
+    def __post_init__(self) -> None:
+        if self.drift_windows < 1:
+            raise ValueError("triggers.drift_windows must be >= 1")
+        if self.drift_min_effect < 0:
+            raise ValueError("triggers.drift_min_effect must be >= 0")
+        if self.periodic_retrain_days < 0 or self.min_recalibration_cases < 1:
+            raise ValueError("triggers: periodic_retrain_days must be >= 0 and min_recalibration_cases >= 1")
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,15 @@ table (performance, fairness, model drift, triggers, label requests) and the per
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlhops.config.stages import ModelSettings
 from mlhops.models import registry
 from mlhops.models.evaluation import WindowCases, WindowEvaluation, concept_drift, evaluate_window
-from mlhops.models.label_policy import plan_label_requests, window_history
+from mlhops.models.drift_evidence import DriftHit, persistent_shifts, shifts_in
+from mlhops.models.label_policy import plan_label_requests, reconcile_requests, window_history
 from mlhops.models.triggers import Action, Trigger, WindowSignals, evaluate_triggers
 
 if TYPE_CHECKING:
@@ -45,7 +46,8 @@ def in_range(windows: Sequence[WindowCases], start: dt.date | None, end: dt.date
 def _trigger_row(name: str, version: str, t: Trigger, as_of: dt.date) -> dict:
     return {"model_name": name, "model_version": version, "window_start": t.window_start,
             "window_end": t.window_end, "kind": t.kind, "action": t.action, "reason": t.reason,
-            "labels_as_of": as_of}
+            "labels_as_of": as_of, "detector": t.detector, "feature": t.feature, "evidence_start": t.evidence_start,
+            "evidence_end": t.evidence_end, "evidence_windows": t.evidence_windows, "effect_size": t.effect_size}
 
 
 def _created(tracker: Tracker, name: str, version: str) -> dt.date:
@@ -55,7 +57,7 @@ def _created(tracker: Tracker, name: str, version: str) -> dt.date:
 
 def assess(
     tracker: Tracker, cfg: ModelSettings, name: str, windows: Sequence[WindowCases], selected: Sequence[WindowCases],
-    *, champion: str | None, as_of: dt.date, on_demand: Action | None = None,
+    *, champion: str | None, as_of: dt.date, on_demand: Action | None = None, hits: Sequence[DriftHit] = (),
 ) -> Assessment:
     """Evaluate the selected windows of every scored version; concept drift runs over all windows.
 
@@ -68,8 +70,11 @@ def assess(
         champion: the champion's version (the on-demand trigger applies to its latest window).
         as_of: the label cut-off.
         on_demand: an operator's trigger, if any.
+        hits: the drift detectors' flags (``drift_evidence.load_hits``): shifts that persist
+            ``models.triggers.drift_windows`` windows fire data-drift triggers.
     """
     out = Assessment()
+    shifts = persistent_shifts(hits, min_windows=cfg.triggers.drift_windows, min_effect=cfg.triggers.drift_min_effect)
     for version in sorted({w.model_version for w in windows}):
         loaded = out.models.setdefault(version, registry.load(tracker, name, version))
         own = [w for w in windows if w.model_version == version]
@@ -85,7 +90,8 @@ def assess(
             out.drift += ev.drift
             out.evaluated.append((w, ev))
             sig = WindowSignals(w.window_start, w.window_end, ev.realized_auroc, ev.realized_ece, ev.psi,
-                                alarms.get(w.window_start, 0), (w.window_end - created).days)
+                                alarms.get(w.window_start, 0), (w.window_end - created).days,
+                                tuple(shifts_in(shifts, w.window_start, w.window_end)))
             demand = on_demand if w is own[-1] and version == champion else None
             out.triggers += [_trigger_row(name, version, t, as_of)
                              for t in evaluate_triggers(sig, cfg.triggers, on_demand=demand)]
@@ -93,16 +99,30 @@ def assess(
 
 
 def label_requests(assessment: Assessment, windows: Sequence[WindowCases], cfg: ModelSettings, name: str,
-                   champion: str | None, as_of: dt.date) -> list[dict]:
-    """Label-request rows for the champion's windows under ``models.label_policy``."""
+                   champion: str | None, as_of: dt.date, *, hits: Sequence[DriftHit] = (),
+                   existing: Sequence[Mapping[str, Any]] = ()) -> list[dict]:
+    """Label-request rows to write for the champion's windows under ``models.label_policy``.
+
+    Args:
+        assessment: this evaluation (the champion's reference profile).
+        windows: every scored window.
+        cfg: the ``models`` settings section.
+        name: the registered model.
+        champion: the champion's version.
+        as_of: the label cut-off.
+        hits: the drift detectors' flags (windows they flag ask for labels).
+        existing: the model's rows already in ``mlhops.label_requests`` (closed when labelled or expired).
+    """
     if champion is None or champion not in assessment.models:
         return []
-    profile = assessment.models[champion].profile
-    history = window_history([w for w in windows if w.model_version == champion], profile, seed=cfg.bootstrap.seed)
-    return [{"model_name": name, "model_version": champion, "window_start": r.window_start,
-             "window_end": r.window_end, "policy": r.policy, "reason": r.reason, "n_requested": r.n_requested,
-             "priority": r.priority, "status": "open", "planned_as_of": as_of}
-            for r in plan_label_requests(history, cfg.label_policy, profile.auroc)]
+    profile, policy = assessment.models[champion].profile, cfg.label_policy
+    history = window_history([w for w in windows if w.model_version == champion], profile, seed=cfg.bootstrap.seed,
+                             hits=hits, min_drift_effect=policy.min_drift_effect)
+    planned = [{"model_name": name, "model_version": champion, "window_start": r.window_start,
+                "window_end": r.window_end, "policy": r.policy, "reason": r.reason, "n_requested": r.n_requested,
+                "priority": r.priority, "status": "open", "planned_as_of": as_of}
+               for r in plan_label_requests(history, policy, profile.auroc)]
+    return reconcile_requests(existing, planned, history, as_of=as_of, expire_after_days=policy.expire_after_days)
 
 
 def log_windows(tracker: Tracker, assessment: Assessment, run_id: str, stage: str) -> None:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # Trigger kinds a recalibration (not a retrain) answers.
-RECALIBRATION_KINDS = ("calibration", "concept_drift", "on_demand")
+RECALIBRATION_KINDS = ("calibration", "concept_drift", "feature_drift", "multivariate_drift", "on_demand")
 # Metrics compared side by side for a challenger on held-out cases.
 COMPARED = ("auroc", "brier", "ece", "calibration_slope", "calibration_intercept", "sensitivity", "ppv")
 

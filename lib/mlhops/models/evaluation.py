@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -23,7 +24,7 @@ from mlhops.io import Catalog, read_table
 from mlhops.io.tables.models import INFERENCE_LOG, LABELS
 from mlhops.models.bootstrap import MetricEstimate, bootstrap_metrics
 from mlhops.models.cbpe import cbpe_estimates
-from mlhops.models.concept_drift import DetectorRun, block_z, cusum, ddm, page_hinkley
+from mlhops.models.concept_drift import DetectorRun, adwin, block_z, cusum, ddm, page_hinkley
 from mlhops.models.fairness import disparities, reportable_groups, subgroup_metrics
 from mlhops.models.label_shift import bbse
 from mlhops.models.reference import ReferenceProfile, score_psi
@@ -41,6 +42,8 @@ class WindowCases:
     decisions: np.ndarray
     labels: np.ndarray
     subgroups: dict[str, np.ndarray]
+    # The day each known label became final (``datetime64[D]``; NaT when not known yet).
+    label_dates: np.ndarray | None = None
 
     @property
     def labelled(self) -> np.ndarray:
@@ -62,12 +65,13 @@ class WindowEvaluation:
 
 
 def join_labels(log: DataFrame, labels: DataFrame, *, task: str, hasher: KeyedHasher, as_of: dt.date) -> DataFrame:
-    """Inference rows with ``label`` (null until its ``label_available_date`` <= ``as_of``).
+    """Inference rows with ``label`` and ``label_available_date`` (null until that date <= ``as_of``).
 
     Labels are matched on the visit's keyed hash, computed by the same hasher as at scoring.
     """
     known = labels.where((F.col("task") == task) & (F.col("label_available_date") <= F.lit(as_of))).select(
-        hasher.hash("visit_occurrence_id", F.col("visit_occurrence_id")).alias("visit_hash"), "label"
+        hasher.hash("visit_occurrence_id", F.col("visit_occurrence_id")).alias("visit_hash"), "label",
+        "label_available_date",
     )
     return log.join(known, "visit_hash", "left")
 
@@ -97,7 +101,8 @@ def collect_windows(joined: DataFrame, attributes: Sequence[str]) -> list[Window
         F.coalesce(F.col("label"), F.lit(-1)).alias("label"),
         *[F.coalesce(F.col("subgroups").getItem(a), F.lit("unknown")).alias(f"sg_{a}") for a in attributes],
     ]
-    pdf = joined.select(*cols, "event_time", "visit_hash").orderBy(
+    dates = F.col("label_available_date") if "label_available_date" in joined.columns else F.lit(None).cast("date")
+    pdf = joined.select(*cols, dates.alias("label_date"), "event_time", "visit_hash").orderBy(
         "model_name", "model_version", "window_start", "event_time", "visit_hash"
     ).toPandas()
     out = []
@@ -106,6 +111,7 @@ def collect_windows(joined: DataFrame, attributes: Sequence[str]) -> list[Window
             str(key[0]), str(key[1]), key[2], key[3],
             g["score"].to_numpy(np.float64), g["decision"].to_numpy(np.int64), g["label"].to_numpy(np.int64),
             {a: g[f"sg_{a}"].astype(str).to_numpy() for a in attributes},
+            pd.to_datetime(g["label_date"]).to_numpy("datetime64[D]"),
         ))
     return out
 
@@ -179,7 +185,7 @@ def evaluate_window(
 
 def concept_drift(windows: Sequence[WindowCases], profile: ReferenceProfile, cfg: ModelSettings,
                   as_of: dt.date) -> tuple[list[dict], dict[dt.date, int]]:
-    """Run CUSUM / Page-Hinkley (residual blocks) and DDM (errors) over the labelled stream.
+    """Run CUSUM / Page-Hinkley (residual blocks), DDM (errors) and ADWIN (Brier loss) over the labelled stream.
 
     ``windows`` are one model version's windows in time order. Returns drift rows and the
     number of alarms per window start.
@@ -204,6 +210,7 @@ def concept_drift(windows: Sequence[WindowCases], profile: ReferenceProfile, cfg
         ("ddm_error", ddm(((p >= profile.threshold) != y).astype(float), min_instances=cd.ddm_min_instances,
                           warning_level=cd.ddm_warning_level, drift_level=cd.ddm_drift_level),
          np.arange(y.size)),
+        ("adwin_brier", adwin((y - p) ** 2, delta=cd.adwin_delta), np.arange(y.size)),
     ]
     rows: list[dict] = []
     alarms: dict[dt.date, int] = {}

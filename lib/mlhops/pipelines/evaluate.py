@@ -1,6 +1,10 @@
 """Stage ``evaluate``: per-window performance, calibration, fairness, shift, concept drift,
 label requests and triggers for every scored model version; auto-recalibration on triggers.
 
+Triggers and label requests also read the drift detectors' results (``mlhops.drift_metrics``,
+``mlhops.multivariate_drift``; see ``models.drift_evidence``), and open label requests are
+closed (fulfilled, with the time to label, or expired).
+
 Options: ``as_of`` (labels known by then; default end of the window - 1 day, else today UTC) and
 ``trigger`` (``retrain`` / ``recalibrate``: an on-demand trigger on the champion's latest window).
 All writes MERGE on stable keys, so a re-run with the same labels changes nothing.
@@ -11,14 +15,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pyspark.sql import functions as F
+
 from mlhops.errors import StageError
-from mlhops.io import table_exists, table_version
+from mlhops.io import read_table, table_exists, table_version
 from mlhops.io.tables.models import (
-    FAIRNESS_DISPARITIES_SPEC, INFERENCE_LOG, LABEL_REQUESTS_SPEC, LABELS, MODEL_DRIFT_SPEC, MODEL_TRIGGERS_SPEC,
-    PERFORMANCE_METRICS_SPEC,
+    FAIRNESS_DISPARITIES_SPEC, INFERENCE_LOG, LABEL_REQUESTS, LABEL_REQUESTS_SPEC, LABELS, MODEL_DRIFT_SPEC,
+    MODEL_TRIGGERS_SPEC, PERFORMANCE_METRICS_SPEC,
 )
 from mlhops.models import challengers, registry
 from mlhops.models.assessment import assess, in_range, label_requests, log_windows
+from mlhops.models.drift_evidence import load_hits
 from mlhops.models.evaluation import load_windows
 from mlhops.models.labels import label_cutoff
 from mlhops.models.outputs import merge_rows
@@ -31,6 +38,14 @@ logger = logging.getLogger(__name__)
 STAGE = "evaluate"
 OUTPUTS = (PERFORMANCE_METRICS_SPEC, FAIRNESS_DISPARITIES_SPEC, MODEL_DRIFT_SPEC, MODEL_TRIGGERS_SPEC,
            LABEL_REQUESTS_SPEC)
+
+
+def _existing_requests(ctx: Context, name: str) -> list[dict]:
+    """The model's label requests on file (none before the first evaluation)."""
+    if not table_exists(ctx.spark, ctx.catalog, LABEL_REQUESTS):
+        return []
+    df = read_table(ctx.spark, ctx.catalog, LABEL_REQUESTS).where(F.col("model_name") == name)
+    return [r.asDict() for r in df.collect()]
 
 
 def run(ctx: Context, req: StageRequest[EvaluateOptions]) -> StageResult:
@@ -47,9 +62,12 @@ def run(ctx: Context, req: StageRequest[EvaluateOptions]) -> StageResult:
     champion = registry.alias_version(ctx.tracker, name, registry.CHAMPION)
     with ctx.tracker.run(STAGE, tags={"mlhops.run_id": req.run_id, "mlhops.model": name},
                          params={"labels_as_of": as_of.isoformat()}):
-        a = assess(ctx.tracker, cfg, name, windows, selected, champion=champion, as_of=as_of, on_demand=trigger)
+        hits = load_hits(spark, catalog, reference=cfg.triggers.drift_reference)
+        a = assess(ctx.tracker, cfg, name, windows, selected, champion=champion, as_of=as_of, on_demand=trigger,
+                   hits=hits)
         log_windows(ctx.tracker, a, req.run_id, STAGE)
-        requests = label_requests(a, windows, cfg, name, champion, as_of)
+        requests = label_requests(a, windows, cfg, name, champion, as_of, hits=hits,
+                                  existing=_existing_requests(ctx, name))
         for spec, rows in zip(OUTPUTS, (a.performance, a.fairness, a.drift, a.triggers, requests)):
             merge_rows(spark, catalog, spec, rows)
     details: dict[str, Any] = {"triggers": [(t["model_version"], str(t["window_start"]), t["kind"]) for t in a.triggers]}
@@ -67,6 +85,8 @@ def run(ctx: Context, req: StageRequest[EvaluateOptions]) -> StageResult:
         STAGE, "alerts" if a.triggers or a.flagged else "ok",
         f"evaluated {len(selected)} window(s); {len(a.triggers)} trigger(s); {a.flagged} flagged disparity(ies)",
         metrics={"windows": float(len(selected)), "triggers": float(len(a.triggers)),
-                 "flagged_disparities": float(a.flagged), "label_requests": float(len(requests))},
+                 "flagged_disparities": float(a.flagged), "drift_flags_read": float(len(hits)),
+                 "label_requests": float(sum(r["status"] == "open" for r in requests)),
+                 "label_requests_closed": float(sum(r["status"] != "open" for r in requests))},
         tables=tables, details=details,
     )

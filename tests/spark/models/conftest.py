@@ -107,28 +107,45 @@ def uci_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.concat([visits, follow], ignore_index=True), features
 
 
+def uci_overrides(root, **models) -> dict:
+    """Write the UCI task and feature definitions under ``root``; the settings overrides using them.
+
+    Args:
+        root: a folder for the definitions.
+        models: further ``models`` settings (merged over the shared ones).
+    """
+    (root / "models").mkdir()
+    (root / "models" / "uci_readmission.yaml").write_text(textwrap.dedent(TASK_YAML))
+    (root / "features").mkdir()
+    (root / "features" / "uci.yaml").write_text(textwrap.dedent(FEATURES_YAML))
+    return {
+        "models": {
+            "task": "uci_readmission", "tasks_dir": str(root / "models"), "window": "week",
+            "bootstrap": {"replicates": 40},
+            "fairness": {"attributes": ["sex", "race", "age_band", "site"], "min_group_size": 60},
+            "triggers": {"max_ece": 0.08, "periodic_retrain_days": 0},
+        } | models,
+        "features": {"definitions_dir": str(root / "features")},
+    }
+
+
 @pytest.fixture(scope="module")
 def uci_warehouse(spark, settings_factory, tmp_path_factory):
     """Settings + a warehouse holding omop.visit_occurrence and mlhops.features from UCI."""
     from mlhops.io import Catalog, write_overwrite
 
     root = tmp_path_factory.mktemp("uci_models")
-    (root / "models").mkdir()
-    (root / "models" / "uci_readmission.yaml").write_text(textwrap.dedent(TASK_YAML))
-    (root / "features").mkdir()
-    (root / "features" / "uci.yaml").write_text(textwrap.dedent(FEATURES_YAML))
-    settings = settings_factory(
-        root / "wh",
-        models={
-            "task": "uci_readmission", "tasks_dir": str(root / "models"), "window": "week",
-            "bootstrap": {"replicates": 40},
-            "fairness": {"attributes": ["sex", "race", "age_band", "site"], "min_group_size": 60},
-            "triggers": {"max_ece": 0.08, "periodic_retrain_days": 0},
-        },
-        features={"definitions_dir": str(root / "features")},
-    )
+    settings = settings_factory(root / "wh", **uci_overrides(root))
     visits, features = uci_frames()
     cat = Catalog(settings.warehouse)
     write_overwrite(spark.createDataFrame(visits), cat, "omop.visit_occurrence")
     write_overwrite(spark.createDataFrame(features), cat, "mlhops.features")
     return settings, visits, features
+
+
+@pytest.fixture()
+def monitored(spark, settings_factory, tmp_path_factory):
+    """The session's monitored UCI warehouse after the real nightly stages (tests/spark/models/monitored.py)."""
+    from tests.spark.models.monitored import monitored_warehouse
+
+    return monitored_warehouse(spark, settings_factory, tmp_path_factory)

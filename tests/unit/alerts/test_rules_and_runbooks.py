@@ -17,7 +17,8 @@ def _anchors(md: Path) -> set[str]:
 def test_every_shipped_rule_names_an_existing_runbook_section():
     rules = load_rules(REPO / "conf" / "alerts.yaml")
     kinds = {r.kind for r in rules}
-    assert kinds == {"drift", "multivariate_drift", "quality", "performance", "calibration", "fairness", "quarantine"}
+    assert kinds == {"drift", "multivariate_drift", "quality", "performance", "calibration", "fairness", "quarantine",
+                     "concept_drift", "label_shift", "model_trigger", "label_request"}
     for r in rules:
         page, section = r.runbook.split("#")
         md = REPO / "docs" / "runbooks" / page

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from mlhops.config.stages import ModelLabelPolicySettings, ModelTriggerSettings
-from mlhops.models.concept_drift import block_z, cusum, ddm, page_hinkley
+from mlhops.models.concept_drift import adwin, block_z, cusum, ddm, page_hinkley
 from mlhops.models.label_policy import WindowStatus, plan_label_requests
 from mlhops.models.metrics import ece, logit
 from mlhops.models.recalibration import RecalibratedClassifier, fit_score_map
@@ -139,3 +139,29 @@ def test_mldemon_combines_a_cycle_with_the_accuracy_estimate():
     assert [r.window_start for r in quiet] == [dt.date(2024, 2, 12)]
     drifting = plan_label_requests(_history([0.0, 0.0, 0.06]), cfg, 0.7)
     assert [(r.window_start, r.priority) for r in drifting] == [(dt.date(2024, 1, 15), 1)]
+
+
+def _concept_drift(y, change, seed=0):
+    """After ``change``, half of the outcomes are replaced by coin flips at 30 % (the score no longer fits)."""
+    y = y.copy()
+    rng = np.random.default_rng(seed)
+    flip = rng.random(y.size) < 0.5
+    flip[:change] = False
+    y[flip] = (rng.random(int(flip.sum())) < 0.3).astype(int)
+    return y
+
+
+def test_adwin_stays_quiet_on_exchangeable_real_streams(uci):
+    for seed in (1, 2, 3):
+        y, p = _stream(uci, seed)
+        run = adwin((y - p) ** 2, delta=0.002)
+        assert run.alarms == (), seed
+        assert abs(run.statistic[-1] - np.mean((y - p) ** 2)) < 0.01  # the window kept (almost) everything
+
+
+def test_adwin_alarms_after_a_planted_concept_change(uci):
+    y, p = _stream(uci)
+    change = y.size // 2
+    run = adwin((_concept_drift(y, change) - p) ** 2, delta=0.002)
+    assert run.alarms and change <= run.alarms[0] <= change + 3000, run.alarms[:3]
+    assert run.detector == "adwin" and run.threshold == 0.002

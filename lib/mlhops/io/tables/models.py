@@ -48,12 +48,18 @@ MODEL_DRIFT_SCHEMA = struct(
     *_WINDOW, ("detector", _S), ("statistic", _D), ("threshold", _D), ("reference", _D), ("ci_lower", _D),
     ("ci_upper", _D), ("n", _L), ("drift", _B), ("labels_as_of", _DATE),
 )
+# status: open -> fulfilled (labels arrived: labelled_on, days_to_label) or expired (closed_as_of).
+# The last three columns came later: writers add them to an older table (models.outputs.merge_rows).
 LABEL_REQUESTS_SCHEMA = struct(
     *_WINDOW, ("policy", _S), ("reason", _S), ("n_requested", _L), ("priority", _I), ("status", _S),
-    ("planned_as_of", _DATE),
+    ("planned_as_of", _DATE), ("closed_as_of", _DATE), ("labelled_on", _DATE), ("days_to_label", _I),
 )
+# Why a trigger fired: the detector (or metric), feature, the windows of the evidence and its effect
+# size (aggregates only). Columns after ``labels_as_of`` came later (added to an older table on write).
 MODEL_TRIGGERS_SCHEMA = struct(
-    *_WINDOW, ("kind", _S), ("action", _S), ("reason", _S), ("labels_as_of", _DATE),
+    *_WINDOW, ("kind", _S), ("action", _S), ("reason", _S), ("labels_as_of", _DATE), ("detector", _S),
+    ("feature", _S), ("evidence_start", _DATE), ("evidence_end", _DATE), ("evidence_windows", _I),
+    ("effect_size", _D),
 )
 MODEL_EVENTS_SCHEMA = struct(
     ("event_id", _S), ("event_time", _TS), ("model_name", _S), ("action", _S), ("from_version", _S),
