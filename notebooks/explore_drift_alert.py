@@ -1,53 +1,60 @@
 # Databricks notebook source
 # MAGIC %md
-# MAGIC # Explore a drift alert
-# MAGIC Start here when the nightly job raised a `drift` or `multivariate_drift` alert.
-# MAGIC The notebook shows the alert, the drift results of its feature over time and the feature's
-# MAGIC profile (count, nulls, mean, spread) per window, so you can tell a feed problem (nulls jump,
-# MAGIC unit change) from a population change. Runbook: `docs/runbooks/drift.md`.
+# MAGIC # Explore an alert (any kind)
+# MAGIC Start here when the nightly job raised an alert. The notebook shows the alert, its runbook
+# MAGIC section and what that runbook asks you to look at, read from the platform tables:
+# MAGIC - `drift`: the feature's drift over windows, its profile, and its reference-vs-current
+# MAGIC   distribution from the stored histograms (`mlhops/profile_metrics`);
+# MAGIC - `multivariate_drift`: the detector's statistic and p-value per window and slice
+# MAGIC   (`mlhops/multivariate_drift`) and the univariate screens of the same window, largest effect first;
+# MAGIC - `quality`: the check over windows and the other failing checks of the window;
+# MAGIC - `quarantine`: the quarantine reasons of the ETL run (counts, never row values);
+# MAGIC - `performance` / `calibration`: the metric per window (realized and CBPE) with intervals,
+# MAGIC   its subgroups, and the label-shift / concept-drift detectors;
+# MAGIC - `fairness`: the group's gap over windows with its interval, and every reportable group;
+# MAGIC - any other kind: the model tables' rows of the alert's window.
 # MAGIC
-# MAGIC Parameters: `conf` (environment), `warehouse`, `alert_id` (empty = the latest drift alert).
+# MAGIC Every alert also shows its own history and the other alerts of its window.
+# MAGIC
+# MAGIC Parameters: `conf` (environment), `warehouse`, `alert_id` (empty = the latest alert),
+# MAGIC `kind` (with no `alert_id`: the latest alert of this kind).
 
 # COMMAND ----------
 
 from mlhops.runtime import notebook_session, param, show
 
 alert_id = param("alert_id", "")
+kind = param("kind", "")
 
 run = notebook_session()
 spark = run.spark
 
 # COMMAND ----------
 
-# MAGIC %md ## The alert
+# MAGIC %md ## The alert and its runbook
 
 # COMMAND ----------
 
-from mlhops.reporting.explore import drift_alert_context
+from mlhops.reporting.explore import alert_view
 
-ctx = drift_alert_context(spark, run.catalog, alert_id or None)
-if ctx is None:
-    print("No drift alert has been raised: nothing to explore.")
+view = alert_view(spark, run.catalog, alert_id or None, kind or None)
+if view is None:
+    print(f"No {kind or ''} alert has been raised: nothing to explore.".replace("  ", " "))
 else:
-    for key in ("rule_id", "severity", "subject", "window_start", "window_end", "message", "runbook"):
-        print(f"{key:>13}: {ctx.alert[key]}")
+    for key in ("kind", "rule_id", "severity", "subject", "window_start", "window_end", "value", "threshold",
+                "message", "runbook"):
+        print(f"{key:>13}: {view.alert[key]}")
+    print()
+    print(view.runbook or f"(runbook section {view.alert['runbook']} not found in this checkout)")
 
 # COMMAND ----------
 
-# MAGIC %md ## Drift of the feature over time (every test, slice and reference)
+# MAGIC %md ## What the runbook asks to look at
 
 # COMMAND ----------
 
-if ctx is not None:
-    show(ctx.history, f"drift results for {ctx.feature}")
-
-# COMMAND ----------
-
-# MAGIC %md ## Profile of the feature per window (whole population)
-# MAGIC A jump in `null_fraction` points to a feed or site problem; a shift of `mean` with stable
-# MAGIC nulls to a unit/calibration change or a real population change.
-
-# COMMAND ----------
-
-if ctx is not None:
-    show(ctx.profile, f"profile of {ctx.feature}")
+if view is not None:
+    for panel in view.panels:
+        show(panel.frame, panel.title)
+        if panel.note:
+            print(f"   note: {panel.note}")

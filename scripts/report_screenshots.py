@@ -19,6 +19,18 @@ sys.path.insert(0, str(REPO))  # the browser helper lives with the tests, not in
 from tests.support.browser import screenshot  # noqa: E402
 
 
+def trim_bottom(png: Path, margin: int = 16) -> None:
+    """Crop the empty page background under the last drawn row (sections differ in height)."""
+    from PIL import Image, ImageChops
+
+    with Image.open(png) as img:
+        rgb = img.convert("RGB")
+    bg = Image.new("RGB", rgb.size, rgb.getpixel((rgb.width - 1, rgb.height - 1)))
+    box = ImageChops.difference(rgb, bg).getbbox()
+    if box:
+        rgb.crop((0, 0, rgb.width, min(rgb.height, box[3] + margin))).save(png)
+
+
 def main(argv: list[str]) -> int:
     report = Path(argv[0]) if argv else REPO / "warehouse" / "reports" / "latest.html"
     out_dir = Path(argv[1]) if len(argv) > 1 else REPO / "docs" / "screenshots"
@@ -34,7 +46,8 @@ def main(argv: list[str]) -> int:
             css = f"<style>section{{display:none}} #{anchor}{{display:block}}</style></head>"
             page = Path(tmp) / f"{anchor}.html"
             page.write_text(html.replace("</head>", css, 1), encoding="utf-8")
-            written.append(screenshot(page, out_dir / f"report-{anchor}.png", height=1400))
+            written.append(screenshot(page, out_dir / f"report-{anchor}.png", height=3200))
+            trim_bottom(written[-1])
     for p in written:
         print(p)
     return 0

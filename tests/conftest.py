@@ -71,3 +71,13 @@ def spark(settings_factory):
     session = get_spark(settings)
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+@reads_shared_data
+def monitored(spark, settings_factory, tmp_path_factory):
+    """A UCI warehouse after the real nightly stages (tests/spark/models/monitored.py), built once
+    per test session for the lifecycle, alert-rule, report and notebook tests."""
+    from tests.spark.models.monitored import build
+
+    return build(spark, settings_factory, tmp_path_factory.mktemp("monitored_uci"))

@@ -103,6 +103,18 @@ class RunSummary:
         return "\n".join(lines)
 
 
+def _record(ctx: Context, request: StageRequest[Any], result: StageResult, started: dt.datetime, fp: str | None,
+            mlflow_id: str | None = None) -> None:
+    """Write a stage outcome to ``mlhops/runs`` (a failure to record is logged, never raised)."""
+    try:
+        record_stage(
+            ctx.spark, ctx.catalog, request, result, environment=ctx.settings.environment,
+            started_at=started, ended_at=_now(), fingerprint=fp or "", mlflow_run_id=mlflow_id,
+        )
+    except Exception:  # noqa: BLE001
+        logger.error("could not record stage %s in mlhops/runs", result.stage, exc_info=True)
+
+
 def run_stage(ctx: Context, name: str, request: StageRequest[Any], *, position: str = "") -> StageOutcome:
     """Run one stage with skip-when-done, lineage and error capture (never raises for stage bugs)."""
     st = pipelines.stage(name)
@@ -113,7 +125,10 @@ def run_stage(ctx: Context, name: str, request: StageRequest[Any], *, position: 
         done = already_done(ctx.spark, ctx.catalog, name, request, fp)
         if done:
             logger.info("%s %s: skipped, already done in run %s (use --force to redo)", position, name, done)
-            return StageOutcome(name, "skipped", 0.0, f"already done in run {done}")
+            skipped = StageResult(stage=name, status="skipped", message=f"already done in run {done}")
+            if done != request.run_id:  # the run's report lists it with why (a rerun keeps its own row)
+                _record(ctx, request, skipped, started, fp)
+            return StageOutcome(name, "skipped", 0.0, skipped.message, skipped)
     logger.info("%s %s: started", position, name)
     try:
         result = st.run(ctx, request)
@@ -125,14 +140,7 @@ def run_stage(ctx: Context, name: str, request: StageRequest[Any], *, position: 
         result = StageResult(stage=name, status="failed", message=f"{type(exc).__name__}: {exc}")
     seconds = time.monotonic() - t0
     result = replace(result, metrics={**result.metrics, "duration_s": seconds})
-    mlflow_id = _log_to_mlflow(ctx, request, result)
-    try:
-        record_stage(
-            ctx.spark, ctx.catalog, request, result, environment=ctx.settings.environment,
-            started_at=started, ended_at=_now(), fingerprint=fp or "", mlflow_run_id=mlflow_id,
-        )
-    except Exception:  # noqa: BLE001
-        logger.error("could not record stage %s in mlhops/runs", name, exc_info=True)
+    _record(ctx, request, result, started, fp, _log_to_mlflow(ctx, request, result))
     logger.info("%s %s: %s in %.1fs %s", position, name, result.status, seconds, result.message[:200])
     return StageOutcome(name, result.status, seconds, result.message, result)
 

@@ -11,7 +11,7 @@ def run(ctx: Context, req: StageRequest[NoOptions]) -> StageResult:
     """Build the report from the platform tables, write it beside the warehouse, log it."""
     s = ctx.settings
     html = build_report(ctx.spark, ctx.catalog, ctx.tracker, report=s.report, models=s.models,
-                        environment=s.environment, run_id=req.run_id)
+                        environment=s.environment, run_id=req.run_id, hasher=ctx.hasher)
     path = write_report(html, ctx.catalog, req.run_id)
     log_report(ctx.tracker, path, req.run_id)
     return StageResult("report", "ok", f"report at {path}",

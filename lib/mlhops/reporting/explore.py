@@ -1,4 +1,4 @@
-"""Read-only helpers behind the notebooks: alert context, window comparison, model comparison.
+"""Read-only helpers behind the notebooks: alert views of every kind, window comparison, model comparison.
 
 Everything returned is an aggregate (pandas, small): profile metrics, drift results, model
 metrics. Nothing here reads raw patient rows.
@@ -7,7 +7,9 @@ metrics. Nothing here reads raw patient rows.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 from pyspark.sql import SparkSession
@@ -16,8 +18,10 @@ from pyspark.sql import functions as F
 from mlhops.errors import MLHOpsError
 from mlhops.io import Catalog, read_table, table_exists
 from mlhops.io.tables.models import PERFORMANCE_METRICS
-from mlhops.io.tables.monitoring import DRIFT_METRICS, MULTIVARIATE_DRIFT, PROFILE_METRICS
+from mlhops.io.tables.monitoring import PROFILE_METRICS
 from mlhops.io.tables.operations import ALERTS
+from mlhops.reporting import alert_panels
+from mlhops.reporting.alert_panels import Panel
 
 
 def _need(spark: SparkSession, cat: Catalog, name: str) -> None:
@@ -26,53 +30,111 @@ def _need(spark: SparkSession, cat: Catalog, name: str) -> None:
 
 
 @dataclass(frozen=True)
-class AlertContext:
-    """A drift alert with the history of its feature."""
+class AlertView:
+    """An alert with what its runbook asks to look at (see :mod:`mlhops.reporting.alert_panels`)."""
 
     alert: dict[str, object]
-    feature: str | None
-    history: pd.DataFrame  # drift results for the alert's feature over windows
-    profile: pd.DataFrame  # profile metrics of the feature over the same windows
+    kind: str
+    subject: dict[str, str]  # parsed parts of the subject (empty: a kind or format without its own panels)
+    runbook: str  # the runbook section's text ("" when the runbook file is not found)
+    panels: tuple[Panel, ...]
+
+    def panel(self, key: str) -> Panel:
+        """The panel with this key.
+
+        Raises:
+            KeyError: the view has no such panel.
+        """
+        for p in self.panels:
+            if p.key == key:
+                return p
+        raise KeyError(f"no panel {key!r} for a {self.kind} alert")
 
 
-def drift_alert_context(spark: SparkSession, cat: Catalog, alert_id: str | None = None) -> AlertContext | None:
-    """The given drift alert (default: the most recent one) with its feature's history.
-
-    Returns None when no drift alert has been raised (and no ``alert_id`` was asked for).
+def latest_alert(spark: SparkSession, cat: Catalog, alert_id: str | None = None,
+                 kind: str | None = None) -> dict[str, object] | None:
+    """The alert ``alert_id``, else the most recent alert (of ``kind`` when given); None if none.
 
     Raises:
-        MLHOpsError: ``alert_id`` names no drift alert.
+        MLHOpsError: ``alert_id`` names no alert.
     """
     _need(spark, cat, ALERTS)
-    alerts = read_table(spark, cat, ALERTS).where(F.col("kind").isin("drift", "multivariate_drift"))
+    alerts = read_table(spark, cat, ALERTS)
     if alert_id:
         alerts = alerts.where(F.col("alert_id") == alert_id)
-    row = alerts.orderBy(F.col("window_start").desc(), F.col("raised_at").desc()).first()
-    if row is None:
-        if alert_id:
-            raise MLHOpsError(f"no drift alert with id {alert_id}")
+    elif kind:
+        alerts = alerts.where(F.col("kind") == kind)
+    row = alerts.orderBy(F.col("window_start").desc_nulls_last(), F.col("raised_at").desc(), "alert_id").first()
+    if row is None and alert_id:
+        raise MLHOpsError(f"no alert with id {alert_id}")
+    return None if row is None else row.asDict()
+
+
+def runbook_section(runbook: str, root: Path | None = None) -> str:
+    """The text of a runbook section named like ``docs/runbooks/drift.md#univariate-drift``.
+
+    Args:
+        runbook: the alert's runbook reference (file relative to the repository, ``#`` section).
+        root: the repository root (default: the one this package was installed from).
+
+    Returns:
+        The section from its heading to the next heading of the same level; "" when not found.
+    """
+    path, _, anchor = runbook.partition("#")
+    base = root or Path(__file__).resolve().parents[3]
+    file = base / path
+    if not file.is_file():
+        return ""
+    lines = file.read_text(encoding="utf-8").splitlines()
+    out: list[str] = []
+    level = 0
+    for line in lines:
+        m = re.match(r"^(#+)\s+(.*)$", line)
+        if m and out and len(m.group(1)) <= level:
+            break
+        if m and not out and (not anchor or _slug(m.group(2)) == anchor):
+            level = len(m.group(1))
+        if level:
+            out.append(line)
+    return "\n".join(out).strip()
+
+
+def _slug(heading: str) -> str:
+    return re.sub(r"[^a-z0-9 -]", "", heading.lower()).strip().replace(" ", "-")
+
+
+def alert_view(spark: SparkSession, cat: Catalog, alert_id: str | None = None, kind: str | None = None,
+               root: Path | None = None) -> AlertView | None:
+    """What the on-call person needs for an alert of any kind.
+
+    Every alert gets its own history (same rule and subject over windows) and the other alerts
+    of its window; a known kind adds the panels its runbook promises (``alert_panels.PANELS``),
+    a model-lifecycle kind without its own panels the model tables' rows of its window.
+
+    Args:
+        spark: the session.
+        cat: the warehouse.
+        alert_id: the alert (default: the most recent, of ``kind`` when given).
+        kind: restrict the default to this alert kind.
+        root: repository root holding ``docs/runbooks`` (default: this package's).
+
+    Returns:
+        The view, or None when no alert (of ``kind``) has been raised.
+    """
+    alert = latest_alert(spark, cat, alert_id, kind)
+    if alert is None:
         return None
-    alert = row.asDict()
-    feature = str(alert["subject"]).split(" ", 1)[0]
-    table = DRIFT_METRICS if alert["kind"] == "drift" else MULTIVARIATE_DRIFT
-    history = pd.DataFrame()
-    if table_exists(spark, cat, table):
-        history = (
-            read_table(spark, cat, table).where(F.col("feature") == feature)
-            .select("granularity", "window_start", "slice", "slice_value", "reference", "detector", "statistic",
-                    "p_value_adjusted", "effect_size", "drift", "n_reference", "n_current")
-            .orderBy("granularity", "window_start", "detector").toPandas()
-        )
-    profile = pd.DataFrame()
-    if table_exists(spark, cat, PROFILE_METRICS):
-        profile = (
-            read_table(spark, cat, PROFILE_METRICS)
-            .where((F.col("feature") == feature) & (F.col("slice") == "all"))
-            .select("granularity", "window_start", "n_rows", "null_fraction", "mean", "stddev", "min", "max",
-                    "distinct_approx")
-            .orderBy("granularity", "window_start").toPandas()
-        )
-    return AlertContext(alert=alert, feature=feature, history=history, profile=profile)
+    k = str(alert["kind"])
+    parts = alert_panels.parse_subject(k, str(alert["subject"]))
+    panels = [alert_panels.alert_history(spark, cat, alert)]
+    builder = alert_panels.PANELS.get(k)
+    if builder is not None and parts:
+        panels += builder(spark, cat, alert, parts)
+    else:
+        panels += alert_panels.model_table_panels(spark, cat, alert)
+    panels.append(alert_panels.same_window_alerts(spark, cat, alert))
+    return AlertView(alert=alert, kind=k, subject=parts, runbook=runbook_section(str(alert["runbook"]), root),
+                     panels=tuple(panels))
 
 
 def compare_windows(

@@ -13,6 +13,7 @@ from mlhops.io import Catalog, read_table, table_exists
 from mlhops.io.tables.core import RUNS
 from mlhops.io.tables.models import INFERENCE_LOG, MODEL_EVENTS, PERFORMANCE_METRICS
 from mlhops.reporting.html import escape, table
+from mlhops.reporting.notes import muted
 
 if TYPE_CHECKING:
     from mlhops.config.stages import ModelSettings, ReportSettings
@@ -80,9 +81,13 @@ def render(spark: SparkSession, cat: Catalog, tracker: Tracker, rs: ReportSettin
     parts.append("<h3>Data and lineage</h3><p>OMOP CDM v5.4 tables built by the mlhops ETL (de-identified: "
                  "salted hashes, optional date shift) and the platform tables derived from them. "
                  "Each row is the Delta version currently in use and the run that wrote it.</p>")
-    parts.append(table(["table", "Delta version", "written by stage", "run", "at (UTC)"], _lineage(spark, cat)))
+    lineage = _lineage(spark, cat)
+    parts.append(table(["table", "Delta version", "written by stage", "run", "at (UTC)"], lineage) if lineage
+                 else muted("No successful stage run is recorded in mlhops/runs yet."))
     parts.append("<h3>Model</h3>")
-    parts.append(table(["model", "version", "aliases", "registered (ms)", "lineage tags"], _registry(tracker, names)))
+    registered = _registry(tracker, names)
+    parts.append(table(["model", "version", "aliases", "registered (ms)", "lineage tags"], registered) if registered
+                 else muted("No registered model version (not trained yet, or the registry is not reachable)."))
     if table_exists(spark, cat, PERFORMANCE_METRICS):
         perf = read_table(spark, cat, PERFORMANCE_METRICS).where(
             (F.col("attribute") == "all") & (F.col("method") == "realized"))
@@ -100,5 +105,6 @@ def render(spark: SparkSession, cat: Catalog, tracker: Tracker, rs: ReportSettin
         history = [(str(e["event_time"])[:19], e["model_name"], e["action"], e["from_version"] or "—",
                     e["to_version"] or "—", e["reason"] or "") for e in ev]
     parts.append("<h3>Update history</h3>")
-    parts.append(table(["when (UTC)", "model", "action", "from", "to", "reason"], history))
+    parts.append(table(["when (UTC)", "model", "action", "from", "to", "reason"], history) if history
+                 else muted("No explicit promote or rollback yet: the champion is the version training registered."))
     return "".join(parts)

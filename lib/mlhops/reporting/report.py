@@ -11,11 +11,12 @@ from pyspark.sql import SparkSession
 
 from mlhops import __version__
 from mlhops.io import Catalog
-from mlhops.reporting import model_card, sections
+from mlhops.reporting import drift_sections, model_card, model_sections, sections
 from mlhops.reporting.html import page
 
 if TYPE_CHECKING:
     from mlhops.config.stages import ModelSettings, ReportSettings
+    from mlhops.hashing import KeyedHasher
     from mlhops.tracking import Tracker
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ def build_report(
     models: ModelSettings,
     environment: str,
     run_id: str,
+    hasher: KeyedHasher | None = None,
 ) -> str:
     """The whole report as one HTML string (inline CSS and PNG plots; no network needed).
 
@@ -41,6 +43,8 @@ def build_report(
         models: the ``models`` settings (task, fairness).
         environment: named in the subtitle.
         run_id: the run the report belongs to.
+        hasher: the keyed hasher of the inference log (``ctx.hasher``); the reliability diagram
+            matches labels to scores with it and says so when it is missing.
     """
     mg = models.fairness.min_group_size
     parts = [
@@ -48,10 +52,14 @@ def build_report(
         ("pipeline", "This run", sections.pipeline(spark, cat, run_id)),
         ("etl", "ETL and quarantine", sections.etl(spark, cat)),
         ("quality", "Data quality", sections.quality(spark, cat)),
-        ("drift", "Feature drift over time", sections.drift(spark, cat, report.max_windows)),
-        ("multivariate", "Multivariate drift", sections.multivariate(spark, cat)),
-        ("performance", "Performance and calibration", sections.performance(spark, cat)),
-        ("fairness", "Fairness", sections.fairness(spark, cat, mg)),
+        ("drift", "Feature drift over time", drift_sections.drift(spark, cat, report.max_windows)),
+        ("multivariate", "Multivariate drift", drift_sections.multivariate(spark, cat)),
+        ("performance", "Performance: realized and estimated (CBPE)",
+         model_sections.performance(spark, cat, tracker, models.task)),
+        ("calibration", "Calibration", model_sections.calibration(spark, cat, hasher, models)),
+        ("fairness", "Fairness", model_sections.fairness(spark, cat, mg)),
+        ("model-monitoring", "Label shift, concept drift, triggers and label requests",
+         model_sections.monitoring(spark, cat)),
         ("model-card", "Model card", model_card.render(spark, cat, tracker, report, models)),
     ]
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -142,10 +142,3 @@ def uci_warehouse(spark, settings_factory, tmp_path_factory):
     write_overwrite(spark.createDataFrame(features), cat, "mlhops.features")
     return settings, visits, features
 
-
-@pytest.fixture()
-def monitored(spark, settings_factory, tmp_path_factory):
-    """The session's monitored UCI warehouse after the real nightly stages (tests/spark/models/monitored.py)."""
-    from tests.spark.models.monitored import monitored_warehouse
-
-    return monitored_warehouse(spark, settings_factory, tmp_path_factory)

@@ -41,6 +41,7 @@ TRAIN_AS_OF = dt.date(2024, 3, 1)
 FIRST_AS_OF = dt.date(2024, 3, 20)
 LATER_AS_OF = dt.date(2024, 5, 1)
 RECAPTURE_SEED = 11
+MONITORED_TASK = "monitored_uci_readmission"
 
 
 @dataclass
@@ -74,11 +75,19 @@ def settings_for(settings_factory, root):
     """Settings of the monitored warehouse: the UCI task, weekly stats and MMD drift vs January."""
     # Its own MLflow store: the session's shared store holds the lifecycle tests' registry of the
     # same task, whose champion must not be this warehouse's.
+    # Its own task and registered-model name too: MLflow resolves model URIs through process-wide
+    # state, and a champion of the same name in another store was loaded by the lifecycle tests.
     mlflow = {"tracking_uri": f"sqlite:///{root / 'mlflow.db'}", "artifact_location": (root / "artifacts").as_uri()}
+    overrides = uci_overrides(root, label_policy={"policy": "request_and_reverify"}, task=MONITORED_TASK)
+    task_file = root / "models" / "uci_readmission.yaml"
+    (root / "models" / f"{MONITORED_TASK}.yaml").write_text(
+        task_file.read_text().replace("name: uci_readmission", f"name: {MONITORED_TASK}")
+        .replace("registered_model: uci_readmission", f"registered_model: {MONITORED_TASK}"))
+    task_file.unlink()
     return settings_factory(
         root / "wh",
         mlflow=mlflow,
-        **uci_overrides(root, label_policy={"policy": "request_and_reverify"}),
+        **overrides,
         stats={
             "granularities": ["week"], "sliding_days": [], "cumulative": False, "slices": [],
             "baseline": {"start": START.isoformat(), "end": BASELINE_END.isoformat()},
@@ -129,13 +138,3 @@ def build(spark, settings_factory, root) -> Monitored:
         if step == "evaluate_first":
             out.tables["requests_first"] = read_table(spark, cat, LABEL_REQUESTS).toPandas()
     return out
-
-
-_BUILT: dict[str, Monitored] = {}
-
-
-def monitored_warehouse(spark, settings_factory, tmp_path_factory) -> Monitored:
-    """The session's monitored warehouse (built on first use)."""
-    if "uci" not in _BUILT:
-        _BUILT["uci"] = build(spark, settings_factory, tmp_path_factory.mktemp("monitored_uci"))
-    return _BUILT["uci"]
