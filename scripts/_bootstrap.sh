@@ -77,3 +77,45 @@ mlhops_setup_browser() {
     exit 2
   fi
 }
+
+# Demo populations (Synthea), generated once into $MLHOPS_CACHE/populations/<name>/ and reused:
+# the same seed, state and reference date make the same files on any machine. Each folder's
+# population.json records the seed, state, versions and the exact command. Usage:
+#   mlhops_demo_population VAR LABEL STATE SEED PATIENTS YEARS REFERENCE_DATE
+# declares one population (nothing runs yet); mlhops_generate_populations then generates the
+# missing ones, side by side (Synthea runs one thread each), and exports each VAR=<folder>/csv.
+MLHOPS_POPULATIONS=()
+mlhops_demo_population() {
+  local state_slug
+  state_slug="$(printf '%s' "$3" | tr '[:upper:] ' '[:lower:]-')"
+  local dir="$MLHOPS_CACHE/populations/synthea-$state_slug-seed$4-p$5-y$6-${7//-/}"
+  MLHOPS_POPULATIONS+=("$1|$2|$3|$4|$5|$6|$7|$dir")
+  export "$1=$dir/csv"
+}
+
+mlhops_generate_populations() {
+  local entry var label state seed n years ref dir pids=() dirs=()
+  for entry in "${MLHOPS_POPULATIONS[@]}"; do
+    IFS='|' read -r var label state seed n years ref dir <<<"$entry"
+    [[ -f "$dir/population.json" && -d "$dir/csv" ]] && continue
+    _mlhops_log "generating $label: Synthea, $n patients, $state, seed $seed, $years years to $ref (first run only: ~$(( n * 4 / 10 / 60 + 1 )) min)"
+    mkdir -p "$(dirname "$dir")"
+    # --force: a folder without population.json is an interrupted run.
+    ( "$VENV/bin/mlhops" generate --population "$n" --state "$state" --seed "$seed" \
+        --reference-date "$ref" --years-of-history "$years" --out "$dir" --force >"$dir.out" 2>&1 ) &
+    pids+=("$!"); dirs+=("$dir")
+  done
+  local i failed=0
+  for i in "${!pids[@]}"; do
+    if ! wait "${pids[$i]}"; then failed=1; fi
+    # Synthea's own output (DIR/synthea.log) and the one-line outcome go to the set-up log.
+    { echo "== mlhops generate -> ${dirs[$i]}"; cat "${dirs[$i]}.out"; cat "${dirs[$i]}/synthea.log" 2>/dev/null; } >>"$MLHOPS_SETUP_LOG"
+    rm -f "${dirs[$i]}.out"
+  done
+  if [[ $failed -ne 0 ]]; then
+    echo "[setup] FAILED: generating the demo populations" >&2
+    tail -n 25 "$MLHOPS_SETUP_LOG" >&2
+    echo "[setup] full log: $MLHOPS_SETUP_LOG" >&2
+    exit 2
+  fi
+}

@@ -39,6 +39,31 @@ def bind(cls: type[T], data: Any, *, where: str, key: str = "") -> T:
     return obj
 
 
+def _container(tp: Any) -> type | tuple[type, ...] | None:
+    """The YAML type a container type is written as (None for scalars)."""
+    origin = typing.get_origin(tp)
+    if origin in (list, tuple):
+        return (list, tuple)
+    if origin is dict or dataclasses.is_dataclass(tp):
+        return dict
+    return None
+
+
+_KINDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+_PLURAL = {str: "strings", int: "integers", float: "numbers", bool: "booleans"}
+
+
+def _describe(tp: Any) -> str:
+    """What a value of ``tp`` is, for error messages ("a string", "a list of strings")."""
+    origin = typing.get_origin(tp)
+    if origin in (list, tuple):
+        inner = typing.get_args(tp)[:1]
+        return f"a list of {_PLURAL[inner[0]]}" if inner and inner[0] in _PLURAL else "a list"
+    if origin is dict or dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return _KINDS.get(tp, repr(tp))
+
+
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else str(name)
 
@@ -49,15 +74,21 @@ def _coerce(tp: Any, value: Any, *, where: str, key: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
+        options = [a for a in args if a is not type(None)]
+        errors: list[tuple[Any, str]] = []
+        for arg in options:
             try:
                 return _coerce(arg, value, where=where, key=key)
             except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{where}: {key}: bad value")
+                errors.append((arg, str(exc)))
+        if not errors:
+            raise ConfigError(f"{where}: {key}: bad value")
+        # The error of the alternative of the value's own kind (a list's bad item), else all kinds.
+        same_kind = [msg for arg, msg in errors if _container(arg) is not None and isinstance(value, _container(arg))]
+        if len(errors) == 1 or same_kind:
+            raise ConfigError((same_kind or [errors[0][1]])[0])
+        kinds = " or ".join(_describe(a) for a in options)
+        raise ConfigError(f"{where}: {key} must be {kinds}, got {value!r}")
     if origin is typing.Literal:
         if value not in args:
             raise ConfigError(f"{where}: {key} must be one of {list(args)}, got {value!r}")

@@ -63,8 +63,9 @@ class EtlSettings:
     """Raw source -> OMOP options."""
 
     vocabulary_dir: str = "data/vocabulary"
-    # Demo/nightly input when no --input is given: {source: path}
-    inputs: dict[str, str] = field(default_factory=dict)
+    # Demo/nightly input when no --input is given: {source: folder or [folder, ...]}. A list is
+    # loaded in order, one batch per folder, by the one etl stage (e.g. a second site's export).
+    inputs: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
     # Maximum share of quarantined rows per source table before the run is flagged.
     max_quarantine_fraction: float = 0.05
     # Shuffle partitions used by the ETL; small inputs run faster with few partitions.
@@ -82,6 +83,10 @@ class EtlSettings:
             raise ValueError("max_quarantine_fraction must be within [0, 1]")
         if self.concurrent_jobs < 1:
             raise ValueError("concurrent_jobs must be at least 1")
+        for source, folders in self.inputs.items():
+            paths = (folders,) if isinstance(folders, str) else folders
+            if not paths or not all(p.strip() for p in paths):
+                raise ValueError(f"inputs.{source} must be a folder or a non-empty list of folders")
 
 
 @dataclass(frozen=True)

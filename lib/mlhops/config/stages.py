@@ -346,7 +346,7 @@ class ModelSettings:
     # Directory of task definitions (<task>.yaml); unset means <conf>/models.
     tasks_dir: str | None = None
     # Scoring / evaluation windows, [start, end) in UTC.
-    window: Literal["day", "week", "month"] = "week"
+    window: Literal["day", "week", "month", "year"] = "week"
     # Also score the challenger (shadow mode) so windows compare both side by side.
     score_challenger: bool = True
     # ECE bins (equal width on [0, 1]).

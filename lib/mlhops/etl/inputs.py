@@ -1,15 +1,17 @@
 """Where an ETL run reads from, and the fingerprint of what it would read.
 
-The fingerprint identifies a run's input: the source, the input and vocabulary files (name,
-size, modification time), the ``etl`` and ``deid`` settings and the mlhops version. The same
-fingerprint for the same window means the run would change nothing, so the orchestrator skips
-it (``--force`` redoes it).
+A source's input is one folder or a list of folders (one export each, loaded in order). The
+fingerprint identifies a run's input: the source, the files of every input folder and of the
+vocabulary (name, size, modification time), the ``etl`` and ``deid`` settings and the mlhops
+version. The same fingerprint for the same window means the run would change nothing, so the
+orchestrator skips it (``--force`` redoes it).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -26,19 +28,37 @@ FINGERPRINT_HEX = 24
 _REPO = Path(__file__).resolve().parents[3]
 
 
-def input_path(etl: EtlSettings, source: str, given: str | None) -> str:
-    """The input folder of ``source``: ``given``, else ``etl.inputs[source]``.
-
-    Raises:
-        ConfigError: neither is set.
-    """
-    path = given or etl.inputs.get(source)
-    if not path:
-        raise ConfigError(f"etl: no --input given and etl.inputs.{source} is not configured")
+def _absolute(path: str) -> str:
     if "://" not in path and not path.startswith("/"):
         p = Path(path)
         path = str((p if p.exists() else _REPO / p).resolve())
     return path
+
+
+def input_paths(etl: EtlSettings, source: str, given: str | None) -> list[str]:
+    """The input folders of ``source``, in load order: ``[given]``, else ``etl.inputs[source]``
+    (one folder or a list of them, e.g. one export per site).
+
+    Raises:
+        ConfigError: neither is set.
+    """
+    configured = etl.inputs.get(source)
+    folders = [given] if given else [configured] if isinstance(configured, str) else list(configured or ())
+    if not folders:
+        raise ConfigError(f"etl: no --input given and etl.inputs.{source} is not configured")
+    return [_absolute(f) for f in folders]
+
+
+def input_path(etl: EtlSettings, source: str, given: str | None) -> str:
+    """The one input folder of ``source`` (see :func:`input_paths`).
+
+    Raises:
+        ConfigError: none is set, or ``etl.inputs[source]`` lists several folders.
+    """
+    paths = input_paths(etl, source, given)
+    if len(paths) > 1:
+        raise ConfigError(f"etl: etl.inputs.{source} lists {len(paths)} folders where one is expected")
+    return paths[0]
 
 
 def listing(spark: SparkSession, root: str) -> list[tuple[str, int, int]]:
@@ -52,13 +72,18 @@ def listing(spark: SparkSession, root: str) -> list[tuple[str, int, int]]:
     return list_tree(spark, root)
 
 
-def fingerprint(spark: SparkSession, etl: EtlSettings, deid: DeidSettings, source: str, path: str) -> str:
-    """Identity of what an ETL run of ``source`` over ``path`` would read (see the module doc)."""
+def fingerprint(spark: SparkSession, etl: EtlSettings, deid: DeidSettings, source: str,
+                path: str | Sequence[str]) -> str:
+    """Identity of what an ETL run of ``source`` over ``path`` (one folder, or folders loaded in
+    this order) would read (see the module doc)."""
     from mlhops import __version__
 
+    paths = [path] if isinstance(path, str) else list(path)
+    # One folder keeps the single-folder form, so existing warehouses do not re-run their ETL.
+    listed = listing(spark, paths[0]) if len(paths) == 1 else [[p, listing(spark, p)] for p in paths]
     doc = {
         "source": source,
-        "input": listing(spark, path),
+        "input": listed,
         "vocabulary": listing(spark, etl.vocabulary_dir),
         "etl": repr(etl),
         "deid": repr(deid),

@@ -2,12 +2,14 @@
 
 :func:`extract_and_load` parses the input with the source's ``extract`` and loads the batch
 (:func:`mlhops.etl.loader.load_batch`); :func:`summarise` turns what was loaded into the
-stage's status, metrics (counts, mapping rates, never values) and details.
+stage's status, metrics (counts, mapping rates, never values) and details; :func:`combine`
+adds up the summaries of several exports of one source loaded one after another.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -86,3 +88,54 @@ def summarise(source: str, path: str, batch: SourceBatch, loaded: LoadResult, ma
         f"{len(loaded.rows_written)} tables written"
     )
     return Summary("alerts" if over else "ok", message, metrics, details)
+
+
+def combine(source: str, summaries: Sequence[Summary]) -> Summary:
+    """One summary for exports of ``source`` loaded one after another, in order.
+
+    Counts add up; mapping rates are recomputed from the summed events and mapped events (the
+    distinct-code counts are summed per export, so a code seen in two exports counts twice).
+    Status is ``alerts`` when any export's quarantined share was over the threshold. The
+    per-export details stay under ``details["batches"]``.
+    """
+    if len(summaries) == 1:
+        return summaries[0]
+    metrics: dict[str, float] = {}
+    for s in summaries:
+        for name, value in s.metrics.items():
+            if not name.startswith("mapping_rate."):
+                metrics[name] = metrics.get(name, 0.0) + value
+    mapping: dict[str, dict[str, float]] = {}
+    for s in summaries:
+        for vocab, m in s.details.get("mapping", {}).items():
+            acc = mapping.setdefault(vocab, {})
+            for k, v in m.items():
+                if k != "rate":
+                    acc[k] = acc.get(k, 0) + v
+    for vocab, m in mapping.items():
+        m["rate"] = float(m.get("mapped", 0)) / m["events"] if m.get("events") else 0.0
+        metrics[f"mapping_rate.{vocab}"] = m["rate"]
+    filtered: dict[str, dict[str, int]] = {}
+    for s in summaries:
+        for table, reasons in s.details.get("filtered", {}).items():
+            acc_f = filtered.setdefault(table, {})
+            for reason, n in reasons.items():
+                acc_f[reason] = acc_f.get(reason, 0) + n
+    layouts = sorted({s.details.get("layout", "") for s in summaries})
+    over = sorted({t for s in summaries for t in s.details.get("quarantine_over_threshold", [])})
+    details = {
+        "source": source,
+        "layout": layouts[0] if len(layouts) == 1 else layouts,
+        "input": [s.details.get("input") for s in summaries],
+        "input_files": [f for s in summaries for f in s.details.get("input_files", [])],
+        "filtered": filtered,
+        "mapping": mapping,
+        "quarantine_over_threshold": over,
+        "batches": [s.details for s in summaries],
+    }
+    message = (
+        f"{source} ({', '.join(layouts)}): {len(summaries)} exports, {int(metrics.get('rows_read', 0))} rows read, "
+        f"{int(metrics.get('rows_quarantined', 0))} quarantined"
+    )
+    status: Literal["ok", "alerts"] = "alerts" if any(s.status == "alerts" for s in summaries) else "ok"
+    return Summary(status, message, metrics, details)
