@@ -2,7 +2,7 @@
 """Screenshots of the rendered monitoring report, from headless Chromium.
 
 Usage: .venv/bin/python scripts/report_screenshots.py [REPORT.html] [OUT_DIR]
-Defaults: the latest report of ./warehouse (run scripts/demo first) and docs/screenshots/.
+Defaults: the latest report of ./warehouse/sites (run scripts/demo first) and docs/screenshots/.
 Writes one PNG per report section (the page scrolled to each section's anchor) plus the top.
 """
 
@@ -32,7 +32,7 @@ def trim_bottom(png: Path, margin: int = 16) -> None:
 
 
 def main(argv: list[str]) -> int:
-    report = Path(argv[0]) if argv else REPO / "warehouse" / "reports" / "latest.html"
+    report = Path(argv[0]) if argv else REPO / "warehouse" / "sites" / "reports" / "latest.html"
     out_dir = Path(argv[1]) if len(argv) > 1 else REPO / "docs" / "screenshots"
     if not report.is_file():
         print(f"no report at {report}: run scripts/demo first", file=sys.stderr)

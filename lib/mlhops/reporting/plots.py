@@ -147,7 +147,8 @@ def model_performance(
         if bounds and metric in bounds:
             ax.axhline(bounds[metric], color=c, linestyle=":", linewidth=1.1, label=f"{metric} alert bound")
     if reference is not None:
-        ax.axvspan(reference[0], reference[1], color="#9aa5b1", alpha=0.22, label="reference (training) period")
+        ax.axvspan(*_shown_reference(reference, [x for v in (*realized.values(), *estimated.values()) for x in v[0]]),
+                   color="#9aa5b1", alpha=0.22, label="reference (training) period")
     if alerts:
         y = ax.get_ylim()[0]
         ax.plot(list(alerts), [y] * len(alerts), linestyle="none", marker="^", markersize=9, color="#b42318",
@@ -159,6 +160,20 @@ def model_performance(
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.autofmt_xdate()
     return _png(fig)
+
+
+def _shown_reference(reference: tuple[object, object], xs: Sequence[object]) -> tuple[object, object]:
+    """The part of the reference period drawn beside the windows ``xs``: at most as long before
+    the first window (or the reference end) as the windows span, at least a year (a training
+    period reaching back decades would squeeze every window into the chart's right edge)."""
+    import pandas as pd
+
+    if not xs:
+        return reference
+    start, end = pd.Timestamp(reference[0]), pd.Timestamp(reference[1])
+    first, last = min(pd.Timestamp(x) for x in xs), max(pd.Timestamp(x) for x in xs)
+    span = max(last - first, pd.Timedelta(days=365))
+    return max(start, min(first, end) - span), end
 
 
 def drifted_counts(windows: Sequence[str], drifted: Sequence[int], tested: Sequence[int],
