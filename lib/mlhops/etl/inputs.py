@@ -49,18 +49,6 @@ def input_paths(etl: EtlSettings, source: str, given: str | None) -> list[str]:
     return [_absolute(f) for f in folders]
 
 
-def input_path(etl: EtlSettings, source: str, given: str | None) -> str:
-    """The one input folder of ``source`` (see :func:`input_paths`).
-
-    Raises:
-        ConfigError: none is set, or ``etl.inputs[source]`` lists several folders.
-    """
-    paths = input_paths(etl, source, given)
-    if len(paths) > 1:
-        raise ConfigError(f"etl: etl.inputs.{source} lists {len(paths)} folders where one is expected")
-    return paths[0]
-
-
 def listing(spark: SparkSession, root: str) -> list[tuple[str, int, int]]:
     """(relative path, size, modification time) of every file under ``root`` on any Hadoop FS.
 

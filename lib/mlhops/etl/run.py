@@ -90,6 +90,18 @@ def summarise(source: str, path: str, batch: SourceBatch, loaded: LoadResult, ma
     return Summary("alerts" if over else "ok", message, metrics, details)
 
 
+def _summed(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Key-wise sums of (nested) count dictionaries."""
+    out: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if isinstance(value, dict):
+                out[key] = _summed([out.get(key, {}), value])
+            else:
+                out[key] = out.get(key, 0) + value
+    return out
+
+
 def combine(source: str, summaries: Sequence[Summary]) -> Summary:
     """One summary for exports of ``source`` loaded one after another, in order.
 
@@ -100,27 +112,13 @@ def combine(source: str, summaries: Sequence[Summary]) -> Summary:
     """
     if len(summaries) == 1:
         return summaries[0]
-    metrics: dict[str, float] = {}
-    for s in summaries:
-        for name, value in s.metrics.items():
-            if not name.startswith("mapping_rate."):
-                metrics[name] = metrics.get(name, 0.0) + value
-    mapping: dict[str, dict[str, float]] = {}
-    for s in summaries:
-        for vocab, m in s.details.get("mapping", {}).items():
-            acc = mapping.setdefault(vocab, {})
-            for k, v in m.items():
-                if k != "rate":
-                    acc[k] = acc.get(k, 0) + v
+    metrics = _summed([{k: v for k, v in s.metrics.items() if not k.startswith("mapping_rate.")} for s in summaries])
+    mapping = _summed([{vocab: {k: v for k, v in m.items() if k != "rate"} for vocab, m in
+                        s.details.get("mapping", {}).items()} for s in summaries])
     for vocab, m in mapping.items():
         m["rate"] = float(m.get("mapped", 0)) / m["events"] if m.get("events") else 0.0
         metrics[f"mapping_rate.{vocab}"] = m["rate"]
-    filtered: dict[str, dict[str, int]] = {}
-    for s in summaries:
-        for table, reasons in s.details.get("filtered", {}).items():
-            acc_f = filtered.setdefault(table, {})
-            for reason, n in reasons.items():
-                acc_f[reason] = acc_f.get(reason, 0) + n
+    filtered = _summed([s.details.get("filtered", {}) for s in summaries])
     layouts = sorted({s.details.get("layout", "") for s in summaries})
     over = sorted({t for s in summaries for t in s.details.get("quarantine_over_threshold", [])})
     details = {

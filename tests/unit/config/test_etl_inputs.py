@@ -6,7 +6,7 @@ import pytest
 
 from mlhops.config import load_settings
 from mlhops.errors import ConfigError
-from mlhops.etl.inputs import input_path, input_paths
+from mlhops.etl.inputs import input_paths
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -24,7 +24,6 @@ def test_one_folder_is_still_a_string_and_reads_as_a_list_of_one(tmp_path):
     etl = _settings(tmp_path, "    synthea-csv: /data/site-a\n").etl
     assert etl.inputs["synthea-csv"] == "/data/site-a"
     assert input_paths(etl, "synthea-csv", None) == ["/data/site-a"]
-    assert input_path(etl, "synthea-csv", None) == "/data/site-a"
 
 
 def test_a_list_of_folders_keeps_its_order(tmp_path):
@@ -35,12 +34,6 @@ def test_a_list_of_folders_keeps_its_order(tmp_path):
 def test_an_input_given_on_the_command_line_replaces_the_configured_list(tmp_path):
     etl = _settings(tmp_path, "    synthea-csv: [/data/site-a, /data/site-b]\n").etl
     assert input_paths(etl, "synthea-csv", "/elsewhere") == ["/elsewhere"]
-
-
-def test_a_list_where_one_folder_is_expected_is_an_error_naming_the_key(tmp_path):
-    etl = _settings(tmp_path, "    synthea-csv: [/data/site-a, /data/site-b]\n").etl
-    with pytest.raises(ConfigError, match=r"etl\.inputs\.synthea-csv lists 2 folders"):
-        input_path(etl, "synthea-csv", None)
 
 
 def test_relative_folders_resolve_against_the_repository(tmp_path):

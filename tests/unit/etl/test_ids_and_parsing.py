@@ -11,7 +11,7 @@ import pytest
 from mlhops.config.model import EtlSettings
 from mlhops.errors import ConfigError
 from mlhops.etl.ids import _first_ranks
-from mlhops.etl.inputs import input_path
+from mlhops.etl.inputs import input_paths
 from mlhops.etl.sources.fhir_resources import REFERENCED, parse_file, resource_records
 from mlhops.etl.sources.omop_cdm import table_of_file
 
@@ -82,7 +82,7 @@ def test_cdm_export_files_are_recognised_in_any_case_and_known_suffix():
 
 def test_the_input_folder_is_the_given_one_else_the_configured_one(tmp_path):
     etl = EtlSettings(inputs={"fhir": str(tmp_path)})
-    assert input_path(etl, "fhir", None) == str(tmp_path)
-    assert input_path(etl, "fhir", "s3://bucket/x") == "s3://bucket/x"
+    assert input_paths(etl, "fhir", None) == [str(tmp_path)]
+    assert input_paths(etl, "fhir", "s3://bucket/x") == ["s3://bucket/x"]
     with pytest.raises(ConfigError, match="etl.inputs.dicom"):
-        input_path(etl, "dicom", None)
+        input_paths(etl, "dicom", None)
