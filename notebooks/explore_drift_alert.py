@@ -7,6 +7,8 @@
 # MAGIC   distribution from the stored histograms (`mlhops/profile_metrics`);
 # MAGIC - `multivariate_drift`: the detector's statistic and p-value per window and slice
 # MAGIC   (`mlhops/multivariate_drift`) and the univariate screens of the same window, largest effect first;
+# MAGIC   then the window's explanation (`mlhops/drift_explanations`): the features the detector relied
+# MAGIC   on and the slice values ranked by how much of the shift they carry;
 # MAGIC - `quality`: the check over windows and the other failing checks of the window;
 # MAGIC - `quarantine`: the quarantine reasons of the ETL run (counts, never row values);
 # MAGIC - `performance` / `calibration`: the metric per window (realized and CBPE) with intervals,
@@ -58,3 +60,21 @@ if view is not None:
         show(panel.frame, panel.title)
         if panel.note:
             print(f"   note: {panel.note}")
+
+# COMMAND ----------
+
+# MAGIC %md ## Multivariate drift: which features and which slice carry it
+
+# COMMAND ----------
+
+from mlhops.reporting.drift_sections import read_explanations, window_explanation
+
+if view is not None and view.kind == "multivariate_drift" and view.subject:
+    s = view.subject
+    features, slices = window_explanation(read_explanations(spark, run.catalog), view.alert["window_start"],
+                                          s["detector"], s["slice"], s["slice_value"])
+    if features.empty and slices.empty:
+        print("This window has no explanation (drift.explain disabled, or the window was scored before it existed).")
+    else:
+        show(features, f"Features {s['detector']} relied on ({s['slice']}={s['slice_value']}), by method and rank")
+        show(slices, f"Slice values ranked by {s['detector']}'s statistic (share: of the whole population's)")

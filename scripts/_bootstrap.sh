@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # Sourced by scripts/demo and scripts/test: installs whatever is missing, idempotently.
-#  - a virtual environment at .venv/ with the pinned packages (requirements.txt) and mlhops itself
+#  - a virtual environment at .venv/ with the pinned packages and mlhops itself: requirements.lock
+#    (requirements.txt's pins with every transitive dependency and its SHA-256, installed with
+#    --require-hashes; its header says how to regenerate it after changing requirements.txt)
 #  - the Delta Lake jars from Maven Central, cached under $MLHOPS_CACHE (default ~/.cache/mlhops)
 #  - the Synthea generator's jars (mlhops generate), from Maven Central into the same cache
 # A stamp file records the hash of the inputs, so a set-up machine skips straight to the run.
@@ -35,8 +37,34 @@ PY
   command -v java >/dev/null || { echo "mlhops needs a Java 17+ runtime on PATH for Spark (apt-get install openjdk-17-jre-headless)" >&2; exit 2; }
 }
 
+# Fail before a multi-GB install that cannot fit: each argument is FOLDER:GIB, what set-up writes
+# under that folder; folders on one file system add up. pip's own error (Errno 28, mid-install)
+# leaves a half-filled .venv and says nothing of where the space went.
+_mlhops_need_disk() {
+  local -A need=() where=()
+  local pair dir gib mount
+  for pair in "$@"; do
+    dir="${pair%:*}" gib="${pair##*:}"
+    while [[ ! -d "$dir" ]]; do dir="$(dirname "$dir")"; done
+    mount="$(df -P "$dir" | awk 'NR==2 {print $6}')"
+    need[$mount]=$(( ${need[$mount]:-0} + gib ))
+    where[$mount]="${where[$mount]:+${where[$mount]}, }${pair%:*}"
+  done
+  for mount in "${!need[@]}"; do
+    local free_kib free_gib
+    free_kib="$(df -Pk "$mount" | awk 'NR==2 {print $4}')"
+    free_gib=$(( free_kib / 1024 / 1024 ))
+    if (( free_kib < need[$mount] * 1024 * 1024 )); then
+      echo "[setup] FAILED: not enough disk space: set-up writes about ${need[$mount]} GiB on $mount (${where[$mount]}) and $free_gib GiB are free." >&2
+      echo "[setup] Free space there, or point TMPDIR, PIP_CACHE_DIR or MLHOPS_VENV at a larger disk, then re-run." >&2
+      exit 2
+    fi
+  done
+}
+
 _mlhops_stamp() {
-  cat "$REPO_ROOT/requirements.txt" "$REPO_ROOT/setup.cfg" "$REPO_ROOT/pyproject.toml" | sha256sum | cut -c1-16
+  cat "$REPO_ROOT/requirements.txt" "$REPO_ROOT/requirements.lock" "$REPO_ROOT/setup.cfg" \
+    "$REPO_ROOT/setup.py" "$REPO_ROOT/pyproject.toml" | sha256sum | cut -c1-16
 }
 
 mlhops_setup() {
@@ -48,9 +76,15 @@ mlhops_setup() {
     "$PYTHON_BIN" -m venv "$VENV"
   fi
   if [[ ! -f "$stamp_file" || "$(cat "$stamp_file")" != "$want" ]]; then
+    # The venv holds ~7 GiB (torch and its CUDA libraries); pip caches ~3 GiB of wheels and
+    # unpacks the largest of them in TMPDIR. A venv that has torch already only takes updates.
+    compgen -G "$VENV/lib/python3*/site-packages/torch" >/dev/null || _mlhops_need_disk "$VENV:7" "${PIP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pip}:3" "${TMPDIR:-/tmp}:3"
     _mlhops_log "installing pinned packages (first run downloads torch: several GB, cached by pip)"
     _mlhops_quiet "$VENV/bin/python" -m pip install --upgrade "pip>=24,<26" setuptools wheel
-    _mlhops_quiet "$VENV/bin/python" -m pip install -r "$REPO_ROOT/requirements.txt"
+    # Every file checked against the lock's hashes: a tampered or swapped download fails here.
+    _mlhops_quiet "$VENV/bin/python" -m pip install --require-hashes --no-deps -r "$REPO_ROOT/requirements.lock"
+    # The lock is the whole set: pip check proves nothing it needs is missing or mismatched.
+    _mlhops_quiet "$VENV/bin/python" -m pip check
     _mlhops_quiet "$VENV/bin/python" -m pip install --no-deps --no-build-isolation -e "$REPO_ROOT"
     echo "$want" >"$stamp_file"
   fi

@@ -17,16 +17,12 @@ Usage: .venv/bin/python scripts/bench_etl.py [--sizes 1,2,4,8] [--out DIR]
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime as dt
 import os
 import platform
-import re
 import shutil
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,55 +30,9 @@ sys.path.insert(0, str(REPO / "lib"))
 
 SAMPLE = REPO / "data" / "sample" / "synthea27_csv"
 VOCAB = REPO / "data" / "vocabulary"
-# Files whose Id column names an entity that must be fresh in every copy.
-ENTITY_FILES = {"patients": "Id", "encounters": "Id", "claims": "Id", "claims_transactions": "ID",
-                "careplans": "Id", "imaging_studies": "Id"}
-REFERENCE_FILES = {"organizations", "providers", "payers"}
-_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(.*)$")
 
-
-def _fresh_ids(src: Path, copy: int) -> dict[str, str]:
-    mapping: dict[str, str] = {}
-    for name, col in ENTITY_FILES.items():
-        path = src / f"{name}.csv"
-        if path.exists():
-            with open(path, newline="", encoding="utf-8") as fh:
-                for row in csv.DictReader(fh):
-                    mapping[row[col]] = str(uuid.uuid5(uuid.NAMESPACE_OID, f"{copy}:{row[col]}"))
-    return mapping
-
-
-def _shift(value: str, days: int) -> str:
-    m = _DATE.match(value)
-    if not m or not days:
-        return value
-    try:
-        d = dt.date.fromisoformat(m.group(1)) + dt.timedelta(days=days)
-    except ValueError:
-        return value
-    return d.isoformat() + m.group(2)
-
-
-def scale(src: Path, dst: Path, copies: int) -> int:
-    """Write ``copies`` copies of a Synthea export into ``dst``; returns the data rows written."""
-    dst.mkdir(parents=True, exist_ok=True)
-    total = 0
-    maps = [_fresh_ids(src, k) if k else {} for k in range(copies)]
-    for f in sorted(src.glob("*.csv")):
-        with open(f, newline="", encoding="utf-8") as fh:
-            reader = csv.reader(fh)
-            header = next(reader)
-            rows = list(reader)
-        with open(dst / f.name, "w", newline="", encoding="utf-8") as out:
-            w = csv.writer(out, lineterminator="\n")
-            w.writerow(header)
-            for k in range(copies if f.stem not in REFERENCE_FILES else 1):
-                ids = maps[k]
-                for r in rows:
-                    w.writerow([_shift(ids.get(v, v), k) for v in r])
-                    total += 1
-    return total
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthea_scaler import scale  # noqa: E402 - scripts/ is not a package
 
 # Source concept, "Maps to" standard concept and its domain of each observation row (both engines).
 MAPPED = """src AS (

@@ -9,10 +9,12 @@ are, as they would arrive). For each size, in the same process:
 * Spark: FHIR bundles parsed on the executors (``fhir.read_records``, all records materialised)
   and DICOM headers parsed on the executors (``dicom.extract_instances``, instances counted);
 * baseline: a plain single-process Python loop over the same files calling the same parsers
-  (``fhir_resources.parse_file``, ``dicom_header.parse_header``).
+  (``fhir_resources.parse_file``, ``dicom_header.parse_header`` on each whole file's bytes);
+* for DICOM also the executors' by-path reader in a plain loop (``dicom_read.parse_path``:
+  header bytes only plus the whole-file SHA-256), where the tree has it.
 
 Usage: .venv/bin/python scripts/bench_ingest.py [--fhir-bundles 4] [--sizes 1,2,4] [--out DIR]
-Prints a Markdown table and the machine note.
+[--sources fhir,dicom]. Prints a Markdown table and the machine note (a source left out shows "-").
 """
 
 from __future__ import annotations
@@ -97,12 +99,26 @@ def python_dicom(folder: Path) -> int:
     return sum(1 for p in sorted(folder.iterdir()) if parse_header(p.read_bytes()) is not None)
 
 
+def python_dicom_by_path(folder: Path) -> int | None:
+    """The executors' reader in a plain loop: header bytes only, plus the whole-file SHA-256 the
+    Spark side also computes (None: this tree predates ``dicom_read``)."""
+    try:
+        from mlhops.etl.sources.dicom_read import parse_path
+    except ImportError:
+        return None
+    return sum(1 for p in sorted(folder.iterdir()) if parse_path(str(p)) is not None)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fhir-bundles", type=int, default=4, help="patient bundles per copy")
     ap.add_argument("--sizes", default="1,2,4", help="copies of the inputs, comma-separated (three sizes)")
     ap.add_argument("--out", default=None, help="scratch folder (default: a temp dir, removed)")
+    ap.add_argument("--sources", default="fhir,dicom", help="which inputs to measure: fhir, dicom or both")
     args = ap.parse_args()
+    sources = set(args.sources.split(","))
+    if not sources or sources - {"fhir", "dicom"}:
+        ap.error("--sources takes fhir, dicom or fhir,dicom")
     os.environ.setdefault("MLHOPS_DEID_SALT", "bench-ingest")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from mlhops.config import load_settings
@@ -116,19 +132,30 @@ def main() -> None:
                      if "Information" not in p.name)[: args.fhir_bundles]
     rows = []
     for k in [int(s) for s in args.sizes.split(",")]:
-        fdir, ddir = scratch / f"fhir_{k}", scratch / f"dicom_{k}"
-        n_res = replicate_fhir(bundles, fdir, k)
-        n_files = replicate_dicom(SHARED / "dicom_pydicom_test_files", ddir, k)
-        _, t_fs = _timed(lambda fdir=fdir: fhir.read_records(spark, str(fdir))[0].count())
-        _, t_fp = _timed(lambda fdir=fdir: python_fhir(fdir))
-        n_inst, t_ds = _timed(lambda ddir=ddir: dicom.extract_instances(spark, [str(ddir)]).instances.count())
-        _, t_dp = _timed(lambda ddir=ddir: python_dicom(ddir))
-        rows.append((k, n_res, n_res / t_fs, n_res / t_fp, n_files, n_inst, n_files / t_ds, n_files / t_dp))
+        fhir_row: tuple[str, ...] = ("-", "-", "-")
+        dicom_row: tuple[str, ...] = ("-", "-", "-", "-", "-")
+        if "fhir" in sources:
+            fdir = scratch / f"fhir_{k}"
+            n_res = replicate_fhir(bundles, fdir, k)
+            _, t_fs = _timed(lambda fdir=fdir: fhir.read_records(spark, str(fdir))[0].count())
+            _, t_fp = _timed(lambda fdir=fdir: python_fhir(fdir))
+            fhir_row = (f"{n_res:,}", f"{n_res / t_fs:,.0f}", f"{n_res / t_fp:,.0f}")
+        if "dicom" in sources:
+            ddir = scratch / f"dicom_{k}"
+            n_files = replicate_dicom(SHARED / "dicom_pydicom_test_files", ddir, k)
+            n_inst, t_ds = _timed(lambda ddir=ddir: dicom.extract_instances(spark, [str(ddir)]).instances.count())
+            _, t_dp = _timed(lambda ddir=ddir: python_dicom(ddir))
+            n_read, t_dr = _timed(lambda ddir=ddir: python_dicom_by_path(ddir))
+            by_path = "-" if n_read is None else f"{n_files / t_dr:,.0f}"
+            dicom_row = (f"{n_files:,}", f"{n_inst:,}", f"{n_files / t_ds:,.0f}", f"{n_files / t_dp:,.0f}",
+                         by_path)
+        rows.append((str(k), *fhir_row, *dicom_row))
     spark.stop()
-    print("| copies | FHIR resources | Spark res/s | Python res/s | DICOM files | instances | Spark hdr/s | Python hdr/s |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| copies | FHIR resources | Spark res/s | Python res/s | DICOM files | instances | Spark hdr/s "
+          "| Python hdr/s | Python by-path hdr/s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]:,.0f} | {r[3]:,.0f} | {r[4]} | {r[5]} | {r[6]:,.0f} | {r[7]:,.0f} |")
+        print("| " + " | ".join(r) + " |")
     load = os.getloadavg()
     print(f"\nmachine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"load average {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} at the end of the run")

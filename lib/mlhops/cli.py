@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--log-file", help="write logs to this file; the terminal then shows one line per stage")
     common.add_argument("--run-id", help="run id to record (default: a new one)")
     common.add_argument("--force", action="store_true", help="redo work already done for the window")
+    common.add_argument("--exit-code-on-alerts", type=int, choices=[0, EXIT_ALERTS],
+                        help="exit code when alerts fire (default: run.exit_code_on_alerts, 3); 0 for "
+                             "launchers that fail on any non-zero exit")
     window = argparse.ArgumentParser(add_help=False)
     window.add_argument("--date", type=_date, help="process the day D (window [D, D+1))")
     window.add_argument("--from", dest="start", type=_date, help="first day of a backfill")
@@ -72,10 +75,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     promote = sub.add_parser("promote", parents=[common], help="make a version (default: the challenger) champion")
     promote.add_argument("--version", help="registered model version (default: the challenger)")
-    promote.add_argument("--reason", help="why (recorded in mlhops/model_events and MLflow)")
     rollback = sub.add_parser("rollback", parents=[common], help="move champion back to the version it replaced")
     rollback.add_argument("--version", help="roll back to this version instead of the previous champion")
-    rollback.add_argument("--reason", help="why (recorded in mlhops/model_events and MLflow)")
+    for change in (promote, rollback):
+        change.add_argument("--reason", help="why (recorded in mlhops/model_events, mlhops/approvals and MLflow)")
+        change.add_argument("--approve", action="store_true",
+                       help="record this as an approved change (needs --by; required where "
+                            "models.promotion.require_approval is on)")
+        change.add_argument("--by", dest="approved_by", metavar="NAME", help="the approver (with --approve)")
+
+    explain = sub.add_parser("explain", parents=[common],
+                             help="top contributing features of one scored visit (vs the training reference)")
+    explain.add_argument("--model", help="registered model (default: the task's)")
+    explain.add_argument("--version", default="champion", help="version or alias (default: champion)")
+    explain.add_argument("--visit-hash", required=True, help="the visit's key in mlhops/inference_log")
+    explain.add_argument("--top-k", type=int, help="features shown (default: models.explain.top_k)")
+
+    erase = sub.add_parser("erase", parents=[common], help="remove persons from every table on request (erasure)")
+    erase.add_argument("--source", required=True, choices=sorted(SOURCES), help="the source the ids come from")
+    erase.add_argument("--ids", required=True, metavar="FILE", help="one source patient id per line")
+    erase.add_argument("--by", dest="erased_by", metavar="NAME", help="who asks (recorded; default: the OS user)")
+    erase.add_argument("--reason", help="why (recorded in mlhops/erasures)")
 
     _add_generate(sub)
 
@@ -170,15 +190,18 @@ def _window(args: argparse.Namespace) -> tuple[dt.date | None, dt.date | None]:
     return None, None
 
 
-def setup_logging(level: str, log_file: str | None = None) -> None:
-    """Log to stderr, or to ``log_file`` (appending) when one is given."""
-    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+def setup_logging(level: str, log_file: str | None = None, run_id: str | None = None) -> None:
+    """Log to stderr, or to ``log_file`` (appending) when one is given; every line names the run."""
+    from mlhops.runtime import LOG_FORMAT, NO_RUN, tag_log_handlers
+
+    fmt = LOG_FORMAT
     if log_file:
         logging.basicConfig(level=getattr(logging, level), format=fmt, filename=log_file, force=True)
     else:
         logging.basicConfig(level=getattr(logging, level), format=fmt, stream=sys.stderr, force=True)
-    for noisy in ("py4j", "alembic", "urllib3", "matplotlib", "numba", "git"):
+    for noisy in ("py4j", "alembic", "urllib3", "matplotlib", "numba", "git", "alibi_detect"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    tag_log_handlers(run_id or NO_RUN)
 
 
 def _stage_and_options(args: argparse.Namespace) -> tuple[str, Any]:
@@ -193,7 +216,10 @@ def _stage_and_options(args: argparse.Namespace) -> tuple[str, Any]:
         return "drift", DriftOptions(action="fit" if args.action == "fit" else "score",
                                      set_alias=not args.no_set_alias)
     if verb in ("promote", "rollback"):
-        return "promote", PromoteOptions(action=verb, version=args.version, reason=args.reason)
+        if args.approve != bool(args.approved_by):
+            raise ConfigError(f"{verb}: --approve and --by NAME go together (the approver is recorded)")
+        return "promote", PromoteOptions(action=verb, version=args.version, reason=args.reason,
+                                         approved_by=args.approved_by)
     if verb == "train":
         return "train", TrainOptions(mode=args.mode, as_of=args.as_of)
     if verb == "evaluate":
@@ -211,7 +237,13 @@ def main(argv: Sequence[str] | None = None, *, app_name: str | None = None) -> i
 
         overrides = {"spark": {"app_name": app_name}} if app_name else None
         settings = load_settings(args.conf, warehouse=args.warehouse, overrides=overrides)
-        setup_logging(args.log_level or settings.log_level, args.log_file)
+        run_id = args.run_id or f"{dt.datetime.utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        setup_logging(args.log_level or settings.log_level, args.log_file, run_id)
+        logger.info("configuration: %s", " + ".join(settings.sources))
+        if args.verb == "explain":
+            return _explain(settings, args)
+        if args.verb == "erase":
+            return _erase(args, settings, run_id)
         start, end = _window(args)
         from mlhops.pipelines import NoOptions, StageRequest
         from mlhops.pipelines.orchestrate import select_stages
@@ -222,13 +254,15 @@ def main(argv: Sequence[str] | None = None, *, app_name: str | None = None) -> i
             name, options = _stage_and_options(args)
             stages = [name]
         request = StageRequest(
-            run_id=args.run_id or f"{dt.datetime.utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
+            run_id=run_id,
             start=start,
             end=end,
             force=args.force,
             options=options,
         )
-        return run_with_spark(settings, stages, request, quiet=bool(args.log_file))
+        flag = args.exit_code_on_alerts
+        alerts_exit = settings.run.exit_code_on_alerts if flag is None else flag
+        return run_with_spark(settings, stages, request, quiet=bool(args.log_file), alerts_exit=alerts_exit)
     except ConfigError as exc:
         logging.basicConfig(level=logging.INFO)
         logger.error("configuration error: %s", exc)
@@ -236,6 +270,40 @@ def main(argv: Sequence[str] | None = None, *, app_name: str | None = None) -> i
     except MLHOpsError as exc:
         logger.error("%s", exc)
         return EXIT_FAILURE
+
+
+def _explain(settings: Any, args: argparse.Namespace) -> int:
+    """``mlhops explain``: print one visit's explanation (nothing is logged or stored)."""
+    from mlhops.models.explain import explain_visit, render_text
+    from mlhops.models.task import load_task
+    from mlhops.pipelines.context import Context
+
+    ctx = Context.build(settings)
+    result = explain_visit(ctx.spark, ctx.catalog, ctx.hasher, ctx.tracker,
+                           model_name=args.model or load_task(settings).registered_model, version=args.version,
+                           visit_hash=args.visit_hash, top_k=args.top_k or settings.models.explain.top_k)
+    print(render_text(result))
+    return EXIT_OK
+
+
+def _erase(args: argparse.Namespace, settings: Any, run_id: str) -> int:
+    """``mlhops erase``: one line with the outcome (counts only); traces left raise
+    :class:`~mlhops.erasure.verify.ErasureIncompleteError` (exit 1)."""
+    import getpass
+
+    from mlhops.erasure.keys import read_ids
+    from mlhops.erasure.run import erase, request_from
+    from mlhops.pipelines.context import Context
+
+    ids = read_ids(args.ids, settings.erasure.max_ids)
+    request = request_from(args.source, ids, erased_by=args.erased_by or getpass.getuser(),
+                           reason=args.reason or "not given", run_id=run_id)
+    ctx = Context.build(settings)
+    out = erase(ctx.spark, ctx.catalog, ctx.hasher, ctx.tracker.client(), settings.erasure, request)
+    print(f"{out.erasure_id}: {out.status}, {out.n_persons} of {len(request.ids)} persons, "
+          f"{sum(out.rows_deleted.values())} rows from {len(out.rows_deleted)} tables, "
+          f"{len(out.flagged)} versions flagged for retraining", flush=True)
+    return EXIT_OK
 
 
 def print_progress(position: str, stage: str, outcome: Any) -> None:
@@ -247,24 +315,44 @@ def print_progress(position: str, stage: str, outcome: Any) -> None:
     print(f" {outcome.status:<8} {outcome.seconds:6.1f}s  {message}", flush=True)
 
 
-def run_with_spark(settings: Any, stages: list[str], request: Any, *, quiet: bool = False) -> int:
+def run_with_spark(settings: Any, stages: list[str], request: Any, *, quiet: bool = False,
+                   alerts_exit: int = EXIT_ALERTS) -> int:
     """Build the run's context (the entry point creates Spark), run the stages, print the
-    summary, map to an exit code. ``quiet`` (logs go to a file): one line a stage on stdout."""
+    summary, map to an exit code (``alerts_exit`` when alerts fired and nothing failed).
+    ``quiet`` (logs go to a file): one line a stage on stdout."""
     from mlhops.pipelines.context import Context
     from mlhops.pipelines.orchestrate import run_stages
+    from mlhops.runtime import publish_task_values
+    from mlhops.spark import job_label, set_job_description
 
     if quiet:
         print(f"starting Spark ({settings.spark.master or 'cluster'}) ...", flush=True)
     ctx = Context.build(settings)
-    summary = run_stages(ctx, stages, request, progress=print_progress if quiet else None)
+
+    def progress(position: str, stage: str, outcome: Any) -> None:
+        # Each stage's Spark jobs carry its name and the run id in the Spark UI and event log.
+        set_job_description(ctx.spark, job_label(stage, run_id=request.run_id) if outcome is None else None)
+        if quiet:
+            print_progress(position, stage, outcome)
+
+    summary = run_stages(ctx, stages, request, progress=progress)
     if quiet:
         print(f"{summary.verdict} (run {summary.run_id})", flush=True)
     else:
         print(summary.render(), file=sys.stderr)
+    code = outcome_exit_code(summary, alerts_exit)
+    alerting = [o.stage for o in summary.outcomes if o.status == "alerts"]
+    publish_task_values({"run_id": summary.run_id, "exit_code": code, "failed": ",".join(summary.failed),
+                         "alerts": ",".join(alerting)})
+    return code
+
+
+def outcome_exit_code(summary: Any, alerts_exit: int = EXIT_ALERTS) -> int:
+    """1 when a stage failed, else ``alerts_exit`` when a stage raised alerts, else 0."""
     if summary.failed:
         return EXIT_FAILURE
     if any(o.status == "alerts" for o in summary.outcomes):
-        return EXIT_ALERTS
+        return alerts_exit
     return EXIT_OK
 
 

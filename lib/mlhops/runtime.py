@@ -1,7 +1,9 @@
-"""The notebooks' entry point: parameters, display and the run context, on Databricks and locally."""
+"""The entry points' runtime: notebook parameters, display and run context; the run id on every
+log line; the outcome handed to the launcher (Databricks task values), on Databricks and locally."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -51,3 +53,47 @@ def notebook_session() -> Context:
 
     settings = load_settings(param("conf", "local"), warehouse=param("warehouse", "") or None)
     return Context.build(settings)
+
+
+# Every log line names its run, so the lines of one nightly run can be picked out of a shared log.
+LOG_FORMAT = "%(asctime)s %(levelname)s [run %(run_id)s] %(name)s: %(message)s"
+# Records logged before a run id is known (or by another process's logging).
+NO_RUN = "-"
+
+
+class RunIdFilter(logging.Filter):
+    """Adds ``run_id`` to every record that passes the handler it is attached to."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "run_id"):
+            record.run_id = self.run_id
+        return True
+
+
+def tag_log_handlers(run_id: str, root: logging.Logger | None = None) -> None:
+    """Put ``run_id`` on the records of every handler of ``root`` (default: the root logger),
+    replacing a run id set before (a notebook running two runs in one process)."""
+    for handler in (root or logging.getLogger()).handlers:
+        for old in [f for f in handler.filters if isinstance(f, RunIdFilter)]:
+            handler.removeFilter(old)
+        handler.addFilter(RunIdFilter(run_id))
+
+
+def publish_task_values(values: dict[str, str | int]) -> bool:
+    """Hand the run's outcome to the Databricks job (``dbutils.jobs.taskValues``), so a later
+    task can branch on it without the exit code. Elsewhere does nothing.
+
+    Returns:
+        True when the values were set.
+    """
+    dbutils = _dbutils() if is_databricks() else None
+    jobs = getattr(dbutils, "jobs", None)
+    if jobs is None:
+        return False
+    for key, value in values.items():
+        jobs.taskValues.set(key=key, value=value)
+    return True

@@ -157,6 +157,129 @@ def fetch_synthea() -> list[str]:
     return [e["path"] for e in entries]
 
 
+# --- version floors, checked when a session is created (mlhops.spark.get_spark) ---------------
+# The Spark SQL functions mlhops.stats and mlhops.drift call through pyspark.sql.functions. The
+# newest, kll_merge_agg_double (SPARK-54785), is in Spark 4.1.2; the others since 4.1.0 (KLL) or
+# 3.5.0 (HLL). Databricks ships them from Runtime 18.0 (Spark 4.1.0 plus backports).
+REQUIRED_SPARK_FUNCTIONS = (
+    "kll_merge_agg_double",
+    "kll_sketch_agg_double",
+    "kll_sketch_get_quantile_double",
+    "kll_sketch_get_rank_double",
+    "hll_union_agg",
+    "hll_sketch_estimate",
+)
+MIN_SPARK = (4, 1, 2)
+MIN_DATABRICKS_RUNTIME = (18, 0)
+# delta-spark 4.4.0 is the first release accepting pyspark 4.1.2+; 4.4.1 has no jars on Maven.
+MIN_DELTA = (4, 4, 0)
+BAD_DELTA = {(4, 4, 1)}
+# The last Apache-2.0 release of alibi-detect; later ones are under the Business Source License,
+# which bars production use in a hospital. On Python 3.12 the wheel cannot require it (its own
+# pins have no 3.12 wheels): it is installed with --no-deps, so start-up checks it is there.
+ALIBI_DETECT_VERSION = "0.11.4"
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    """``"4.1.2"`` / ``"4.2.0.dev1"`` / ``"18.1"`` -> (4, 1, 2) / (4, 2, 0) / (18, 1)."""
+    return tuple(int(m) for m in re.findall(r"\d+", text.split("-")[0])[:3])
+
+
+def _dotted(v: tuple[int, ...]) -> str:
+    return ".".join(map(str, v))
+
+
+def version_problems(
+    *,
+    spark_version: str,
+    functions: set[str],
+    delta_version: str | None,
+    delta_jars: str,
+    databricks_runtime: str | None = None,
+    alibi_detect_version: str | None = ALIBI_DETECT_VERSION,
+) -> list[str]:
+    """What keeps this Spark/Delta from running mlhops (empty when all is well).
+
+    Args:
+        spark_version: the session's (server's) Spark version, ``spark.version``.
+        functions: the names ``pyspark.sql.functions`` defines (the client side).
+        delta_version: the installed delta-spark package's version, None when not installed.
+        delta_jars: ``spark.delta_jars``; with ``provided`` the platform's own Delta is used and
+            the delta-spark package is not needed.
+        databricks_runtime: ``$DATABRICKS_RUNTIME_VERSION`` on Databricks (its Spark version
+            number lags the functions it ships), else None.
+        alibi_detect_version: the installed alibi-detect's version, None when not installed.
+    """
+    problems = []
+    if alibi_detect_version != ALIBI_DETECT_VERSION:
+        problems.append(
+            (f"alibi-detect {alibi_detect_version} is installed" if alibi_detect_version else "alibi-detect is not installed")
+            + f": mlhops needs alibi-detect {ALIBI_DETECT_VERSION} (its last Apache-2.0 release); "
+            f"pip install --no-deps alibi-detect=={ALIBI_DETECT_VERSION} (on Python 3.11 plain pip resolves it)"
+        )
+    missing = [f for f in REQUIRED_SPARK_FUNCTIONS if f not in functions]
+    if missing:
+        problems.append(
+            f"pyspark lacks {', '.join(missing)} (mlhops needs pyspark >= {_dotted(MIN_SPARK)}: "
+            "pip install 'mlhops[spark]', or a runtime that has them)"
+        )
+    if databricks_runtime:
+        if _version_tuple(databricks_runtime)[:2] < MIN_DATABRICKS_RUNTIME:
+            problems.append(
+                f"Databricks Runtime {databricks_runtime} is too old: mlhops needs "
+                f"{_dotted(MIN_DATABRICKS_RUNTIME)} or later (KLL sketch functions)"
+            )
+    elif _version_tuple(spark_version) < MIN_SPARK:
+        problems.append(
+            f"Spark {spark_version} is too old: mlhops needs Spark >= {_dotted(MIN_SPARK)} "
+            "(kll_merge_agg_double)"
+        )
+    if delta_jars != "provided":
+        if delta_version is None:
+            problems.append(
+                f"spark.delta_jars is {delta_jars!r} but delta-spark is not installed: "
+                "pip install 'mlhops[spark]'"
+            )
+        elif _version_tuple(delta_version) < MIN_DELTA or _version_tuple(delta_version) in BAD_DELTA:
+            problems.append(
+                f"delta-spark {delta_version} does not match: mlhops needs delta-spark >= "
+                f"{_dotted(MIN_DELTA)}, not {', '.join(_dotted(v) for v in sorted(BAD_DELTA))}"
+            )
+    return problems
+
+
+def installed_version(dist: str) -> str | None:
+    """The installed distribution's version, or None."""
+    from importlib.metadata import PackageNotFoundError
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def check_versions(spark_version: str, delta_jars: str) -> None:
+    """Refuse to run on a Spark or Delta without what mlhops uses, with what to do instead.
+
+    Raises:
+        ConfigError: one sentence per problem (see :func:`version_problems`).
+    """
+    import pyspark.sql.functions as F
+
+    from mlhops.errors import ConfigError
+
+    problems = version_problems(
+        spark_version=spark_version,
+        functions=set(dir(F)),
+        delta_version=installed_version("delta-spark"),
+        delta_jars=delta_jars,
+        databricks_runtime=os.environ.get("DATABRICKS_RUNTIME_VERSION"),
+        alibi_detect_version=installed_version("alibi-detect"),
+    )
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
 USAGE = "usage: python -m mlhops.runtime_setup {fetch-jars|fetch-synthea}"
 
 

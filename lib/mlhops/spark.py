@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -41,8 +42,11 @@ _LOCAL_CONF = {
 
 def get_spark(settings: Settings) -> SparkSession:
     """Create (or return the active) Spark session configured for ``settings``."""
+    from mlhops.runtime_setup import check_versions
+
     active = SparkSession.getActiveSession()
     if active is not None:
+        check_versions(active.version, settings.spark.delta_jars)
         return active
     sc = settings.spark
     builder = SparkSession.builder.appName(sc.app_name)
@@ -74,9 +78,80 @@ def get_spark(settings: Settings) -> SparkSession:
         builder = builder.config(k, v)
     os.environ.setdefault("TZ", "UTC")
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
-    logger.info("spark %s session ready (master=%s)", spark.version, spark.sparkContext.master)
+    check_versions(spark.version, sc.delta_jars)
+    if not is_connect(spark):
+        spark.sparkContext.setLogLevel("WARN")
+    logger.info("spark %s session ready (master=%s)", spark.version, sc.master or "cluster")
     return spark
+
+
+def is_connect(spark: SparkSession) -> bool:
+    """True for a Spark Connect session (Databricks serverless, ``sc://``), which has no
+    SparkContext on the client."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+# The local property the Spark UI and event log show as a job's description.
+_DESCRIPTION = "spark.job.description"
+# Prefix of the job tags set under Spark Connect (tags are its only per-job label):
+# ``mlhops:<stage>[/<step>][@<run id>]``.
+_TAG_PREFIX = "mlhops:"
+_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_.:/=@-]+")  # Connect refuses commas; keep tags one token
+_LABEL = re.compile(r"mlhops (?P<what>\S+)(?: \[run (?P<run>.+)\])?")
+
+
+def job_label(stage: str, step: str | None = None, run_id: str | None = None) -> str:
+    """``mlhops etl/map [run 2026...]``: what the Spark UI shows for the jobs of a stage's step."""
+    label = "mlhops " + _TAG_UNSAFE.sub("_", stage + (f"/{step}" if step else ""))
+    return label + (f" [run {run_id}]" if run_id else "")
+
+
+def _tag(label: str) -> str:
+    m = _LABEL.fullmatch(label)
+    what, run = (m.group("what"), m.group("run")) if m else (label, None)
+    return _TAG_PREFIX + _TAG_UNSAFE.sub("_", what + (f"@{run}" if run else ""))
+
+
+def _label(tag: str) -> str:
+    what, _, run = tag.removeprefix(_TAG_PREFIX).partition("@")
+    return f"mlhops {what}" + (f" [run {run}]" if run else "")
+
+
+def set_job_description(spark: SparkSession, label: str | None) -> None:
+    """Label the Spark jobs this thread starts from now on (None: no label).
+
+    A classic session sets the job description (``SparkContext.setJobDescription``); a Spark
+    Connect session, which has no SparkContext, replaces its ``mlhops:`` job tag instead.
+    """
+    if is_connect(spark):
+        for tag in spark.getTags():
+            if tag.startswith(_TAG_PREFIX):
+                spark.removeTag(tag)
+        if label:
+            spark.addTag(_tag(label))
+        return
+    spark.sparkContext.setLocalProperty(_DESCRIPTION, label)  # type: ignore[arg-type]
+
+
+def current_job_description(spark: SparkSession) -> str | None:
+    """The label :func:`set_job_description` last set in this thread, or None."""
+    if is_connect(spark):
+        tags = [t for t in spark.getTags() if t.startswith(_TAG_PREFIX)]
+        return _label(tags[0]) if tags else None
+    return spark.sparkContext.getLocalProperty(_DESCRIPTION)
+
+
+@contextmanager
+def job_description(spark: SparkSession, stage: str, step: str | None = None) -> Iterator[None]:
+    """Label the Spark jobs of the block ``mlhops <stage>/<step>``, then restore the label before
+    (a step inside a stage gets back the stage's), also when the block fails."""
+    before = current_job_description(spark)
+    m = _LABEL.fullmatch(before or "")
+    set_job_description(spark, job_label(stage, step, m.group("run") if m else None))
+    try:
+        yield
+    finally:
+        set_job_description(spark, before)
 
 
 @contextmanager

@@ -3,11 +3,11 @@
 import re
 
 from mlhops.io import Catalog, read_table
-from mlhops.io.tables.core import RUNS
+from mlhops.io.tables.core import RUNS, WRITER_LEASE
 from mlhops.pipelines import nightly_stages
 
 REPORT_SECTIONS = ("alerts", "pipeline", "etl", "quality", "drift", "multivariate", "performance", "calibration",
-                   "fairness", "model-monitoring", "model-card")
+                   "fairness", "model-monitoring", "importance", "importance-drift", "model-card", "checklist")
 
 
 def test_nightly_runs_every_stage_without_failure(demo_warehouse, spark):
@@ -22,8 +22,9 @@ def test_nightly_runs_every_stage_without_failure(demo_warehouse, spark):
 def test_second_run_changes_no_table_and_raises_no_new_alert(demo_warehouse, spark):
     before, after = demo_warehouse["versions"]
     changed = {t: (before[t], after[t]) for t in before if before[t] != after[t]}
-    # the run log itself records the second run; every data table stays at its version
-    assert set(changed) <= {RUNS}, changed
+    # the run log records the second run and the writer lease its claim and release; every data
+    # table stays at its version
+    assert set(changed) <= {RUNS, WRITER_LEASE}, changed
     runs = read_table(spark, Catalog(str(demo_warehouse["warehouse"])), RUNS)
     alerts_stage = runs.where("run_id = 'demo-2' AND stage = 'alerts'").first()
     assert alerts_stage.metrics["alerts_new"] == 0.0

@@ -28,3 +28,15 @@ def test_unknown_stage_is_a_configuration_error(tmp_path):
 
 def test_unknown_conf_file_is_a_configuration_error(tmp_path):
     assert main(["nightly", "--conf", str(tmp_path / "missing.yaml"), "--warehouse", str(tmp_path)]) == EXIT_CONFIG
+
+
+def test_an_approved_change_names_its_approver():
+    from mlhops.cli import _stage_and_options
+
+    args = build_parser().parse_args(["promote", "--approve", "--by", "dr.reviewer", "--reason", "non-inferior"])
+    stage, options = _stage_and_options(args)
+    assert (stage, options.action, options.approved_by, options.reason) == (
+        "promote", "promote", "dr.reviewer", "non-inferior")
+    for half in (["rollback", "--approve"], ["rollback", "--by", "dr.reviewer"]):
+        with pytest.raises(ConfigError, match="--approve and --by NAME go together"):
+            _stage_and_options(build_parser().parse_args(half))

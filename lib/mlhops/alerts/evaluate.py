@@ -13,6 +13,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from mlhops.alerts.candidates import candidates, empty, is_latest, only, optional_table, or_nan, streaks
+from mlhops.alerts.drift_reasons import reasons_text, with_reasons
 from mlhops.alerts.lifecycle_rules import MODEL_EVALUATORS
 from mlhops.alerts.rules import AlertRule
 from mlhops.io import Catalog
@@ -63,12 +64,15 @@ def multivariate_drift(spark: SparkSession, catalog: Catalog, rule: AlertRule) -
     if df is None:
         return empty(spark)
     df = only(df.where(F.col("status") == "ok"), "detector", rule)
-    s = _sustained(df, F.col("drift"), rule)
+    s = with_reasons(spark, catalog, _sustained(df, F.col("drift"), rule))
     subject = F.concat_ws(" ", "detector", "feature", F.concat_ws("=", "slice", "slice_value"))
     msg = F.format_string(
         "%s on feature set %s flagged drift (statistic %.4g, p=%.2g, n=%d vs %d)",
         "detector", "feature", or_nan("statistic"), or_nan("p_value"), "n_current", "n_reference",
     )
+    # where the shift sits and the features the detector relied on (mlhops.drift_explanations)
+    reasons = reasons_text()
+    msg = F.when(F.length(reasons) > 0, F.concat(msg, F.lit("; "), reasons)).otherwise(msg)
     return candidates(
         s, rule, subject=subject, window_start=F.col("window_start"), window_end=F.col("window_end"),
         value=F.col("statistic"), threshold=F.col("threshold"), message=msg,

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from mlhops.alerts.evaluate import evaluate_rules
 from mlhops.alerts.rules import AlertRule, at_or_above
-from mlhops.alerts.store import new_alerts, store_alerts, with_ids
+from mlhops.alerts.store import DELIVERY_COLUMNS, new_alerts, store_alerts, with_ids
 from mlhops.io import Catalog
 
 
@@ -58,6 +58,7 @@ def raise_alerts(
     exit_severity: str,
     start: dt.date | None = None,
     end: dt.date | None = None,
+    notify: bool = False,
 ) -> RaisedAlerts:
     """Evaluate ``rules``, insert the alerts not stored yet and count those in scope.
 
@@ -69,13 +70,14 @@ def raise_alerts(
         exit_severity: the least severity that counts as firing.
         start: with ``end``, the windows in scope (see :func:`in_scope`).
         end: see ``start``.
+        notify: queue the new alerts for the webhook (delivered by :mod:`mlhops.alerts.outbox`).
     """
     candidates = evaluate_rules(spark, catalog, rules).cache()
     try:
         firing, by_severity = _count_in_scope(candidates, in_scope(start, end), exit_severity)
-        alerts = with_ids(candidates, run_id).cache()
-        new = [r.asDict() for r in new_alerts(spark, catalog, alerts).drop("raised_at").collect()]
-        store_alerts(catalog, alerts)
+        alerts = with_ids(candidates, run_id, notify=notify).cache()
+        new = [r.asDict() for r in new_alerts(spark, catalog, alerts).drop("raised_at", *DELIVERY_COLUMNS).collect()]
+        store_alerts(spark, catalog, alerts)
         alerts.unpersist()
     finally:
         candidates.unpersist()

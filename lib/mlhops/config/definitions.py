@@ -47,6 +47,8 @@ def repo_path(path: str) -> Path:
     p = Path(path)
     if p.is_absolute() or p.exists():
         return p
+    if p.parts[:1] == ("conf",):  # conf/... is the configuration folder, also when packaged
+        return repo_conf_dir().joinpath(*p.parts[1:])
     return repo_conf_dir().parent / p
 
 

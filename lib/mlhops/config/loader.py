@@ -17,15 +17,55 @@ from mlhops.errors import ConfigError
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
+# The checkout this module runs from, when it runs from one (lib/mlhops/config/loader.py).
+_CHECKOUT = Path(__file__).resolve().parents[3]
+# The package the wheel ships the default configuration in (conf/ mapped by setup.cfg).
+PACKAGED_CONF = "mlhops._conf"
+
+
+def checkout_conf_dir() -> Path | None:
+    """The repository's ``conf/`` when mlhops runs from a checkout (not from an installed wheel)."""
+    conf = _CHECKOUT / "conf"
+    inside_checkout = (_CHECKOUT / "lib" / "mlhops").is_dir()
+    return conf if inside_checkout and (conf / "base.yaml").is_file() else None
+
+
+def packaged_conf_dir() -> Path:
+    """The default configuration shipped in the wheel (``mlhops._conf``, found by the import
+    system as any installed package is).
+
+    Raises:
+        ConfigError: the package is missing (a checkout without an install, a broken wheel).
+    """
+    from importlib.util import find_spec
+
+    # conf/ has no __init__.py, so the package is a namespace package: its folder is its
+    # search location (importlib.resources.files would give a MultiplexedPath, not a folder).
+    try:
+        spec = find_spec(PACKAGED_CONF)
+    except ModuleNotFoundError:
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    if not locations:
+        raise ConfigError(
+            f"no configuration found: no ./conf, no $MLHOPS_CONF_DIR and no packaged {PACKAGED_CONF}; "
+            "reinstall mlhops or set MLHOPS_CONF_DIR"
+        )
+    path = Path(locations[0])
+    if not (path / "base.yaml").is_file():
+        raise ConfigError(f"{path}: packaged configuration has no base.yaml; reinstall mlhops")
+    return path
+
+
 def repo_conf_dir() -> Path:
-    """The conf/ directory: $MLHOPS_CONF_DIR, ./conf, or the one beside the source tree."""
+    """The conf/ directory: $MLHOPS_CONF_DIR, ./conf, the checkout's conf/, else the wheel's."""
     env = os.environ.get("MLHOPS_CONF_DIR")
     if env:
         return Path(env)
     cwd = Path.cwd() / "conf"
     if (cwd / "base.yaml").is_file():
         return cwd
-    return Path(__file__).resolve().parents[3] / "conf"
+    return checkout_conf_dir() or packaged_conf_dir()
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -133,8 +173,10 @@ def _absolutize(settings: Settings) -> Settings:
     if "://" not in vocab:
         p = Path(vocab).expanduser()
         if not p.is_absolute():
-            repo = Path(__file__).resolve().parents[3]
-            p = (Path.cwd() / p) if (Path.cwd() / p).exists() else (repo / p)
+            # data/... in the defaults is the checkout's; an installed wheel resolves from the
+            # working directory (point etl.vocabulary_dir or $MLHOPS_VOCAB_DIR at the vocabulary).
+            in_checkout = checkout_conf_dir() is not None and (_CHECKOUT / p).exists()
+            p = (_CHECKOUT / p) if in_checkout and not (Path.cwd() / p).exists() else (Path.cwd() / p)
         vocab = str(p.resolve())
     etl = dataclasses.replace(settings.etl, vocabulary_dir=vocab)
     return dataclasses.replace(settings, warehouse=wh, etl=etl)
@@ -146,4 +188,10 @@ def _check_deid(settings: Settings, where: str) -> None:
         raise ConfigError(
             f"{where}: deid.allow_default_salt is only allowed in the local environment "
             f"(environment is {settings.environment!r})"
+        )
+    if deid.date_shift_max_days == 0 and not settings.is_local and not deid.allow_exact_dates:
+        raise ConfigError(
+            f"{where}: deid.date_shift_max_days is 0, so exact visit, birth and death dates would leave the raw "
+            f"zone (environment {settings.environment!r}); set it above 0 (default 30), or set "
+            "deid.allow_exact_dates: true where your governance allows exact dates"
         )

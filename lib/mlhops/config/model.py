@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -9,6 +10,7 @@ from mlhops.config.stages import (
     AlertSettings,
     DriftSettings,
     FeatureSettings,
+    GovernanceSettings,
     ModelSettings,
     QualitySettings,
     ReportSettings,
@@ -30,6 +32,10 @@ class SparkSettings:
     conf: dict[str, str] = field(default_factory=dict)
 
 
+# A Unity Catalog catalog or schema name as mlhops accepts it (no quoting needed).
+_UC_IDENTIFIER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+
+
 @dataclass(frozen=True)
 class MlflowSettings:
     """MLflow tracking/registry. Unset URIs mean a local SQLite store under the warehouse."""
@@ -39,6 +45,19 @@ class MlflowSettings:
     experiment: str = "mlhops"
     # Artifact root for a newly created experiment (default: beside the local store).
     artifact_location: str | None = None
+    # Unity Catalog registry (registry_uri ``databricks-uc``): models are named
+    # ``<uc_catalog>.<uc_schema>.<model>``; both are required there.
+    uc_catalog: str | None = None
+    uc_schema: str | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("uc_catalog", "uc_schema"):
+            value = getattr(self, key)
+            if value is not None and not _UC_IDENTIFIER.fullmatch(value):
+                raise ValueError(f"{key} must be a Unity Catalog identifier (letters, digits, _ or -)")
+        uc = self.registry_uri == "databricks-uc" or (self.registry_uri or "").startswith("databricks-uc:")
+        if uc and not (self.uc_catalog and self.uc_schema):
+            raise ValueError("registry_uri databricks-uc needs uc_catalog and uc_schema (three-level model names)")
 
 
 @dataclass(frozen=True)
@@ -50,8 +69,10 @@ class DeidSettings:
     salt_secret: str | None = None
     # Local demo only: without a salt, use a fixed development salt. Refused elsewhere.
     allow_default_salt: bool = False
-    # Per-person date shift drawn in [-max, +max] days from the salted person hash; 0 disables.
-    date_shift_max_days: int = 0
+    # Per-person date shift drawn in [-max, +max] days from the salted person hash; 0 disables,
+    # which outside the local environment needs allow_exact_dates (exact dates are identifiers).
+    date_shift_max_days: int = 30
+    allow_exact_dates: bool = False
 
     def __post_init__(self) -> None:
         if self.date_shift_max_days < 0:
@@ -89,6 +110,44 @@ class EtlSettings:
                 raise ValueError(f"inputs.{source} must be a folder or a non-empty list of folders")
 
 
+# The exit codes a run may end with when alerts fire (cli.EXIT_ALERTS, or success).
+ALERT_EXIT_CODES = (0, 3)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How a run reports its outcome to whatever launched it."""
+
+    # 3 (default): alerts at or above the configured severity end the run with exit code 3.
+    # 0: for launchers that treat any non-zero exit as a failure (Databricks jobs, Airflow's
+    # BashOperator, cron mail); alerts are then signalled through the alerts table and, on
+    # Databricks, the task values.
+    exit_code_on_alerts: int = 3
+
+    def __post_init__(self) -> None:
+        if self.exit_code_on_alerts not in ALERT_EXIT_CODES:
+            raise ValueError(f"exit_code_on_alerts must be one of {ALERT_EXIT_CODES}")
+
+
+@dataclass(frozen=True)
+class ErasureSettings:
+    """``mlhops erase``: removing persons from every table and purging their old file versions."""
+
+    # Delta VACUUM retention applied to the tables an erasure changed: files removed longer ago
+    # than this are deleted. 0 purges the erased rows' old files at once; it overrides Delta's
+    # 7-day retention safety check for those tables only, during the erasure (a reader pinned to
+    # an older version of them, e.g. a running nightly, then fails and must re-run).
+    vacuum_retention_hours: float = 0.0
+    # Lines of an --ids file at most (one source patient id per line).
+    max_ids: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.vacuum_retention_hours < 0:
+            raise ValueError("vacuum_retention_hours must be >= 0")
+        if self.max_ids < 1:
+            raise ValueError("max_ids must be at least 1")
+
+
 @dataclass(frozen=True)
 class Settings:
     """The whole validated configuration."""
@@ -107,6 +166,9 @@ class Settings:
     models: ModelSettings = field(default_factory=ModelSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
+    governance: GovernanceSettings = field(default_factory=GovernanceSettings)
+    run: RunSettings = field(default_factory=RunSettings)
+    erasure: ErasureSettings = field(default_factory=ErasureSettings)
     # Files the settings were read from, in merge order (for lineage and error messages).
     sources: tuple[str, ...] = ()
 

@@ -55,6 +55,10 @@ def read_secret(reference: str) -> str:
 def resolve_salt(settings: Settings) -> str:
     """The de-identification salt, from the env var or secret; refuses the default off-local."""
     salt = os.environ.get(settings.deid.salt_env)
+    if salt is not None and not salt.strip():
+        # Set but empty (a failed secret lookup in a cron line, an unexpanded variable): never
+        # fall back to the development salt for it.
+        raise ConfigError(f"${settings.deid.salt_env} is set but empty: set it to the warehouse's salt, or unset it")
     if not salt and settings.deid.salt_secret:
         salt = read_secret(settings.deid.salt_secret)
     if salt:

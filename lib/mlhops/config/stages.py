@@ -95,6 +95,9 @@ class StatsSettings:
     quantiles: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
     histogram_bins: int = 10
     top_k: int = 10
+    # Small cells: windows/slices with fewer values publish counts only, and top-k lists only
+    # categories counted at least this often (0 publishes everything; states keep full detail).
+    min_cell_size: int = 11
     # Category counts kept per window state; rarer categories are pooled into __other__.
     max_categories: int = 256
     # KLL sketch size (rank error about 1.65% at 200) and HLL precision (about 1.6% at 12).
@@ -108,6 +111,8 @@ class StatsSettings:
     def __post_init__(self) -> None:
         if any(not 0.0 <= q <= 1.0 for q in self.quantiles):
             raise ValueError("quantiles must be within [0, 1]")
+        if self.min_cell_size < 0:
+            raise ValueError("min_cell_size must be >= 0")
         if self.histogram_bins < 2 or self.top_k < 1 or self.max_categories < self.top_k:
             raise ValueError("histogram_bins >= 2, top_k >= 1 and max_categories >= top_k")
         if not 8 <= self.kll_k <= 65535 or not 4 <= self.hll_lg_k <= 21:
@@ -153,6 +158,23 @@ class ImagingDriftSettings:
 
 
 @dataclass(frozen=True)
+class DriftExplainSettings:
+    """Per-feature and per-slice explanation of flagged multivariate windows (``mlhops.drift.explain``)."""
+
+    enabled: bool = True
+    # Rows per side (reference, window) the drift classifier and the leave-one-feature-out MMD use:
+    # an N x N kernel per feature, so the cap bounds the driver's time and memory.
+    max_rows: int = 1000
+    permutation_repeats: int = 5  # shuffles per feature for the classifier's permutation importance
+
+    def __post_init__(self) -> None:
+        if self.max_rows < 50:
+            raise ValueError("explain.max_rows must be >= 50")
+        if not 1 <= self.permutation_repeats <= 50:
+            raise ValueError("explain.permutation_repeats must be within [1, 50]")
+
+
+@dataclass(frozen=True)
 class DriftSettings:
     """Multivariate drift (``mlhops drift fit`` / ``mlhops drift``): samples, VAE, alibi detectors."""
 
@@ -173,6 +195,10 @@ class DriftSettings:
     sampling: Literal["uniform", "stratified"] = "uniform"
     strata: list[str] = field(default_factory=list)
     sample_cap: int = 5000  # rows per window and slice value (and for the reference)
+    # At most one visit per person per window and slice value (the reference: per person and
+    # window-length period): a patient's visits are not independent rows, and the permutation
+    # tests assume they are (docs/drift-power.md, generated populations).
+    one_row_per_person: bool = True
     min_rows: int = 200  # fewer sampled rows: result with status insufficient_data
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA if present at run time
@@ -190,6 +216,7 @@ class DriftSettings:
     classifier_epochs: int = 5
     classifier_folds: int = 0  # 0: test on a held-out 25% split; k>1: k-fold out-of-fold predictions
     imaging: ImagingDriftSettings = field(default_factory=ImagingDriftSettings)
+    explain: DriftExplainSettings = field(default_factory=DriftExplainSettings)
 
     def __post_init__(self) -> None:
         if self.sampling not in ("uniform", "stratified"):
@@ -338,6 +365,82 @@ class ModelTriggerSettings:
 
 
 @dataclass(frozen=True)
+class ModelPromotionSettings:
+    """Champion vs challenger: the rule declared before the comparison (see models.comparison).
+
+    Cases: labelled visits both versions scored, of persons both trainings held out.
+    """
+
+    enabled: bool = True
+    # Apply a "promote" decision (else it is recorded as a recommendation for `mlhops promote`).
+    auto: bool = False
+    # Governance: every champion change needs `--approve --by NAME --reason TEXT` (recorded in
+    # mlhops.approvals with the evidence), and the pipeline never promotes on its own.
+    require_approval: bool = False
+    min_cases: int = 200
+    min_positives: int = 20
+    # Non-inferiority: the lower bound of (challenger - champion) AUROC must exceed -auroc_margin.
+    auroc_margin: float = 0.02
+    # The upper bound of the Brier score difference must stay below this.
+    brier_margin: float = 0.005
+    max_ece_increase: float = 0.02
+    # Per fairness attribute: the sensitivity gap between reportable groups may not widen more.
+    max_fairness_gap_increase: float = 0.05
+    # Retire a challenger whose AUROC difference's upper bound is below -auroc_margin.
+    reject_inferior: bool = True
+    # Paired bootstrap replicates (persons resampled); confidence and seed from models.bootstrap.
+    replicates: int = 500
+
+    def __post_init__(self) -> None:
+        if self.min_cases < 1 or self.min_positives < 1:
+            raise ValueError("promotion: min_cases and min_positives must be >= 1")
+        if min(self.auroc_margin, self.brier_margin, self.max_ece_increase, self.max_fairness_gap_increase) < 0:
+            raise ValueError("promotion: margins must be >= 0")
+        if self.replicates < 100:
+            raise ValueError("promotion.replicates must be >= 100")
+
+
+@dataclass(frozen=True)
+class ModelExplainSettings:
+    """Global (permutation) importance at training and per labelled window; local explanations."""
+
+    enabled: bool = True
+    # Permutations of each feature; the interval is a t-interval over them (models.bootstrap.confidence).
+    repeats: int = 5
+    # Validation rows (and labelled rows per window) used at most, drawn with the bootstrap seed.
+    max_rows: int = 5000
+    # A window's importance is computed only with this many labelled cases, and of each class min_cell_size.
+    min_window_cases: int = 200
+    # A window whose Spearman rank correlation with the training profile is below this is flagged.
+    min_rank_correlation: float = 0.5
+    # Features shown by `mlhops explain` and in the report.
+    top_k: int = 10
+
+    def __post_init__(self) -> None:
+        if self.repeats < 2 or self.max_rows < 50 or self.min_window_cases < 20 or self.top_k < 1:
+            raise ValueError("explain: repeats >= 2, max_rows >= 50, min_window_cases >= 20 and top_k >= 1")
+        if not -1.0 <= self.min_rank_correlation <= 1.0:
+            raise ValueError("explain.min_rank_correlation must be within [-1, 1]")
+
+
+@dataclass(frozen=True)
+class ModelPrivacySettings:
+    """Membership-inference check at training (loss-threshold attack, train vs validation persons)."""
+
+    enabled: bool = True
+    # Attack AUROC above this: the model tells its training persons from held-out ones (verdict fail).
+    max_attack_auroc: float = 0.6
+    # Bootstrap replicates of the attack AUROC (confidence and seed from models.bootstrap).
+    replicates: int = 200
+
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.max_attack_auroc <= 1.0:
+            raise ValueError("privacy.max_attack_auroc must be within [0.5, 1]")
+        if self.replicates < 50:
+            raise ValueError("privacy.replicates must be >= 50")
+
+
+@dataclass(frozen=True)
 class ModelSettings:
     """Model lifecycle (train, score, evaluate, promote); the task itself is conf/models/<task>.yaml."""
 
@@ -356,6 +459,9 @@ class ModelSettings:
     concept_drift: ModelConceptDriftSettings = ModelConceptDriftSettings()
     label_policy: ModelLabelPolicySettings = ModelLabelPolicySettings()
     triggers: ModelTriggerSettings = ModelTriggerSettings()
+    promotion: ModelPromotionSettings = ModelPromotionSettings()
+    explain: ModelExplainSettings = ModelExplainSettings()
+    privacy: ModelPrivacySettings = ModelPrivacySettings()
 
 
 @dataclass(frozen=True)
@@ -389,3 +495,27 @@ class ReportSettings:
     owner: str = "clinical ML team"
     # Most recent windows shown in the drift-over-time plots.
     max_windows: int = 60
+
+
+@dataclass(frozen=True)
+class ChecklistSettings:
+    """Organisational checklist items the system cannot evidence itself: a team records them here
+    (who, when, reference); an empty value is shown as "not recorded"."""
+
+    intended_use: str = ""
+    target_population: str = ""
+    inclusion_criteria: str = ""
+    ethics_review: str = ""
+    consent: str = ""
+    clinical_sign_off: str = ""
+    data_provenance: str = ""
+    backup_and_recovery: str = ""
+    ab_testing: str = ""
+    governance_owner: str = ""
+
+
+@dataclass(frozen=True)
+class GovernanceSettings:
+    """Governance records shown on the checklist page and the model card."""
+
+    checklist: ChecklistSettings = field(default_factory=ChecklistSettings)

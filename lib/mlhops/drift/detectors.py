@@ -12,13 +12,23 @@ The preprocessing and the VAE are fitted on one part of the baseline sample and 
 reference (``x_ref``) is a disjoint part: the rows a window is compared with are then, like the
 window's rows, rows the fitted transform has never seen, so under no drift the two samples are
 exchangeable with respect to everything fitted (see docs/drift-power.md).
+
+A saved suite holds no patient row: :meth:`DetectorSuite.save` writes the fitted parts only
+(configuration, preprocessing state, encoder weights, alibi configs and the classifier's
+architecture) and drops alibi's ``x_ref.npy``; the reference rows themselves go to the governed
+Delta table ``mlhops.detector_references`` (:mod:`mlhops.drift.references`), and
+:func:`load_suite` rebuilds ``x_ref`` from them with the saved preprocessing (bit for bit the
+matrix the detectors were built on).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import re
 import logging
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +46,10 @@ logger = logging.getLogger(__name__)
 DetectorName = Literal["mmd", "lsdd", "classifier", "ks"]
 DETECTORS: tuple[str, ...] = ("mmd", "lsdd", "classifier", "ks")
 MANIFEST = "suite.json"
+# Index of a folder of slice suites (save_suites).
+INDEX = "index.json"
+# alibi-detect's file of a saved detector's reference rows (never kept in a saved suite).
+X_REF_FILE = "x_ref.npy"
 # Share of the pooled sample the domain classifier trains on (the rest is the test).
 CLASSIFIER_TRAIN_SIZE = 0.75
 # Rows per batch when embedding through the encoder.
@@ -96,12 +110,16 @@ class DetectorSuite:
         detectors: dict[str, Any],
         config: SuiteConfig,
         meta: dict[str, Any],
+        reference: pd.DataFrame | None = None,
     ) -> None:
         self.preprocessor = preprocessor
         self.encoder = encoder
         self.detectors = detectors
         self.config = config
         self.meta = meta
+        # The rows ``x_ref`` was built from (features, plus ``person_id`` when sampled with it);
+        # kept in memory for the Delta reference table, never written by :meth:`save`.
+        self.reference = reference
 
     @property
     def feature_names(self) -> list[str]:
@@ -172,7 +190,9 @@ class DetectorSuite:
         )
 
     def save(self, directory: str | Path) -> Path:
-        """Write the suite: preprocessing JSON, encoder weights, one alibi folder per detector.
+        """Write the suite's fitted parts: preprocessing JSON, encoder weights, one alibi folder
+        per detector, without the reference rows (alibi's ``x_ref.npy`` is removed; they belong in
+        ``mlhops.detector_references``).
 
         The encoder is moved to the CPU while saving so the artefacts load on machines without
         a GPU; the device is chosen again when loading.
@@ -189,34 +209,91 @@ class DetectorSuite:
             torch.save(self.encoder.encoder.state_dict(), root / "encoder_state.pt")
             for name, det in self.detectors.items():
                 save_detector(det, root / "detectors" / name)
+                (root / "detectors" / name / X_REF_FILE).unlink(missing_ok=True)
         finally:
             self.encoder.to(dev)
+        left = sorted(str(p.relative_to(root)) for p in root.rglob(X_REF_FILE))
+        if left:
+            raise SchemaError(f"{root}: reference rows left in the saved suite ({left})")
         manifest = {"config": self.config.__dict__ | {"detectors": list(self.config.detectors)}, "meta": self.meta}
         (root / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str))
         return root
 
 
-def load_suite(directory: str | Path) -> DetectorSuite:
-    """Load a suite written by :meth:`DetectorSuite.save` (the detectors via alibi's ``load_detector``).
+def load_suite(directory: str | Path, reference: pd.DataFrame) -> DetectorSuite:
+    """Load a suite written by :meth:`DetectorSuite.save` (the detectors via alibi's ``load_detector``)
+    with its reference rows (read from ``mlhops.detector_references``).
 
-    A suite fitted with ``device: auto`` picks its device now (CUDA when present, else CPU): the
-    alibi configs hold no device, so alibi resolves it when rebuilding each detector.
+    ``x_ref`` is the saved preprocessing applied to ``reference``, written into a private copy of
+    the folder for alibi to read and removed with it. A suite fitted with ``device: auto`` picks
+    its device now (CUDA when present, else CPU): the alibi configs hold no device, so alibi
+    resolves it when rebuilding each detector.
 
     Args:
         directory: the saved suite.
+        reference: the detectors' reference rows, in their stored order (fewer than fitted
+            after an erasure: the rows left are used).
 
     Raises:
-        SchemaError: the folder is not a saved suite.
+        SchemaError: the folder is not a saved suite, or no rows, or more rows than the suite
+            was fitted with.
     """
-    from alibi_detect.saving import load_detector
-
     root = Path(directory)
     if not (root / MANIFEST).exists():
         raise SchemaError(f"{root}: not a saved drift detector suite ({MANIFEST} missing)")
     manifest = json.loads((root / MANIFEST).read_text())
+    expected = int(manifest["meta"].get("n_reference", len(reference)))
+    if not 0 < len(reference) <= expected:
+        raise SchemaError(f"{root}: {len(reference)} reference rows stored, the suite was fitted on {expected}")
+    if len(reference) < expected:
+        # An erasure removed some persons' rows and flagged the version for re-fitting; until
+        # then the detectors compare with the rows that are left.
+        logger.warning("%s: %d of %d reference rows left after an erasure; re-fit the detectors", root.name,
+                       len(reference), expected)
+    preprocessor = TabularPreprocessor.load(root / "preprocessor.json")
     cfg = manifest["config"]
     config = SuiteConfig(**{**cfg, "detectors": tuple(cfg["detectors"])})
-    preprocessor = TabularPreprocessor.load(root / "preprocessor.json")
+    x_ref = preprocessor.transform(reference)
+    embedded: np.ndarray | None = None
+    with tempfile.TemporaryDirectory(prefix="mlhops-suite-") as tmp:
+        work = Path(tmp) / "suite"
+        shutil.copytree(root, work)
+        for folder in sorted((work / "detectors").iterdir()):
+            if _x_ref_preprocessed(folder):
+                # alibi keeps a detector's reference embedded when it embeds at start-up (MMD,
+                # LSDD, KS): the same encoder and batches give the same embedding (on the CPU).
+                if embedded is None:
+                    embedded = _embed_reference(x_ref, _rebuild_encoder(work, preprocessor, config))
+                np.save(folder / X_REF_FILE, embedded)
+            else:
+                np.save(folder / X_REF_FILE, x_ref)
+        suite = _load_saved(work, manifest, preprocessor)
+    suite.reference = reference
+    return suite
+
+
+def _x_ref_preprocessed(folder: Path) -> bool:
+    """Whether alibi saved this detector's reference already preprocessed (embedded)."""
+    import tomllib
+
+    with open(folder / "config.toml", "rb") as fh:
+        return bool(tomllib.load(fh).get("x_ref_preprocessed", False))
+
+
+def _embed_reference(x_ref: np.ndarray, encoder: Any) -> np.ndarray:
+    """``x_ref`` through the encoder as alibi embeds it at start-up (its ``preprocess_drift``)."""
+    import torch
+    from alibi_detect.cd.pytorch import preprocess_drift
+
+    return np.asarray(preprocess_drift(x_ref, model=encoder, device=torch.device("cpu"), batch_size=EMBED_BATCH))
+
+
+def _load_saved(root: Path, manifest: dict[str, Any], preprocessor: TabularPreprocessor) -> DetectorSuite:
+    """The suite of a saved folder whose detectors have their ``x_ref.npy`` back."""
+    from alibi_detect.saving import load_detector
+
+    cfg = manifest["config"]
+    config = SuiteConfig(**{**cfg, "detectors": tuple(cfg["detectors"])})
     dev = select_device(config.device)
     detectors: dict[str, Any] = {}
     encoder = None
@@ -309,7 +386,7 @@ def fit_suite(
         "fit_device": device_name(dev), "torch_version": torch.__version__, **fit_meta, **build_seconds,
     }
     all_meta.update(meta or {})
-    return DetectorSuite(pre, encoder, detectors, config, all_meta)
+    return DetectorSuite(pre, encoder, detectors, config, all_meta, reference=reference.reset_index(drop=True))
 
 
 def _fit_embedding(
@@ -412,3 +489,37 @@ def _rebuild_encoder(root: Path, pre: TabularPreprocessor, config: SuiteConfig) 
     enc = Encoder(pre.n_outputs, config.hidden_dim, config.latent_dim)
     enc.load_state_dict(torch.load(root / "encoder_state.pt", map_location="cpu", weights_only=True))
     return EncoderMean(enc).eval()
+
+
+def suite_dirname(slice_name: str, slice_value: str) -> str:
+    """File-system-safe folder name of a slice suite."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{slice_name}={slice_value}")
+    return safe[:120]
+
+
+def save_suites(root: Path, suites: dict[tuple[str, str], DetectorSuite]) -> Path:
+    """Write every suite's fitted parts under ``root/suites`` with an index (no reference rows)."""
+    index = []
+    for (sl, val), suite in suites.items():
+        d = suite_dirname(sl, val)
+        suite.save(root / "suites" / d)
+        index.append({"slice": sl, "slice_value": val, "dir": d})
+    (root / INDEX).write_text(json.dumps(index, indent=1))
+    return root
+
+
+def saved_preprocessors(root: Path) -> dict[tuple[str, str], TabularPreprocessor]:
+    """The saved preprocessing of each suite under ``root`` (what reading its rows back needs)."""
+    index = json.loads((root / INDEX).read_text())
+    return {(e["slice"], e["slice_value"]): TabularPreprocessor.load(root / "suites" / e["dir"] / "preprocessor.json")
+            for e in index}
+
+
+def load_suites(root: Path, references: dict[tuple[str, str], pd.DataFrame]) -> dict[tuple[str, str], DetectorSuite]:
+    """Inverse of :func:`save_suites`, given each suite's reference rows."""
+    index = json.loads((root / INDEX).read_text())
+    missing = [(e["slice"], e["slice_value"]) for e in index if (e["slice"], e["slice_value"]) not in references]
+    if missing:
+        raise SchemaError(f"drift suites: no reference rows for {len(missing)} suite(s)")
+    return {(e["slice"], e["slice_value"]): load_suite(root / "suites" / e["dir"], references[(e["slice"], e["slice_value"])])
+            for e in index}

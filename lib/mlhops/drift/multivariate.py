@@ -6,12 +6,15 @@ slice value on samples of the reference part (all sharing that preprocessing and
 registers them in MLflow.
 ``score_windows`` loads the version behind the configured alias, samples each window and slice
 value, and writes one row per window, slice value and detector to ``mlhops.multivariate_drift``.
+Flagged windows are explained (features and slice values that carry the shift,
+:mod:`mlhops.drift.explain`) into ``mlhops.drift_explanations``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -19,11 +22,16 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import functions as F
 
 from mlhops.drift.detectors import FIT_SHARE, DetectorSuite, SuiteConfig, fit_suite
+from mlhops.drift.explain import ExplainConfig, explain_features, localise
+from mlhops.drift.references import PERSON_COLUMN
 from mlhops.drift.result import ALL_SLICE, DriftResult, driver_row
 from mlhops.drift.sampling import collect_sample, in_window, sample_rows, split_by_key
 from mlhops.errors import ConfigError
 from mlhops.io import Catalog, merge_into, read_table, table_version
-from mlhops.io.tables.monitoring import DRIFT_RESULT_KEYS, FEATURES, MULTIVARIATE_DRIFT, MULTIVARIATE_DRIFT_SCHEMA
+from mlhops.io.tables.monitoring import (
+    DRIFT_EXPLANATIONS, DRIFT_EXPLANATIONS_SCHEMA, DRIFT_RESULT_KEYS, FEATURES, MULTIVARIATE_DRIFT,
+    MULTIVARIATE_DRIFT_SCHEMA,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,6 +47,10 @@ logger = logging.getLogger(__name__)
 _PART = "_mlhops_part"
 # Fewest rows the preprocessing and VAE are fitted on (a small baseline gives the rest to x_ref).
 MIN_FIT_ROWS = 50
+# Fewest reference rows a flagged slice value is explained with (fewer: logged, not explained).
+MIN_EXPLAIN_ROWS = 50
+# Numeric columns of an explanation row (NaN or inf written as null).
+_NUMBERS = ("score", "share", "p_value", "q_value")
 
 
 def suite_config(ds: DriftSettings) -> SuiteConfig:
@@ -171,7 +183,9 @@ def fit_detectors(
     run_id: str,
     alias: str | None,
 ) -> dict[str, Any]:
-    """Sample the reference, fit the suites and register them (``mlhops drift fit``).
+    """Sample the reference, fit the suites and register them (``mlhops drift fit``): the fitted
+    parts as an MLflow pyfunc model, the reference rows and the fit persons in
+    ``mlhops.detector_references`` (:func:`~mlhops.drift.registry.register_suites`).
 
     The reference period's rows are split by key (:func:`~mlhops.drift.sampling.split_by_key`,
     ``FIT_SHARE``): the preprocessing and VAE are fitted on a capped sample of one part, and every
@@ -213,9 +227,13 @@ def fit_detectors(
         "mlhops.detectors": ",".join(ds.detectors),
         "mlhops.alibi_detect": _alibi_version(),
     }
-    ver = register_suites(client, suites, model_name=ds.model_name, run_id=run_id, tags=tags, alias=alias)
+    ver = register_suites(client, suites, model_name=ds.model_name, run_id=run_id, tags=tags, alias=alias,
+                          spark=spark, catalog=catalog, fit_persons=fit_rows[PERSON_COLUMN])
     n_ref = len(groups[(ALL_SLICE, ALL_SLICE)])
     return {"version": ver, "n_suites": len(suites), "n_reference": n_ref, "n_fit": len(fit_rows)}
+
+
+_PERSON_WINDOW = "_mlhops_person_window"
 
 
 def _reference_samples(
@@ -227,14 +245,26 @@ def _reference_samples(
     slices: Sequence[SliceSettings],
     period: tuple[dt.date, dt.date],
 ) -> tuple[dict[tuple[str, str], pd.DataFrame], pd.DataFrame]:
-    """The detectors' reference rows per slice value and the disjoint fit rows, in one collect."""
+    """The detectors' reference rows per slice value and the disjoint fit rows, in one collect.
+
+    Every row keeps its ``person_id`` (ignored by the preprocessing, stored with the reference
+    rows so that erasure can find them)."""
     df = read_table(spark, catalog, FEATURES, version=version)
+    keep = [*names, PERSON_COLUMN] if PERSON_COLUMN not in names else list(names)
+    one_per = None
+    if ds.one_row_per_person:
+        # One visit per person per scoring window, as each scored window is sampled: the reference
+        # then weighs patients as the windows do (one per person over the whole period would
+        # under-weigh regular patients against every window, and leave a small site too few rows).
+        one_per = _PERSON_WINDOW
+        df = df.withColumn(one_per, F.concat_ws("|", F.col("person_id").cast("string"),
+                                                F.date_trunc(ds.granularity, F.col("event_time")).cast("string")))
     fit_part, ref_part = split_by_key(in_window(df, *period), FIT_SHARE, ds.seed)
     ref_sample = sample_rows(ref_part, cap=ds.sample_cap, seed=ds.seed, method=ds.sampling,  # type: ignore[arg-type]
-                             strata=ds.strata, slices=slices, columns=names)
+                             strata=ds.strata, slices=slices, columns=keep, one_per=one_per)
     # The whole population only: slice suites reuse its preprocessing and VAE.
     fit_sample = sample_rows(fit_part, cap=ds.sample_cap, seed=ds.seed, method=ds.sampling,  # type: ignore[arg-type]
-                             strata=ds.strata, columns=names)
+                             strata=ds.strata, columns=keep, one_per=one_per)
     both = collect_sample(ref_sample.withColumn(_PART, F.lit("reference")).unionByName(
         fit_sample.withColumn(_PART, F.lit("fit"))))
     is_fit = both[_PART] == "fit"
@@ -311,6 +341,94 @@ def write_results(
                list(DRIFT_RESULT_KEYS))
 
 
+def explain_window(
+    registered: RegisteredSuites, groups: dict[tuple[str, str], pd.DataFrame],
+    scored: Sequence[tuple[DriftResult, dict[str, Any]]], config: ExplainConfig, *, version: str, run_id: str,
+) -> list[dict[str, Any]]:
+    """Rows of ``mlhops.drift_explanations`` for one scored window (none when nothing flagged).
+
+    Every slice value a detector flagged gets that detector's feature contributions, computed on
+    the window's sample against the suite's own reference rows through the suite's
+    preprocessing (:func:`mlhops.drift.explain.explain_features`); every detector that flagged
+    any slice value gets its slice values ranked (:func:`mlhops.drift.explain.localise`).
+
+    Args:
+        registered: the loaded suites.
+        groups: the window's sample per ``(slice, slice_value)``.
+        scored: the window's results (:func:`score_sample`).
+        config: how to explain.
+        version: the detector version recorded on every row.
+        run_id: the mlhops run recorded on every row.
+    """
+    import pandas as pd
+
+    if not any(r.drift for r, _ in scored):
+        return []
+    first = scored[0][0]
+    common = {"granularity": first.granularity, "window_start": _utc(first.window_start),
+              "window_end": _utc(first.window_end), "detector_version": version, "run_id": run_id}
+    results = pd.DataFrame([{"detector": r.detector, "slice": r.slice, "slice_value": r.slice_value,
+                             "statistic": r.statistic, "p_value": r.p_value, "drift": r.drift, "status": r.status,
+                             "n_reference": r.n_reference, "n_current": r.n_current} for r, _ in scored])
+    sizes = results.set_index(["detector", "slice", "slice_value"])[["n_reference", "n_current"]]
+    rows = []
+    for loc in localise(results, ALL_SLICE).to_dict("records"):
+        n_ref, n_cur = sizes.loc[(loc["detector"], loc["slice"], loc["slice_value"])]
+        rows.append({**common, **loc, "feature": registered.name, "n_reference": int(n_ref), "n_current": int(n_cur)})
+    for key, frame in sorted(groups.items()):
+        flagged = [r.detector for r, _ in scored if (r.slice, r.slice_value) == key and r.status == "ok" and r.drift]
+        suite = registered.suites.get(key)
+        reference = getattr(suite, "reference", None)
+        if not flagged or suite is None:
+            continue
+        if reference is None or len(reference) < MIN_EXPLAIN_ROWS:
+            logger.info("drift explain: slice %s has no stored reference rows to explain with", key[0])
+            continue
+        features = explain_features(reference, frame, suite.preprocessor, flagged, config)
+        for f in features.to_dict("records"):
+            rows.append({**common, **f, "slice": key[0], "slice_value": key[1], "n_reference": len(reference),
+                         "n_current": len(frame)})
+    return [{k: _finite(v) if k in _NUMBERS else int(v) if k == "rank" else v for k, v in row.items()} for row in rows]
+
+
+def write_explanations(
+    spark: SparkSession, catalog: Catalog, rows: Sequence[dict[str, Any]], *, granularity: str,
+    windows: Sequence[dt.datetime],
+) -> None:
+    """Replace the explanations of the scored ``windows`` with ``rows`` (one atomic commit).
+
+    A re-run of a window replaces all of its rows, so a window no longer flagged loses its old
+    explanation. Nothing is written (nor the table created) when there are no rows and no table.
+    """
+    from mlhops.io import replace_where, table_exists
+
+    if not windows or (not rows and not table_exists(spark, catalog, DRIFT_EXPLANATIONS)):
+        return
+    stamps = ", ".join(f"TIMESTAMP '{_utc(w).strftime('%Y-%m-%d %H:%M:%S')}'" for w in sorted(set(windows)))
+    predicate = f"granularity = '{granularity}' AND window_start IN ({stamps})"
+    replace_where(spark.createDataFrame(list(rows), schema=DRIFT_EXPLANATIONS_SCHEMA), catalog, DRIFT_EXPLANATIONS,
+                  predicate)
+    logger.info("wrote %d drift explanation rows for %d windows", len(rows), len(set(windows)))
+
+
+def explain_config(ds: DriftSettings) -> ExplainConfig:
+    """The explanation part of the drift settings."""
+    return ExplainConfig(max_rows=ds.explain.max_rows, permutation_repeats=ds.explain.permutation_repeats,
+                         alpha=ds.alpha, seed=ds.seed)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """A window bound as a UTC-aware datetime (PySpark reads naive ones in the local zone)."""
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+
+
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
 def windows_between(start: dt.date, end: dt.date, granularity: str) -> list[tuple[dt.date, dt.date]]:
     """Tumbling windows whose start lies in ``[start, end)``."""
     from mlhops.stats.windows import touched_windows
@@ -345,7 +463,9 @@ def score_windows(
         mlflow_run_id: the MLflow run the per-window metrics go to (None: not logged).
 
     Returns:
-        Counts for the stage result (windows, results, flags) and the detector version.
+        Counts for the stage result (windows, results, flags, explanation rows) and the detector
+        version. With ``drift.explain.enabled``, every flagged window is explained
+        (:func:`explain_window`) into ``mlhops.drift_explanations``.
     """
     from mlhops.drift.registry import load_registered
 
@@ -354,9 +474,12 @@ def score_windows(
     df = read_table(spark, catalog, FEATURES)
     n_windows = 0
     all_scored: list[Any] = []
+    explain = explain_config(ds)
+    explained: list[dict[str, Any]] = []
     for w_start, w_end in windows_between(start, end, ds.granularity):
-        sample = sample_rows(in_window(df, w_start, w_end), cap=ds.sample_cap, seed=ds.seed,
-                             method=ds.sampling, strata=ds.strata, slices=slices, columns=features)  # type: ignore[arg-type]
+        sample = sample_rows(in_window(df, w_start, w_end), cap=ds.sample_cap, seed=ds.seed,  # type: ignore[arg-type]
+                             method=ds.sampling, strata=ds.strata, slices=slices, columns=features,
+                             one_per="person_id" if ds.one_row_per_person else None)
         groups = group_samples(collect_sample(sample))
         if not groups:
             continue
@@ -366,14 +489,22 @@ def score_windows(
         if not scored:
             continue
         all_scored.extend(scored)
+        if ds.explain.enabled:
+            explained.extend(explain_window(registered, groups, scored, explain, version=registered.version,
+                                            run_id=run_id))
         if mlflow_run_id is not None:
             _log_window_metrics(client, mlflow_run_id, scored, step=(w_start - dt.date(1970, 1, 1)).days)
         n_windows += 1
     if all_scored:
         # one MERGE for the whole run (a commit per window would cost more than the scoring)
         write_results(spark, catalog, all_scored, version=registered.version, run_id=run_id)
+        if ds.explain.enabled:
+            # flagged windows' explanations; a re-scored window no longer flagged loses its old ones
+            write_explanations(spark, catalog, explained, granularity=ds.granularity,
+                               windows=[r.window_start for r, _ in all_scored])
     n_flags = sum(r.drift for r, _ in all_scored)
-    return {"windows": n_windows, "results": len(all_scored), "flags": n_flags, "version": registered.version}
+    return {"windows": n_windows, "results": len(all_scored), "flags": n_flags, "version": registered.version,
+            "explanation_rows": len(explained)}
 
 
 def _log_window_metrics(

@@ -76,6 +76,7 @@ def sample_rows(
     slices: Sequence[SliceSettings] = (),
     key_columns: Sequence[str] = DEFAULT_KEYS,
     columns: Sequence[str] | None = None,
+    one_per: str | None = None,
 ) -> DataFrame:
     """A capped sample per slice value, still as a Spark DataFrame.
 
@@ -88,6 +89,10 @@ def sample_rows(
         slices: population slices (``all`` is always included), as in ``stats.slices``.
         key_columns: columns that identify a row (hashed for the ranking).
         columns: feature columns to keep (default: all).
+        one_per: keep at most one row (the lowest-ranked) per value of this column and slice value
+            before capping, e.g. ``person_id``: a patient's visits are not independent draws, and
+            the detectors' permutation tests assume rows that are (clustered rows inflate false
+            alarms; docs/drift-power.md, generated populations).
 
     Returns:
         Sampled rows with ``slice`` and ``slice_value`` columns and the ranking hash added.
@@ -99,7 +104,7 @@ def sample_rows(
 
     if cap <= 0:
         raise SchemaError(f"drift sampling cap must be positive, got {cap}")
-    missing = [c for c in [*key_columns, *strata] if c not in df.columns]
+    missing = [c for c in [*key_columns, *strata, *([one_per] if one_per else [])] if c not in df.columns]
     if missing:
         raise SchemaError(f"drift sampling: missing columns {sorted(missing)}")
     if method == "stratified" and not strata:
@@ -110,6 +115,9 @@ def sample_rows(
     )
     by_slice = ["slice", "slice_value"]
     order = [F.col(_RANK), *[F.col(c) for c in key_columns]]
+    if one_per:
+        w_one = Window.partitionBy(*by_slice, one_per).orderBy(*order)
+        ranked = ranked.withColumn("_one", F.row_number().over(w_one)).where(F.col("_one") == 1).drop("_one")
     if method == "uniform":
         w = Window.partitionBy(*by_slice).orderBy(*order)
         picked = ranked.withColumn("_rn", F.row_number().over(w)).where(F.col("_rn") <= cap)

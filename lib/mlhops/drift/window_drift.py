@@ -79,7 +79,7 @@ class WindowStatesDrift:
             return 0
         results = self._results(update, targets)
         if update.everything:
-            overwrite_by_window(self.spark, results, self.catalog, DRIFT_METRICS)
+            overwrite_by_window(results, self.catalog, DRIFT_METRICS)
         else:
             pred = windows_predicate(targets, ts=True)
             if not table_exists(self.spark, self.catalog, DRIFT_METRICS):

@@ -19,18 +19,22 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import partial
 
+from py4j.protocol import Py4JJavaError
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from mlhops.concurrency import run_all
+from mlhops.errors import SchemaError
 from mlhops.io.fs import read_first_line
 
 CORRUPT = "_corrupt_record"
 # monotonically_increasing_id puts the partition id in the upper 31 bits, the row index in the lower 33.
 _ROW_BITS = 33
 _HEADER_LINES = 1
+# Separators of exports saved with another delimiter (a header read as one column holding them).
+_OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 # Frames persisted by reads inside the innermost open input_cache block (None: no block open).
 _CACHED: ContextVar[list[DataFrame] | None] = ContextVar("mlhops_etl_input_cache", default=None)
 
@@ -65,10 +69,55 @@ def _cached(df: DataFrame) -> DataFrame:
     return kept
 
 
+def file_name(path: str) -> str:
+    """The file name of a path (no folders), as errors and lineage name files."""
+    return path.rsplit("/", 1)[-1]
+
+
 def header_columns(spark: SparkSession, path: str) -> list[str]:
-    """The header of a CSV file, names stripped of quotes and surrounding blanks."""
-    line = read_first_line(spark, path)
+    """The header of a CSV file, names stripped of quotes and surrounding blanks (``[]`` for an
+    empty file).
+
+    Raises:
+        SchemaError: the file cannot be read (a corrupt gzip file).
+    """
+    try:
+        line = read_first_line(spark, path)
+    except Py4JJavaError as exc:
+        cause = exc.java_exception.getClass().getSimpleName()
+        raise SchemaError(f"CSV file {file_name(path)}: cannot be read ({cause}): is it a corrupt or truncated "
+                          "gzip file? Re-export or remove it") from None
     return [c.strip().strip('"') for c in line.split(",")] if line else []
+
+
+def check_header(file: str, header: Sequence[str]) -> None:
+    """Fail early, naming the file and the column, on a header Spark could not read as this
+    reader's all-string schema.
+
+    Raises:
+        SchemaError: no header line; a header of one column holding another delimiter (the file
+            is not comma-separated); a column without a name before the last named one (unnamed
+            trailing columns, left by a trailing comma, are allowed); a name that appears twice
+            (names are compared ignoring case, as Spark does); a name with a backtick.
+    """
+    if not header or header == [""]:
+        raise SchemaError(f"CSV file {file}: empty (no header line); re-export it or remove it from the input")
+    if len(header) == 1:
+        found = [name for sep, name in _OTHER_DELIMITERS.items() if sep in header[0]]
+        if found:
+            raise SchemaError(f"CSV file {file}: the header is one column with {found[0]} characters in it: the file "
+                              "is not comma-separated; re-export it with ',' as the delimiter")
+    seen: dict[str, int] = {}
+    named = len(header) - next(i for i, name in enumerate(reversed(header)) if name)
+    for i, name in enumerate(header[:named], start=1):
+        if not name:
+            raise SchemaError(f"CSV file {file}: column {i} of the header has no name")
+        if "`" in name:
+            raise SchemaError(f"CSV file {file}: column {i} of the header has a backtick in its name")
+        if name.lower() in seen:
+            raise SchemaError(f"CSV file {file}: column {name} appears twice in the header (columns {seen[name.lower()]} "
+                              f"and {i}); column names must be unique")
+        seen[name.lower()] = i
 
 
 def with_line_numbers(df: DataFrame) -> tuple[DataFrame, int]:
@@ -109,8 +158,14 @@ def read_csv_with_lines(spark: SparkSession, path: str, source_table: str) -> tu
 
     Returns:
         the frame and its number of data rows.
+
+    Raises:
+        SchemaError: the header cannot be read as named columns (see :func:`check_header`).
     """
-    cols = header_columns(spark, path)
+    header = header_columns(spark, path)
+    check_header(file_name(path), header)
+    # Trailing unnamed columns get Spark's positional names.
+    cols = [name or f"_c{i}" for i, name in enumerate(header)]
     schema = T.StructType([T.StructField(c, T.StringType(), True) for c in cols] + [
         T.StructField(CORRUPT, T.StringType(), True)
     ])
@@ -123,7 +178,7 @@ def read_csv_with_lines(spark: SparkSession, path: str, source_table: str) -> tu
         .csv(path)
     )
     lined, n_rows = with_line_numbers(_cached(raw))
-    name = path.rsplit("/", 1)[-1]
+    name = file_name(path)
     return lined.select(
         F.lit(source_table).alias("source_table"),
         F.lit(name).alias("source_file"),

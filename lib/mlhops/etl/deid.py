@@ -1,16 +1,20 @@
 """De-identification: keyed hashes of source identifiers and per-person date shifting.
 
-The hashes are those of the run's :class:`~mlhops.hashing.KeyedHasher` (``ctx.hasher``: SHA-256
-over ``salt | kind | key``); this module only binds it to the date-shift setting and draws
+The hashes are those of the run's :class:`~mlhops.hashing.KeyedHasher` (``ctx.hasher``:
+HMAC-SHA-256 keyed with the salt over ``kind | key``); this module only binds it to the date-shift setting and draws
 the shifts from it.
 """
 
 from __future__ import annotations
 
+import logging
+
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from mlhops.hashing import KeyedHasher
+
+logger = logging.getLogger(__name__)
 
 # Hex characters read from the hash to draw a date shift (32 bits).
 _SHIFT_HEX = 8
@@ -29,6 +33,9 @@ class Deidentifier:
     def __init__(self, hasher: KeyedHasher, date_shift_max_days: int) -> None:
         self.hasher = hasher
         self.max_shift_days = date_shift_max_days
+        if date_shift_max_days <= 0:
+            logger.warning("DATE SHIFTING IS OFF (deid.date_shift_max_days: 0): exact visit, birth and death dates "
+                           "are written to the OMOP tables; acceptable for synthetic demo data only")
 
     def hash(self, kind: str, key: Column) -> Column:
         """Full keyed hash (id-map key)."""

@@ -31,7 +31,9 @@ PERSON_SCHEMA = _schema(
     ("care_site_key", _S, True),
 )
 
-# Coarse residence: city/state/county/3-digit ZIP only (HIPAA safe harbour), never the street.
+# Residence without the street; the loader keeps state and ZIP3 only in the OMOP location rows
+# (HIPAA Safe Harbor, :mod:`mlhops.etl.steps.safe_harbor`): city, county and coordinates are
+# read for lineage of the location key and nulled there.
 LOCATION_SCHEMA = _schema(
     ("location_key", _S, False),
     ("city", _S, True),

@@ -39,7 +39,7 @@ EVENT_SCHEMA = T.StructType(
         T.StructField("vocabulary_id", T.StringType(), False),
         T.StructField("code", T.StringType(), False),
         # Domain used when the code does not map to a standard concept ("Condition", "Drug",
-        # "Procedure", "Measurement", "Observation", "Device").
+        # "Procedure", "Measurement", "Observation", "Device"), or ALLERGY (below).
         T.StructField("default_domain", T.StringType(), False),
         T.StructField("type_concept_id", T.IntegerType(), False),
         T.StructField("value_as_number", T.DoubleType(), True),
@@ -71,6 +71,15 @@ DOMAIN_TABLE: dict[str, str] = {
     "Device": "device_exposure",
 }
 EVENT_TABLES: list[str] = list(DOMAIN_TABLE.values())
+
+# ``default_domain`` of an allergy or intolerance. It always lands in OBSERVATION, whatever domain
+# its code maps to: a substance or finding is the observation's concept; a drug (a drug allergy)
+# becomes the value_as_concept_id of an "Allergy to drug" observation (the OMOP value-as-concept
+# convention), never a drug exposure.
+ALLERGY = "Allergy"
+# SNOMED "Allergy to drug", looked up in the loaded vocabulary: the observation concept of a drug
+# allergy, 0 where the vocabulary lacks it (the drug still maps, as the value).
+DRUG_ALLERGY_CODE = ("SNOMED", "416098002")
 
 
 def empty_events(spark: SparkSession) -> DataFrame:

@@ -94,8 +94,8 @@ def observation(ev: DataFrame) -> DataFrame:
         *LINEAGE_COLUMNS, *_common("observation"),
         _d("start_ts").alias("observation_date"), F.col("start_ts").alias("observation_datetime"),
         F.col("type_concept_id").alias("observation_type_concept_id"),
-        "value_as_number", F.substring("value_as_string", 1, 60).alias("value_as_string"), "unit_concept_id",
-        _sv("unit_source_value").alias("unit_source_value"),
+        "value_as_number", F.substring("value_as_string", 1, 60).alias("value_as_string"), "value_as_concept_id",
+        "unit_concept_id", _sv("unit_source_value").alias("unit_source_value"),
         _sv("qualifier_source_value").alias("qualifier_source_value"),
         _sv("value_source_value").alias("value_source_value"),
     )

@@ -1,5 +1,8 @@
 """``mlhops.quarantine``: source rows that could not be loaded, with where and why (no values).
 
+``source_table`` and ``source_file`` come from the input (file names, resource types): they pass
+:func:`mlhops.etl.sanitize.safe_label_col` on the way in, so a planted name never reaches the table.
+
 Idempotent per run input: rows are MERGEd on (source, source_table, source_file,
 file_sha256, source_line, field, reason), so re-running the same input records each problem once
 (its ``run_id`` is that of the latest run that saw it).
@@ -11,6 +14,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from mlhops.etl.files import InputFile
+from mlhops.etl.sanitize import safe_label_col
 from mlhops.io import Catalog, merge_into
 from mlhops.io.tables.etl import QUARANTINE, QUARANTINE_KEYS
 
@@ -30,8 +34,8 @@ def quarantine_rows(
     return first.select(
         F.lit(run_id).alias("run_id"),
         F.lit(source).alias("source"),
-        "source_table",
-        "source_file",
+        safe_label_col(F.col("source_table"), prefix="table").alias("source_table"),
+        safe_label_col(F.col("source_file"), prefix="file").alias("source_file"),
         sha.alias("file_sha256"),
         F.col("source_line").cast("long").alias("source_line"),
         "field",

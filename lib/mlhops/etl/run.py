@@ -18,7 +18,9 @@ from pyspark.sql import SparkSession
 from mlhops.etl.batch import LoadResult, SourceBatch
 from mlhops.etl.csv_reader import input_cache
 from mlhops.etl.env import EtlEnv
+from mlhops.etl.files import InputFile
 from mlhops.etl.loader import load_batch
+from mlhops.etl.sanitize import safe_file_name
 from mlhops.etl.sources import get_extractor
 from mlhops.spark import spark_conf
 
@@ -56,6 +58,16 @@ class Summary:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+def input_file_records(files: Sequence[InputFile]) -> list[dict[str, Any]]:
+    """The run record's lineage of its input files: name, size, SHA-256.
+
+    A file name is the input's text (a DICOM file may be named after its patient): it passes
+    :func:`~mlhops.etl.sanitize.safe_file_name`, the rule the quarantine's ``source_file`` passes,
+    so the two records name a file alike and an unsafe name only by its digest.
+    """
+    return [{"name": safe_file_name(f.name), "size": f.size, "sha256": f.sha256} for f in files]
+
+
 def summarise(source: str, path: str, batch: SourceBatch, loaded: LoadResult, max_quarantine_fraction: float) -> Summary:
     """Counts, mapping rates and lineage of a run; ``alerts`` when a source table's quarantined
     share exceeds ``max_quarantine_fraction`` (its rows are still accounted for)."""
@@ -78,7 +90,7 @@ def summarise(source: str, path: str, batch: SourceBatch, loaded: LoadResult, ma
         "source": source,
         "layout": batch.layout,
         "input": path,
-        "input_files": [{"name": f.name, "size": f.size, "sha256": f.sha256} for f in batch.input_files],
+        "input_files": input_file_records(batch.input_files),
         "filtered": {name: dict(t.filtered) for name, t in cons.tables.items() if t.filtered},
         "mapping": loaded.mapping,
         "quarantine_over_threshold": over,

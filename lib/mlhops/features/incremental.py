@@ -95,14 +95,18 @@ def touched_visits(
 def select_visits(
     visits: DataFrame, touched: TouchedVisits | None, start: dt.date | None, end: dt.date | None
 ) -> DataFrame:
-    """The visits to rebuild: the touched ones (all when None) starting in ``[start, end)``."""
-    if touched is not None:
-        visits = visits.where(touched.predicate())
+    """The visits to rebuild: the touched ones (every visit when None), plus, with a range, the
+    visits starting in ``[start, end)``; without touched visits (a full or forced run) a range
+    limits the rebuild to it. A range never hides a touched visit, so the watermark can move."""
+    in_range = F.lit(True)
     if start is not None:
-        visits = visits.where(F.col("visit_start_date") >= F.lit(start))
+        in_range = in_range & (F.col("visit_start_date") >= F.lit(start))
     if end is not None:
-        visits = visits.where(F.col("visit_start_date") < F.lit(end))
-    return visits
+        in_range = in_range & (F.col("visit_start_date") < F.lit(end))
+    ranged = start is not None or end is not None
+    if touched is None:
+        return visits.where(in_range) if ranged else visits
+    return visits.where(touched.predicate() | in_range) if ranged else visits.where(touched.predicate())
 
 
 def write_features(

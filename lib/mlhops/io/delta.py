@@ -52,10 +52,14 @@ def table_version(spark: SparkSession, catalog: Catalog, name: str) -> int | Non
 
 
 def write_overwrite(
-    df: DataFrame, catalog: Catalog, name: str, *, partition_by: Sequence[str] = ()
+    df: DataFrame, catalog: Catalog, name: str, *, partition_by: Sequence[str] = (),
+    max_records_per_file: int | None = None,
 ) -> None:
-    """Replace a whole table (schema included)."""
+    """Replace a whole table (schema included); ``max_records_per_file`` caps the rows of each
+    file this write makes (a writer option: it affects this write only, never another thread's)."""
     writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    if max_records_per_file is not None:
+        writer = writer.option("maxRecordsPerFile", str(max_records_per_file))
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.save(catalog.path(name))
@@ -63,17 +67,21 @@ def write_overwrite(
 
 
 def replace_where(
-    df: DataFrame, catalog: Catalog, name: str, predicate: str, *, partition_by: Sequence[str] = ()
+    df: DataFrame, catalog: Catalog, name: str, predicate: str, *, partition_by: Sequence[str] = (),
+    max_records_per_file: int | None = None,
 ) -> None:
-    """Atomically replace the rows matching ``predicate`` (one window) with ``df``."""
+    """Atomically replace the rows matching ``predicate`` (one window) with ``df``
+    (``max_records_per_file``: as :func:`write_overwrite`)."""
     spark = df.sparkSession
+    writer = df.write.format("delta").mode("overwrite")
+    if max_records_per_file is not None:
+        writer = writer.option("maxRecordsPerFile", str(max_records_per_file))
     if not table_exists(spark, catalog, name):
-        writer = df.write.format("delta").mode("overwrite")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         writer.save(catalog.path(name))
         return
-    df.write.format("delta").mode("overwrite").option("replaceWhere", predicate).save(catalog.path(name))
+    writer.option("replaceWhere", predicate).save(catalog.path(name))
     logger.info("replaced %s where %s", name, predicate)
 
 

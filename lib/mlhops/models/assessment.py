@@ -1,5 +1,5 @@
 """One evaluation pass over the scored windows of a registered model: the rows of every output
-table (performance, fairness, model drift, triggers, label requests) and the per-window MLflow runs.
+table (performance, fairness, model drift, triggers, label requests) and the per-window MLflow series.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ from mlhops.models.triggers import Action, Trigger, WindowSignals, evaluate_trig
 
 if TYPE_CHECKING:
     from mlhops.tracking import Tracker
+
+
+# The MLflow series of per-window evaluation metrics (one run per model version and window kind).
+WINDOW_SERIES = "window_metrics"
 
 
 @dataclass
@@ -125,21 +129,28 @@ def label_requests(assessment: Assessment, windows: Sequence[WindowCases], cfg: 
     return reconcile_requests(existing, planned, history, as_of=as_of, expire_after_days=policy.expire_after_days)
 
 
-def log_windows(tracker: Tracker, assessment: Assessment, run_id: str, stage: str) -> None:
-    """One nested MLflow run per evaluated window with its overall metrics.
+def log_windows(tracker: Tracker, assessment: Assessment, run_id: str, stage: str, *, window_kind: str) -> None:
+    """Each evaluated window's overall metrics as points of its version's series (step = window start).
+
+    One MLflow run per model version and window kind holds the series (found again by its tags on
+    later nights, see :mod:`mlhops.tracking.series`), so MLflow charts the metrics over time.
 
     Args:
-        tracker: the MLflow tracker (a parent run is open).
+        tracker: the MLflow tracker.
         assessment: the evaluated windows.
-        run_id: the mlhops run.
+        run_id: the mlhops run (tagged on the series run as the latest to write it).
         stage: prefix of the runs' names.
+        window_kind: the windows' granularity (``models.window``).
     """
-    import mlflow
+    from mlhops.tracking.series import SeriesPoint, log_series, series_run
 
+    points: dict[tuple[str, str], list[SeriesPoint]] = {}
     for w, ev in assessment.evaluated:
-        tags = {"mlhops.model": w.model_name, "mlhops.model_version": w.model_version,
-                "mlhops.window_start": w.window_start.isoformat(), "mlhops.window_end": w.window_end.isoformat(),
-                "mlhops.run_id": run_id}
-        metrics = {f"{r['method']}_{r['metric']}": r["estimate"] for r in ev.performance if r["attribute"] == "all"}
-        with tracker.run(f"{stage}-{w.window_start.isoformat()}", tags=tags, nested=True):
-            mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
+        metrics = {f"{r['method']}_{r['metric']}": float(r["estimate"]) for r in ev.performance if r["attribute"] == "all"}
+        metrics |= {"n_scored": float(w.scores.size), "n_labelled": float(ev.n_labelled)}
+        points.setdefault((w.model_name, w.model_version), []).append(SeriesPoint(w.window_start, metrics))
+    for (name, version), series in sorted(points.items()):
+        tags = {"mlhops.model": name, "mlhops.model_version": version, "mlhops.window_kind": window_kind}
+        series_id = series_run(tracker, series=WINDOW_SERIES, tags=tags, run_name=f"{stage}-{name}-v{version}-{window_kind}")
+        log_series(tracker, series_id, series)
+        tracker.client().set_tag(series_id, "mlhops.run_id", run_id)

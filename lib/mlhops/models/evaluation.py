@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from mlhops.config.stages import ModelSettings
@@ -94,12 +94,17 @@ def load_windows(spark: SparkSession, catalog: Catalog, hasher: KeyedHasher, *, 
     return collect_windows(join_labels(log, labels, task=task, hasher=hasher, as_of=as_of), attributes)
 
 
+def subgroup_columns(attributes: Sequence[str]) -> list[Column]:
+    """``sg_<attribute>`` columns from an inference log's ``subgroups`` map (``unknown`` when absent)."""
+    return [F.coalesce(F.col("subgroups").getItem(a), F.lit("unknown")).alias(f"sg_{a}") for a in attributes]
+
+
 def collect_windows(joined: DataFrame, attributes: Sequence[str]) -> list[WindowCases]:
     """Collect per (model version, window) the arrays the math needs, in case order."""
     cols = [
         "model_name", "model_version", "window_start", "window_end", "score", "decision",
         F.coalesce(F.col("label"), F.lit(-1)).alias("label"),
-        *[F.coalesce(F.col("subgroups").getItem(a), F.lit("unknown")).alias(f"sg_{a}") for a in attributes],
+        *subgroup_columns(attributes),
     ]
     dates = F.col("label_available_date") if "label_available_date" in joined.columns else F.lit(None).cast("date")
     pdf = joined.select(*cols, dates.alias("label_date"), "event_time", "visit_hash").orderBy(

@@ -1,7 +1,8 @@
 """Performance per subgroup and disparities between subgroups, with small-cell suppression.
 
 A group is reported only when it has at least ``min_group_size`` cases and at least
-``min_cell_size`` positives and negatives; otherwise it is left out of every result (its name
+``min_cell_size`` positives and negatives, and when the groups left out still form such a cell
+together (complementary suppression); otherwise it is left out of every result (its name
 included). Suppressed groups are also excluded from the choice of reference group.
 """
 
@@ -59,15 +60,31 @@ class Disparity:
 def reportable_groups(
     values: np.ndarray, y: np.ndarray, min_group_size: int, min_cell_size: int
 ) -> list[str]:
-    """Groups of ``values`` large enough to report (sorted), using labels ``y`` for cell sizes."""
-    out = []
+    """Groups of ``values`` safe to report (sorted), using labels ``y`` for cell sizes.
+
+    A group is safe with at least ``min_group_size`` cases and ``min_cell_size`` positives and
+    negatives. Complementary suppression: the overall window is published too, so the groups left
+    out must together form a safe cell as well (else overall minus the published groups gives
+    them away); while they do not, the smallest published group is left out with them.
+    """
+    sizes = {}
     for g in np.unique(values):
         mask = values == g
-        n = int(mask.sum())
-        n_pos = int(y[mask].sum())
-        if n >= min_group_size and min(n_pos, n - n_pos) >= min_cell_size:
-            out.append(str(g))
-    return out
+        sizes[str(g)] = (int(mask.sum()), int(y[mask].sum()))
+
+    def safe(n: int, n_pos: int) -> bool:
+        return n >= min_group_size and min(n_pos, n - n_pos) >= min_cell_size
+
+    shown = [g for g, (n, n_pos) in sizes.items() if safe(n, n_pos)]
+    hidden = [g for g in sizes if g not in shown]
+    while hidden and shown:
+        n_hidden = sum(sizes[g][0] for g in hidden)
+        if safe(n_hidden, sum(sizes[g][1] for g in hidden)):
+            break
+        smallest = min(shown, key=lambda g: (sizes[g][0], g))
+        shown.remove(smallest)
+        hidden.append(smallest)
+    return sorted(shown)
 
 
 def subgroup_metrics(

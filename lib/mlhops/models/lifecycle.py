@@ -81,6 +81,9 @@ def register_trained(
         "mlhops.labels_table_version": str(lineage.labels_table_version),
         "mlhops.labels_as_of": as_of,
         "mlhops.run_id": lineage.run_id,
+        # The patient-level split, so a later comparison uses only persons this training held out.
+        "mlhops.split_seed": str(task.split_seed),
+        "mlhops.validation_fraction": str(task.validation_fraction),
     }
     return registry.register(
         tracker, name=task.registered_model, model=trained.model, features=trained.features,
@@ -120,9 +123,11 @@ def promote(tracker: Tracker, name: str, version: str | None = None) -> AliasCha
     current = registry.alias_version(tracker, name, registry.CHAMPION)
     if current == target:
         return AliasChange("promote", current, target)
-    registry.move_alias(tracker, name, registry.CHAMPION, target)
+    # previous_champion first: killed between the two moves, the registry still has a champion
+    # and the version to roll back to (a re-run completes the promotion).
     if current is not None:
         registry.move_alias(tracker, name, registry.PREVIOUS_CHAMPION, current)
+    registry.move_alias(tracker, name, registry.CHAMPION, target)
     if registry.alias_version(tracker, name, registry.CHALLENGER) == target:
         registry.drop_alias(tracker, name, registry.CHALLENGER)
     registry.tag_version(tracker, name, target, "mlhops.promoted_from", current or "")

@@ -2,6 +2,13 @@
 
 Every registered version carries lineage tags (task, training data Delta versions, feature
 list digest, parent version for recalibrations) and a ``reference_profile.json`` artifact.
+
+Versions are pyfunc models that return the positive-class probability
+(:mod:`mlhops.tracking.pyfunc`): ``mlflow.pyfunc.load_model(model_uri(...)).predict(frame)``,
+``spark_udf`` and serving give the scores mlhops logs. Each has a signature (feature columns in,
+one float out), a synthetic input example and the mlhops code it pickles. Callers name models
+as the task does; the registry's name (three-level on Unity Catalog) comes from
+:meth:`Tracker.registered_name <mlhops.tracking.Tracker.registered_name>` in every call here.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import pandas as pd
 
 from mlhops.errors import MLHOpsError
 from mlhops.models.reference import ReferenceProfile
+from mlhops.models.training import input_kinds, synthetic_example
 
 if TYPE_CHECKING:
     from mlhops.tracking import Tracker
@@ -29,6 +37,8 @@ CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
 PROFILE_ARTIFACT = "reference_profile.json"
 FEATURES_ARTIFACT = "features.json"
+# A logged version must reproduce its estimator's probabilities on the registration's rows.
+PROBABILITY_TOLERANCE = 1e-9
 
 
 class RegistryError(MLHOpsError):
@@ -52,14 +62,45 @@ def feature_digest(features: tuple[str, ...]) -> str:
     return hashlib.sha256(",".join(features).encode()).hexdigest()[:16]
 
 
+def model_uri(tracker: Tracker, name: str, alias_or_version: str) -> str:
+    """``models:/`` URI of a version by number or alias, under the registry's name for ``name``."""
+    full = tracker.registered_name(name)
+    return f"models:/{full}/{alias_or_version}" if alias_or_version.isdigit() else f"models:/{full}@{alias_or_version}"
+
+
 def alias_version(tracker: Tracker, name: str, alias: str) -> str | None:
     """The version an alias points to, or None (also when the model is not registered)."""
     from mlflow.exceptions import MlflowException
 
     try:
-        return str(tracker.client().get_model_version_by_alias(name, alias).version)
+        return str(tracker.client().get_model_version_by_alias(tracker.registered_name(name), alias).version)
     except MlflowException:
         return None
+
+
+def model_signature(model: Any, features: tuple[str, ...]) -> Any:
+    """The pyfunc signature of a fitted model: its feature columns in, the probability out."""
+    from mlhops.tracking.pyfunc import CATEGORICAL, NUMERIC, signature
+
+    kinds = input_kinds(model, features)
+    return signature({f: NUMERIC if k == "numeric" else CATEGORICAL for f, k in kinds.items()})
+
+
+def _check_reproduces(uri: str, model: Any, rows: pd.DataFrame) -> None:
+    """Fail unless the logged pyfunc model returns ``model``'s class-1 probabilities on ``rows``."""
+    import mlflow
+    import numpy as np
+    from mlflow.exceptions import MlflowException
+
+    try:
+        served = np.asarray(mlflow.pyfunc.load_model(uri).predict(rows), dtype=np.float64)
+    except MlflowException:
+        # MLflow's schema errors quote the rows: name the columns' types only.
+        types = ", ".join(f"{c}: {t}" for c, t in rows.dtypes.astype(str).items())
+        raise RegistryError(f"{uri}: the registration rows do not fit the model's signature ({types})") from None
+    direct = np.asarray(model.predict_proba(rows))[:, 1]
+    if served.shape != direct.shape or not np.allclose(served, direct, rtol=0.0, atol=PROBABILITY_TOLERANCE):
+        raise RegistryError(f"{uri}: the logged pyfunc model does not reproduce the estimator's probabilities")
 
 
 def register(
@@ -77,31 +118,44 @@ def register(
     run_name: str,
     signature: Any | None = None,
 ) -> tuple[str, str]:
-    """Log ``model`` in a new MLflow run, register it under ``name`` and point ``alias`` at it.
+    """Log ``model`` as a probability pyfunc in a new MLflow run, register it, point ``alias`` at it.
 
-    The signature is inferred from ``example`` unless given (a recalibration reuses its
-    parent's). Returns ``(version, run_id)``.
+    The signature comes from the model's own preprocessing unless given (a recalibration may
+    pass its parent's); the logged input example is :func:`~mlhops.models.training.synthetic_example`.
+    ``example`` rows (e.g. a few training rows) are never logged: the new version must reproduce
+    ``model``'s probabilities on them before the alias moves.
+
+    Returns:
+        ``(version, run_id)``.
+
+    Raises:
+        RegistryError: the logged model does not reproduce the estimator on ``example``.
     """
     import mlflow
-    from mlflow.models import infer_signature
 
+    from mlhops.tracking.pyfunc import log_probability_model
+
+    full = tracker.registered_name(name)
     all_tags = {**tags, "mlhops.features_digest": feature_digest(features)}
     with tracker.run(run_name, tags=all_tags, params=params) as run:
         finite = {k: float(v) for k, v in metrics.items() if v == v}  # drop nan
         mlflow.log_metrics(finite)
-        if signature is None and example is not None:
-            signature = infer_signature(example, model.predict_proba(example)[:, 1])
-        info = mlflow.sklearn.log_model(model, name="model", signature=signature, registered_model_name=name)
+        info = log_probability_model(
+            model, features, model_signature=signature or model_signature(model, features),
+            input_example=synthetic_example(model, features), registered_model_name=full,
+        )
         mlflow.log_text(profile.to_json(), PROFILE_ARTIFACT)
         mlflow.log_dict({"features": list(features)}, FEATURES_ARTIFACT)
         run_id = run.info.run_id
     version = str(info.registered_model_version)
+    if example is not None:
+        _check_reproduces(f"models:/{full}/{version}", model, example[list(features)])
     client = tracker.client()
     for k, v in all_tags.items():
-        client.set_model_version_tag(name, version, k, str(v))
-    client.set_model_version_tag(name, version, "mlhops.threshold", f"{profile.threshold:.6g}")
-    client.set_registered_model_alias(name, alias, version)
-    logger.info("registered %s version %s as %s", name, version, alias)
+        client.set_model_version_tag(full, version, k, str(v))
+    client.set_model_version_tag(full, version, "mlhops.threshold", f"{profile.threshold:.6g}")
+    client.set_registered_model_alias(full, alias, version)
+    logger.info("registered %s version %s as %s", full, version, alias)
     return version, run_id
 
 
@@ -114,18 +168,27 @@ def load(tracker: Tracker, name: str, alias_or_version: str) -> LoadedModel:
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    client = tracker.client()
+    client, full = tracker.client(), tracker.registered_name(name)
     try:
         if alias_or_version.isdigit():
-            mv = client.get_model_version(name, alias_or_version)
+            mv = client.get_model_version(full, alias_or_version)
         else:
-            mv = client.get_model_version_by_alias(name, alias_or_version)
+            mv = client.get_model_version_by_alias(full, alias_or_version)
     except MlflowException:
-        raise RegistryError(f"model {name}: no version or alias {alias_or_version!r}") from None
-    model = mlflow.sklearn.load_model(f"models:/{name}/{mv.version}")
+        raise RegistryError(f"model {full}: no version or alias {alias_or_version!r}") from None
+    model = _estimator(f"models:/{full}/{mv.version}")
     profile = ReferenceProfile.from_json(mlflow.artifacts.load_text(f"runs:/{mv.run_id}/{PROFILE_ARTIFACT}"))
     feats = json.loads(mlflow.artifacts.load_text(f"runs:/{mv.run_id}/{FEATURES_ARTIFACT}"))["features"]
     return LoadedModel(name, str(mv.version), model, profile, tuple(feats), str(mv.run_id))
+
+
+def _estimator(uri: str) -> Any:
+    """The estimator of a version (``predict_proba``), pyfunc-wrapped or of the older sklearn flavour."""
+    import mlflow
+
+    if "sklearn" in mlflow.models.get_model_info(uri).flavors:  # versions logged before the pyfunc wrapper
+        return mlflow.sklearn.load_model(uri)
+    return mlflow.pyfunc.load_model(uri).unwrap_python_model().estimator
 
 
 def signature_of(tracker: Tracker, name: str, version: str) -> Any:
@@ -133,30 +196,30 @@ def signature_of(tracker: Tracker, name: str, version: str) -> Any:
     import mlflow
 
     tracker.configure()
-    return mlflow.models.get_model_info(f"models:/{name}/{version}").signature
+    return mlflow.models.get_model_info(model_uri(tracker, name, version)).signature
 
 
 def move_alias(tracker: Tracker, name: str, alias: str, version: str) -> None:
     """Point ``alias`` at ``version``."""
-    tracker.client().set_registered_model_alias(name, alias, version)
+    tracker.client().set_registered_model_alias(tracker.registered_name(name), alias, version)
 
 
 def drop_alias(tracker: Tracker, name: str, alias: str) -> None:
     """Remove ``alias`` if it exists."""
     if alias_version(tracker, name, alias) is not None:
-        tracker.client().delete_registered_model_alias(name, alias)
+        tracker.client().delete_registered_model_alias(tracker.registered_name(name), alias)
 
 
 def tag_version(tracker: Tracker, name: str, version: str, key: str, value: str) -> None:
     """Set one tag on a registered version."""
-    tracker.client().set_model_version_tag(name, version, key, value)
+    tracker.client().set_model_version_tag(tracker.registered_name(name), version, key, value)
 
 
 def version_tags(tracker: Tracker, name: str, version: str) -> dict[str, str]:
     """The tags of a registered version."""
-    return dict(tracker.client().get_model_version(name, version).tags)
+    return dict(tracker.client().get_model_version(tracker.registered_name(name), version).tags)
 
 
 def version_created(tracker: Tracker, name: str, version: str) -> int:
     """Creation time of a version in epoch milliseconds."""
-    return int(tracker.client().get_model_version(name, version).creation_timestamp)
+    return int(tracker.client().get_model_version(tracker.registered_name(name), version).creation_timestamp)

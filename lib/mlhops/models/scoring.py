@@ -56,21 +56,28 @@ def scoring_rows(features: DataFrame, visits: DataFrame, person: DataFrame | Non
 
 
 def pending_windows(rows: DataFrame, done: DataFrame | None, start: dt.date | None,
-                    end: dt.date | None) -> tuple[DataFrame, list[dt.date]]:
-    """Rows of the windows to score and those windows' starts.
+                    end: dt.date | None, hasher: KeyedHasher) -> tuple[DataFrame, list[dt.date]]:
+    """The rows to score and the starts of their windows.
+
+    A visit is scored once per version, whenever it arrives: a visit landing in a window scored
+    on an earlier night is scored on the night it arrives, never skipped.
 
     Args:
-        rows: scoring rows with ``window_start``.
-        done: ``window_start`` of the windows the version already scored (None: rescore all).
-        start: first window start to score, if bounded.
-        end: window starts before this date only, if bounded.
+        rows: scoring rows with ``visit_occurrence_id``, ``window_start`` and ``window_end``.
+        done: ``visit_hash`` of the visits the version already scored (None: score every row).
+        start: with ``end``: only windows overlapping ``[start, end)`` (a day's run scores the
+            window that day belongs to, whichever day of it the run is for).
+        end: see ``start``.
+        hasher: the keyed hasher of the inference log's ``visit_hash``.
     """
     if start is not None:
-        rows = rows.where(F.col("window_start") >= F.lit(start))
+        rows = rows.where(F.col("window_end") > F.lit(start))
     if end is not None:
         rows = rows.where(F.col("window_start") < F.lit(end))
     if done is not None:
-        rows = rows.join(done, "window_start", "left_anti")
+        keyed = rows.withColumn("_visit_hash", hasher.hash("visit_occurrence_id", F.col("visit_occurrence_id")))
+        rows = keyed.join(done.withColumnRenamed("visit_hash", "_visit_hash"), "_visit_hash", "left_anti") \
+            .drop("_visit_hash")
     starts = sorted(r[0] for r in rows.select("window_start").distinct().collect() if r[0] is not None)
     return rows, starts
 

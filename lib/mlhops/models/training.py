@@ -13,7 +13,7 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from mlhops.errors import DataQualityError, InsufficientDataError
+from mlhops.errors import DataQualityError, InsufficientDataError, SchemaError
 from mlhops.features.spec import FeatureSpec
 from mlhops.models.metrics import classification_metrics
 from mlhops.models.reference import ReferenceProfile, build_profile
@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 SPLIT_BUCKETS = 10_000
 # Fewer labelled cases than this per class cannot train or validate a model meaningfully.
 MIN_CASES_PER_CLASS = 10
+# The category a null categorical value becomes before one-hot encoding.
+NULL_CATEGORY = "missing"
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def training_frame(features: DataFrame, labels: DataFrame, specs: Sequence[Featu
 
 def categories_as_text(x: pd.DataFrame) -> pd.DataFrame:
     """Categorical values as strings with nulls as ``missing`` (module-level so it pickles)."""
-    return x.astype(object).where(pd.notna(x), "missing").astype(str)
+    return x.astype(object).where(pd.notna(x), NULL_CATEGORY).astype(str)
 
 
 def build_estimator(specs: Sequence[FeatureSpec], algorithm: str) -> Any:
@@ -98,6 +100,54 @@ def build_estimator(specs: Sequence[FeatureSpec], algorithm: str) -> Any:
     else:
         clf = LogisticRegression(max_iter=2000, C=1.0)
     return Pipeline([("pre", pre), ("clf", clf)])
+
+
+def _fitted_steps(model: Any) -> list[tuple[str, Any, list[str]]]:
+    """``(role, fitted step, columns)`` of the preprocessing of a :func:`build_estimator` pipeline.
+
+    A recalibrated model wraps its parent's pipeline as ``base``.
+    """
+    while not hasattr(model, "named_steps") and hasattr(model, "base"):
+        model = model.base
+    if not hasattr(model, "named_steps") or "pre" not in model.named_steps:
+        raise SchemaError(f"{type(model).__name__} is not a fitted mlhops estimator pipeline")
+    return [(name, step, list(cols)) for name, step, cols in model.named_steps["pre"].transformers_
+            if name in ("num", "cat")]
+
+
+def input_kinds(model: Any, features: Sequence[str]) -> dict[str, str]:
+    """Each feature column's kind in a fitted model: ``numeric`` (incl. binary) or ``categorical``.
+
+    Raises:
+        SchemaError: a feature the model's preprocessing does not take.
+    """
+    kinds = {c: "numeric" if name == "num" else "categorical" for name, _, cols in _fitted_steps(model) for c in cols}
+    unknown = [f for f in features if f not in kinds]
+    if unknown:
+        raise SchemaError(f"model preprocessing lacks feature columns {sorted(unknown)}")
+    return {f: kinds[f] for f in features}
+
+
+def synthetic_example(model: Any, features: Sequence[str]) -> pd.DataFrame:
+    """One synthetic input row for the registry: no patient's row, only what the model learned.
+
+    Numeric columns take the training median the imputer learned; categorical columns the first
+    category the encoder kept as frequent (at least ``min_frequency`` training cases), never the
+    stand-in for nulls when another exists.
+    """
+    values: dict[str, Any] = {}
+    for name, step, cols in _fitted_steps(model):
+        if name == "num":
+            medians = step.named_steps["impute"].statistics_
+            values |= {c: float(v) if np.isfinite(v) else 0.0 for c, v in zip(cols, medians)}
+            continue
+        enc = step.named_steps["onehot"]
+        rare_lists = getattr(enc, "infrequent_categories_", None) or [None] * len(cols)
+        for c, cats, rare in zip(cols, enc.categories_, rare_lists):
+            frequent = [str(v) for v in cats if rare is None or v not in set(rare)]
+            known = [v for v in frequent if v != NULL_CATEGORY] or frequent or [NULL_CATEGORY]
+            values[c] = known[0]
+    return pd.DataFrame([{f: values[f] for f in features}])
 
 
 def threshold_for_sensitivity(y: np.ndarray, p: np.ndarray, target: float) -> float:

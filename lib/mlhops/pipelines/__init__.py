@@ -32,7 +32,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("promote", "mlhops.pipelines.promote", "explicit champion changes (promote / rollback)",
           nightly=False, options=PromoteOptions),
     Stage("alerts", "mlhops.pipelines.alerts", "evaluate alert rules -> alerts"),
-    Stage("report", "mlhops.pipelines.report", "HTML monitoring report and model card"),
+    Stage("report", "mlhops.pipelines.report", "HTML monitoring report and model card",
+          writes_warehouse=False),
 )
 
 

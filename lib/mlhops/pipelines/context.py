@@ -14,6 +14,7 @@ from pyspark.sql import SparkSession
 from mlhops.config.model import Settings
 from mlhops.hashing import KeyedHasher
 from mlhops.io import Catalog
+from mlhops.io.warehouse_identity import check_salt_fingerprint
 from mlhops.tracking import Tracker
 
 
@@ -29,10 +30,13 @@ class Context:
     @cached_property
     def hasher(self) -> KeyedHasher:
         """The keyed identifier hash, its salt resolved on first use (stages that never hash
-        identifiers run without a salt configured)."""
+        identifiers run without a salt configured) and checked against the salt the warehouse
+        was built with (:mod:`mlhops.io.warehouse_identity`)."""
         from mlhops.config.secrets import resolve_salt
 
-        return KeyedHasher(resolve_salt(self.settings))
+        hasher = KeyedHasher(resolve_salt(self.settings))
+        check_salt_fingerprint(self.spark, self.catalog, hasher.fingerprint())
+        return hasher
 
     @classmethod
     def build(cls, settings: Settings, spark: SparkSession | None = None) -> Context:

@@ -4,6 +4,11 @@
 folder (default: ``etl.inputs[source]`` from the configuration: one folder, or a list of export
 folders loaded in order as separate batches, e.g. a second site joining the warehouse; OMOP
 writes MERGE on ids hashed from the source ids, so a later batch adds its rows).
+
+The stage holds the warehouse writer lease (:mod:`mlhops.io.lease`) from before the first id is
+assigned until the last OMOP table is written: a second ETL run on the same warehouse waits for
+it (and after a bounded wait fails with "warehouse busy: run X holds it since T ...") instead
+of handing out the same OMOP ids to other patients.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import time
 from mlhops.etl import inputs
 from mlhops.etl.deid import Deidentifier
 from mlhops.etl.env import EtlEnv
+from mlhops.io.lease import writer_lease
 from mlhops.pipelines.context import Context
 from mlhops.pipelines.options import EtlOptions
 from mlhops.pipelines.stage import StageRequest, StageResult
@@ -37,6 +43,9 @@ def run(ctx: Context, req: StageRequest[EtlOptions]) -> StageResult:
 
     Status is ``alerts`` when a source table's quarantined share exceeds
     ``etl.max_quarantine_fraction`` in an export (the rows are still accounted for), else ``ok``.
+
+    Raises:
+        WarehouseBusyError: another run held the warehouse writer lease past the wait.
     """
     from mlhops.etl.run import Summary, combine, extract_and_load, summarise
 
@@ -45,10 +54,12 @@ def run(ctx: Context, req: StageRequest[EtlOptions]) -> StageResult:
     env = EtlEnv(ctx.catalog, Deidentifier(ctx.hasher, ctx.settings.deid.date_shift_max_days), ctx.settings.etl)
     summaries: list[Summary] = []
     tables: dict[str, int] = {}
-    for path in paths:
-        batch, loaded = extract_and_load(ctx.spark, env, source, path, req.run_id)
-        summaries.append(summarise(source, path, batch, loaded, ctx.settings.etl.max_quarantine_fraction))
-        tables.update(loaded.tables)  # a later batch's commit is the table's newest version
+    with writer_lease(ctx.spark, ctx.catalog, owner=req.run_id, stage=STAGE) as lease:
+        for path in paths:
+            lease.check()
+            batch, loaded = extract_and_load(ctx.spark, env, source, path, req.run_id)
+            summaries.append(summarise(source, path, batch, loaded, ctx.settings.etl.max_quarantine_fraction))
+            tables.update(loaded.tables)  # a later batch's commit is the table's newest version
     summary = combine(source, summaries)
     metrics = {**summary.metrics, "duration_s": time.monotonic() - started}
     return StageResult(stage=STAGE, status=summary.status, message=summary.message,

@@ -1,8 +1,9 @@
 """Stage ``features``: OMOP -> ``mlhops.features`` (one row per visit), incrementally.
 
 Incremental runs rebuild only the visits touched by OMOP rows changed since the versions this
-stage last processed (:mod:`mlhops.features.incremental`); without a usable feed, or with
-``--force``, every visit is rebuilt.
+stage last processed (:mod:`mlhops.features.incremental`), plus the visits of a requested range
+(``--date``/``--from``/``--to``); without a usable feed, or with ``--force``, every visit (of the
+range, if one is given) is rebuilt. The watermark moves only when every change was rebuilt.
 """
 
 from __future__ import annotations
@@ -46,9 +47,13 @@ def run(ctx: Context, req: StageRequest[NoOptions]) -> StageResult:
         return StageResult(NAME, "ok", "no OMOP changes", metrics={"visits_rebuilt": 0.0})
     visits = select_visits(inputs.frames[VISITS], touched, req.start, req.end)
     rows = build_features({**inputs.frames, VISITS: visits}, specs)
-    whole = req.start is None and req.end is None
-    n_rows, removed = write_features(spark, cat, rows, visits, touched, remove_deleted=whole)
-    write_watermarks(spark, cat, NAME, inputs.versions)
+    # Every change since the watermark was rebuilt (incremental: touched plus any range; or a
+    # full run over everything): only then may the watermark move. A forced run over a range
+    # leaves it, so the next run still sees the changes outside the range.
+    covered = touched is not None or (req.start is None and req.end is None)
+    n_rows, removed = write_features(spark, cat, rows, visits, touched, remove_deleted=covered)
+    if covered:
+        write_watermarks(spark, cat, NAME, inputs.versions)
     mode = "incremental" if touched is not None else "full"
     logger.info("features: %s run rebuilt %d visits", mode, n_rows)
     return StageResult(

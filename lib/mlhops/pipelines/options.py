@@ -53,3 +53,5 @@ class PromoteOptions:
     action: Literal["promote", "rollback"] = "promote"
     version: str | None = None
     reason: str | None = None
+    # The approver (``--approve --by NAME``); required where models.promotion.require_approval.
+    approved_by: str | None = None

@@ -4,6 +4,12 @@ A stage is skipped (unless ``force``) when an earlier successful run had the sam
 same *fingerprint*: the stage's own fingerprint if it declares one (the ETL hashes its input
 files), else the Delta versions of its ``input_tables`` (-1 for one that does not exist yet) with
 its options. A stage with neither always runs (it must then be idempotent by itself).
+
+Every stage that writes the warehouse (:attr:`Stage.writes_warehouse`) runs under the warehouse
+writer lease (:mod:`mlhops.io.lease`), from its skip check to its ``mlhops/runs`` row: a second
+run on the same warehouse waits for the first (or fails with "warehouse busy" after the wait)
+instead of interleaving its writes. :func:`run_stages` claims it once for all its stages, with
+the run id as owner; each stage's own claim is then re-entrant (no second claim).
 """
 
 from __future__ import annotations
@@ -13,15 +19,18 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mlhops.errors import ConfigError, MLHOpsError
 from mlhops.io import table_version
+from mlhops.io.lease import writer_lease
 from mlhops import pipelines
 from mlhops.pipelines import Stage
 from mlhops.pipelines.context import Context
+from mlhops.pipelines.memory import released_after
 from mlhops.pipelines.runs import already_done, record_stage, request_params
 from mlhops.pipelines.stage import StageRequest, StageResult
 
@@ -115,9 +124,29 @@ def _record(ctx: Context, request: StageRequest[Any], result: StageResult, start
         logger.error("could not record stage %s in mlhops/runs", result.stage, exc_info=True)
 
 
+@contextmanager
+def _lease_for(ctx: Context, stages: list[Stage], request: StageRequest[Any], label: str) -> Iterator[None]:
+    """Hold the writer lease for run ``request.run_id`` when any of ``stages`` writes the warehouse."""
+    if not any(st.writes_warehouse for st in stages):
+        yield
+        return
+    with writer_lease(ctx.spark, ctx.catalog, owner=request.run_id, stage=label):
+        yield
+
+
 def run_stage(ctx: Context, name: str, request: StageRequest[Any], *, position: str = "") -> StageOutcome:
-    """Run one stage with skip-when-done, lineage and error capture (never raises for stage bugs)."""
+    """Run one stage with skip-when-done, lineage and error capture (never raises for stage bugs).
+
+    Raises:
+        WarehouseBusyError: another run held the writer lease past the wait.
+    """
     st = pipelines.stage(name)
+    with _lease_for(ctx, [st], request, name):
+        return _run_stage(ctx, st, request, position)
+
+
+def _run_stage(ctx: Context, st: Stage, request: StageRequest[Any], position: str) -> StageOutcome:
+    name = st.name
     t0 = time.monotonic()
     started = _now()
     fp = stage_fingerprint(ctx, st, request)
@@ -131,7 +160,8 @@ def run_stage(ctx: Context, name: str, request: StageRequest[Any], *, position: 
             return StageOutcome(name, "skipped", 0.0, skipped.message, skipped)
     logger.info("%s %s: started", position, name)
     try:
-        result = st.run(ctx, request)
+        with released_after(ctx.spark):
+            result = st.run(ctx, request)
     except ConfigError:
         raise
     except Exception as exc:  # noqa: BLE001 - a failed stage is reported, dependents are stopped
@@ -158,6 +188,14 @@ def run_stages(
     ``request.options`` is of that stage's options type (a single-stage verb with options).
     ``progress`` hears of each stage as it starts and ends (the CLI prints one line a stage).
     """
+    label = stages[0] if len(stages) == 1 else "nightly"
+    with _lease_for(ctx, [pipelines.stage(n) for n in stages], request, label):
+        return _run_stages(ctx, stages, request, progress)
+
+
+def _run_stages(
+    ctx: Context, stages: list[str], request: StageRequest[Any], progress: Progress | None
+) -> RunSummary:
     report: Progress = progress or (lambda *_: None)
     summary = RunSummary(request.run_id)
     bad: set[str] = set()

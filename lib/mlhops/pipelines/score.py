@@ -1,10 +1,11 @@
 """Stage ``score``: the champion (and challenger, in shadow) score each window into the inference log.
 
 Windows are ``models.window`` tumbling windows over the feature table's ``event_date`` (the
-prediction time; weeks start Monday, as the statistics windows); with no ``--start/--end``
-every window not yet scored by the version is scored, all in one Spark job per version.
-Re-scoring a window inserts nothing new (MERGE on model, version and visit hash); ``--force``
-rewrites the windows.
+prediction time; weeks start Monday, as the statistics windows). Every visit not yet scored by
+the version is scored, all in one Spark job per version, including late visits of a window
+scored on an earlier night; ``--date``/``--from``/``--to`` limit the run to the windows
+overlapping those days. Re-scoring inserts nothing new (MERGE on model, version and visit hash);
+``--force`` rewrites the windows.
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ STAGE = "score"
 
 
 def _scored(ctx: Context, req: StageRequest[NoOptions], loaded: registry.LoadedModel) -> DataFrame | None:
-    """Windows the version already scored (None when every requested window is to be scored)."""
-    if req.start is not None or req.force or not table_exists(ctx.spark, ctx.catalog, INFERENCE_LOG):
+    """Visits the version already scored (None when every requested visit is to be (re)scored)."""
+    if req.force or not table_exists(ctx.spark, ctx.catalog, INFERENCE_LOG):
         return None
     log = read_table(ctx.spark, ctx.catalog, INFERENCE_LOG)
     return log.where((F.col("model_name") == loaded.name) & (F.col("model_version") == loaded.version)
-                     ).select("window_start").distinct()
+                     ).select("visit_hash")
 
 
 def run(ctx: Context, req: StageRequest[NoOptions]) -> StageResult:
@@ -56,7 +57,7 @@ def run(ctx: Context, req: StageRequest[NoOptions]) -> StageResult:
             continue
         loaded = registry.load(ctx.tracker, task.registered_model, alias)
         versions[alias] = loaded.version
-        pending, starts = pending_windows(rows, _scored(ctx, req, loaded), req.start, req.end)
+        pending, starts = pending_windows(rows, _scored(ctx, req, loaded), req.start, req.end, ctx.hasher)
         if not starts:
             continue
         out = score(spark, pending, loaded, task=task.name, hasher=ctx.hasher, scored_at=scored_at)

@@ -78,6 +78,8 @@ class Stage:
         nightly: part of ``mlhops nightly`` (False: only on explicit request).
         options: the typed options dataclass its requests carry.
         fingerprinted: the module defines ``fingerprint(ctx, request)``.
+        writes_warehouse: the stage writes shared tables, so the runner holds the warehouse
+            writer lease (:mod:`mlhops.io.lease`) around it (False: it only reads them).
     """
 
     name: str
@@ -88,6 +90,7 @@ class Stage:
     nightly: bool = True
     options: type = NoOptions
     fingerprinted: bool = False
+    writes_warehouse: bool = True
 
     def _module(self) -> Any:
         return importlib.import_module(self.module)

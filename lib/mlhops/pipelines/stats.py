@@ -3,7 +3,9 @@
 Incremental: only the days touched since the last processed version of ``mlhops.features``
 (:mod:`mlhops.stats.touched`) are re-aggregated from rows; everything else is merged from stored
 states (:mod:`mlhops.stats.runner`). ``--force`` (or an unusable feed) recomputes everything;
-``start``/``end`` additionally recompute the days of ``[start, end)``. The stage composes the
+``start``/``end`` additionally recompute the days of ``[start, end)``. Such a run is marked
+unfinished until its last commit, so an interrupted one is completed by the next run (a full
+recompute) rather than leaving windows half rewritten behind an up-to-date watermark. The stage composes the
 statistics with univariate drift (:mod:`mlhops.drift.window_drift`), which gets the new states.
 """
 
@@ -25,6 +27,9 @@ from mlhops.stats.touched import touched_days, with_requested_days
 logger = logging.getLogger(__name__)
 
 NAME = "stats"
+# A watermark row of the stage: 1 from the start of a run the feature watermark cannot redo (a full
+# recompute, or requested days) until its last commit; a run finding it at 1 recomputes everything.
+UNFINISHED = "unfinished_recompute"
 
 
 def run(ctx: Context, req: StageRequest[NoOptions]) -> StageResult:
@@ -36,15 +41,21 @@ def run(ctx: Context, req: StageRequest[NoOptions]) -> StageResult:
     with timed("feature version, watermark and change feed"):
         version = int(table_version(spark, cat, FEATURES) or 0)
         marks = read_watermarks(spark, cat, NAME)
-        touched = touched_days(spark, cat, None if req.force else marks.get(FEATURES), version)
+        unfinished = marks.get(UNFINISHED, 0) == 1
+        touched = touched_days(spark, cat, None if req.force or unfinished else marks.get(FEATURES), version)
     touched = with_requested_days(spark, cat, touched, req.start, req.end)
     if touched == [] and table_exists(spark, cat, PROFILE_STATES):
         write_watermarks(spark, cat, NAME, {FEATURES: version}, previous=marks)
         return StageResult(NAME, "ok", "no new feature rows", metrics={"days_recomputed": 0.0})
+    if (touched is None or req.start is not None or req.end is not None) and not unfinished:
+        # The watermark alone cannot redo this run's work: mark it, so that if it dies between its
+        # commits the next run recomputes everything instead of trusting half-rewritten windows.
+        write_watermarks(spark, cat, NAME, {UNFINISHED: 1}, previous=marks)
+        marks = {**marks, UNFINISHED: 1}
     drift = WindowStatesDrift(spark, cat, st.drift) if st.drift.enabled else None
     result = update_profiles(spark, cat, st, specs, touched, drift)
     with timed("watermark write and table versions"):
-        write_watermarks(spark, cat, NAME, {FEATURES: version}, previous=marks)
+        write_watermarks(spark, cat, NAME, {FEATURES: version, UNFINISHED: 0}, previous=marks)
         written = (PROFILE_STATES, PROFILE_METRICS, DRIFT_METRICS)
         tables = {name: int(table_version(spark, cat, name) or 0) for name in written if table_exists(spark, cat, name)}
     mode = "full" if touched is None else "incremental"

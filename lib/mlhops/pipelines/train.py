@@ -4,28 +4,34 @@ A model is trained when none is registered, with ``--force``, or when an evaluat
 ``retrain`` trigger for the champion and no challenger is awaiting a promote decision (the new
 model becomes the challenger; the first one the champion). ``mode=recalibrate`` instead fits a
 recalibration of the champion on its latest labelled window and registers it as challenger.
+A newly trained version also gets its global importance and membership-inference check
+(``mlhops.model_importance``, ``mlhops.model_privacy``, its MLflow run and registry tags).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
+import pandas as pd
 from pyspark.sql import functions as F
 
 from mlhops.errors import InsufficientDataError, StageError
-from mlhops.features.spec import load_feature_specs
+from mlhops.features.spec import FeatureSpec, load_feature_specs
 from mlhops.io import merge_into, read_table, table_version
 from mlhops.io.tables.etl import VISIT_OCCURRENCE
-from mlhops.io.tables.models import LABELS, LABELS_SPEC
+from mlhops.io.tables.models import LABELS, LABELS_SPEC, MODEL_IMPORTANCE_SPEC, MODEL_PRIVACY_SPEC
 from mlhops.io.tables.monitoring import FEATURES
-from mlhops.models import challengers, lifecycle, registry
+from mlhops.models import challengers, explain, lifecycle, privacy, registry
 from mlhops.models.evaluation import load_windows
 from mlhops.models.labels import build_labels, label_cutoff
+from mlhops.models.outputs import merge_rows
 from mlhops.models.task import TaskSpec, load_task
-from mlhops.models.training import fit, model_features, training_frame
+from mlhops.models.training import TrainedModel, fit, model_features, training_frame
 from mlhops.pipelines.context import Context
 from mlhops.pipelines.options import TrainOptions
 from mlhops.pipelines.stage import StageRequest, StageResult
+from mlhops.tracking.datasets import TRAINING, DeltaInput, log_delta_inputs
 
 logger = logging.getLogger(__name__)
 STAGE = "train"
@@ -62,12 +68,51 @@ def run(ctx: Context, req: StageRequest[TrainOptions]) -> StageResult:
     alias = registry.CHAMPION if champion is None else registry.CHALLENGER
     lineage = lifecycle.TrainingLineage(features_version, labels_version, as_of, req.run_id)
     version, run_id = lifecycle.register_trained(ctx.tracker, task, trained, pdf, lineage, alias=alias, run_name=STAGE)
+    log_delta_inputs(ctx.tracker, [DeltaInput(t, ctx.catalog.path(t), v) for t, v in
+                                   ((FEATURES, features_version), (LABELS, labels_version))],
+                     context=TRAINING, run_id=run_id)
+    checks = _explain_and_check(ctx, task, trained, pdf, specs, version, run_id, as_of)
+    tables |= {s.name: v for s in (MODEL_IMPORTANCE_SPEC, MODEL_PRIVACY_SPEC)
+               if (v := table_version(ctx.spark, ctx.catalog, s.name)) is not None}
     return StageResult(
         STAGE, "ok", f"registered {task.registered_model} version {version} as {alias}",
-        metrics={k: float(v) for k, v in trained.metrics.items() if v == v} | {"n_train": float(trained.n_train)},
+        metrics={k: float(v) for k, v in trained.metrics.items() if v == v} | {"n_train": float(trained.n_train)}
+        | checks,
         tables=tables,
         details={"model": task.registered_model, "version": version, "alias": alias, "mlflow_run_id": run_id},
     )
+
+
+def _explain_and_check(ctx: Context, task: TaskSpec, trained: TrainedModel, pdf: pd.DataFrame,
+                       specs: list[FeatureSpec], version: str, run_id: str, as_of: dt.date) -> dict[str, float]:
+    """Global importance on the validation persons and the membership-inference check of a new
+    version: tables ``mlhops.model_importance`` / ``mlhops.model_privacy``, its MLflow run and tags."""
+    cfg, name = ctx.settings.models, task.registered_model
+    bs, now = cfg.bootstrap, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    out: dict[str, float] = {}
+    if cfg.explain.enabled:
+        val = explain.sample(pdf[pdf["is_validation"]], cfg.explain.max_rows, bs.seed)
+        found = explain.permutation_importance(trained.model, val, val["label"].to_numpy(), trained.features,
+                                               repeats=cfg.explain.repeats, seed=bs.seed, confidence=bs.confidence)
+        merge_rows(ctx.spark, ctx.catalog, MODEL_IMPORTANCE_SPEC, explain.importance_rows(
+            name, version, explain.TRAINING, found, n=len(val), repeats=cfg.explain.repeats, labels_as_of=as_of))
+        explain.log_training(ctx.tracker, name, version, run_id, found,
+                             explain.reference_values(pdf[~pdf["is_validation"]], specs))
+        out["importance_top"] = float(found[0].importance) if found else float("nan")
+    if cfg.privacy.enabled:
+        mi = privacy.check_model(trained.model, pdf, trained.features, max_auroc=cfg.privacy.max_attack_auroc,
+                                 replicates=cfg.privacy.replicates, confidence=bs.confidence, seed=bs.seed)
+        merge_rows(ctx.spark, ctx.catalog, MODEL_PRIVACY_SPEC, [privacy.privacy_row(name, version, mi, now)])
+        client = ctx.tracker.client()
+        client.log_metric(run_id, "membership_auroc", mi.auroc)
+        client.log_metric(run_id, "membership_auroc_lower", mi.ci_lower)
+        client.log_metric(run_id, "membership_auroc_upper", mi.ci_upper)
+        registry.tag_version(ctx.tracker, name, version, "mlhops.membership_auroc", f"{mi.auroc:.4f}")
+        registry.tag_version(ctx.tracker, name, version, "mlhops.membership_verdict", mi.verdict)
+        if mi.verdict == privacy.FAIL:
+            logger.warning("%s v%s: membership attack AUROC %.3f above %.3f", name, version, mi.auroc, mi.max_auroc)
+        out["membership_auroc"] = mi.auroc
+    return out
 
 
 def _recalibrate(ctx: Context, req: StageRequest[TrainOptions], task: TaskSpec) -> StageResult:

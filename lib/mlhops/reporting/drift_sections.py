@@ -12,7 +12,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from mlhops.io import Catalog, read_table, table_exists
-from mlhops.io.tables.monitoring import DRIFT_METRICS, MULTIVARIATE_DRIFT
+from mlhops.drift.explain import DETECTOR_METHODS, SLICE_STATISTIC
+from mlhops.io.tables.monitoring import DRIFT_EXPLANATIONS, DRIFT_METRICS, MULTIVARIATE_DRIFT
 from mlhops.reporting import distributions, plots
 from mlhops.reporting.html import badge, escape, figure, table
 from mlhops.reporting.notes import day, muted, not_run
@@ -23,6 +24,10 @@ CHART_MEASURE = "psi"
 TOP_FEATURES = 6
 DISTRIBUTION_FEATURES = 6
 OK, INSUFFICIENT = "ok", "insufficient_data"
+# Features shown per flagged window and detector (the table holds every feature's rank).
+TOP_DRIVERS = 3
+# Flagged window-slice-detector explanations listed in the report (latest first).
+EXPLAINED_ROWS = 24
 
 
 def window_summary(d: pd.DataFrame) -> pd.DataFrame:
@@ -153,9 +158,94 @@ def drift(spark: SparkSession, cat: Catalog, max_windows: int) -> str:
     return "".join(parts)
 
 
+def read_explanations(spark: SparkSession, cat: Catalog) -> pd.DataFrame:
+    """``mlhops.drift_explanations`` as pandas (empty when the drift stage has explained nothing yet)."""
+    if not table_exists(spark, cat, DRIFT_EXPLANATIONS):
+        return pd.DataFrame()
+    return read_table(spark, cat, DRIFT_EXPLANATIONS).toPandas()
+
+
+def explanation_summary(ex: pd.DataFrame, n: int = TOP_DRIVERS) -> pd.DataFrame:
+    """Per flagged window, slice value and detector: its ``n`` top features and where the shift sits.
+
+    Args:
+        ex: ``mlhops.drift_explanations`` rows.
+        n: features listed.
+
+    Returns:
+        Columns granularity, window_start, slice (``slice=value``), detector, method (the
+        detector's ranking method), features (``name (score)``, rank order), carrier (the slice
+        value ranked first with the smallest p-value, as ``slice=value``), carrier_share (its
+        statistic over the whole population's), latest window first.
+    """
+    cols = ["granularity", "window_start", "slice", "detector", "method", "features", "carrier", "carrier_share"]
+    if ex.empty:
+        return pd.DataFrame(columns=cols)
+    loc = ex[(ex["method"] == SLICE_STATISTIC) & (ex["rank"] == 1)].sort_values(["p_value", "score"],
+                                                                                ascending=[True, False])
+    carriers = loc.groupby(["granularity", "window_start", "detector"]).head(1).set_index(
+        ["granularity", "window_start", "detector"])
+    rows = []
+    feats = ex[ex["method"] != SLICE_STATISTIC]
+    for (gran, w, sl, val, det), g in feats.groupby(["granularity", "window_start", "slice", "slice_value", "detector"]):
+        method = DETECTOR_METHODS.get(str(det), ("",))[0]
+        top = g[g["method"] == method].sort_values("rank").head(n)
+        named = ", ".join(f"{r.feature} ({r.score:.3g})" for r in top.itertuples())
+        c = carriers.loc[(gran, w, det)] if (gran, w, det) in carriers.index else None
+        rows.append((gran, w, f"{sl}={val}", det, method, named,
+                     f"{c['slice']}={c['slice_value']}" if c is not None else "",
+                     float(c["share"]) if c is not None and pd.notna(c["share"]) else None))
+    out = pd.DataFrame(rows, columns=cols)
+    return out.sort_values(["window_start", "slice", "detector"], ascending=[False, True, True]).reset_index(drop=True)
+
+
+def window_explanation(ex: pd.DataFrame, window_start: object, detector: str, slice_name: str,
+                       slice_value: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One flagged window's explanation for one detector: ``(features, slices)``.
+
+    Args:
+        ex: ``mlhops.drift_explanations`` rows.
+        window_start: the window (any date-like value of its start day).
+        detector: the detector.
+        slice_name: the slice of the result explained (``all`` for the whole population).
+        slice_value: its value.
+
+    Returns:
+        The features of that slice value by method and rank (score, share, p- and q-value) and
+        the detector's slice values ranked within each slice (statistic, share of the whole
+        population's, p- and q-value); empty frames when the window was not explained.
+    """
+    if ex.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    at = ex[(pd.to_datetime(ex["window_start"]).dt.normalize() == pd.Timestamp(window_start).normalize())
+            & (ex["detector"] == detector)]
+    feats = at[(at["method"] != SLICE_STATISTIC) & (at["slice"] == slice_name) & (at["slice_value"] == slice_value)]
+    slices = at[at["method"] == SLICE_STATISTIC]
+    return (feats.sort_values(["method", "rank"])[["method", "rank", "feature", "score", "share", "p_value", "q_value",
+                                                   "n_reference", "n_current"]].reset_index(drop=True),
+            slices.sort_values(["slice", "rank"])[["slice", "slice_value", "rank", "score", "share", "p_value",
+                                                   "q_value", "n_current"]].reset_index(drop=True))
+
+
+def _explained(spark: SparkSession, cat: Catalog) -> str:
+    summary = explanation_summary(read_explanations(spark, cat))
+    if summary.empty:
+        return ""
+    rows = [(r.granularity, day(r.window_start), r.slice, r.detector, r.method, r.features or "—", r.carrier or "—",
+             r.carrier_share) for r in summary.head(EXPLAINED_ROWS).itertuples()]
+    return ("<h3>What drives the flagged windows</h3>"
+            + muted("Per flagged window, slice value and detector: the features it relied on most (classifier: "
+                    "permutation importance, the held-out AUC lost when the feature is shuffled; MMD, LSDD, KS: the "
+                    "MMD statistic lost when the feature is left out), and the slice value that carries the shift "
+                    "(ranked first by the detector's own statistic; share = its statistic over the whole "
+                    "population's). All rows: mlhops/drift_explanations.")
+            + table(["granularity", "window", "slice", "detector", "ranked by", f"top {TOP_DRIVERS} features (score)",
+                     "carried by", "share"], rows))
+
+
 def multivariate(spark: SparkSession, cat: Catalog) -> str:
     """Multivariate drift p-values per detector over windows (threshold drawn; untested windows
-    marked), and the latest results with their status."""
+    marked), the latest results with their status, and what drives each flagged window."""
     if not table_exists(spark, cat, MULTIVARIATE_DRIFT):
         return not_run(MULTIVARIATE_DRIFT)
     df = read_table(spark, cat, MULTIVARIATE_DRIFT).drop("extra", "features").toPandas()
@@ -191,4 +281,5 @@ def multivariate(spark: SparkSession, cat: Catalog) -> str:
              int(r.n_reference), int(r.n_current)) for r in last.itertuples()]
     parts.append("<h3>Latest results</h3>" + table(["window", "detector", "feature set", "slice", "statistic",
                                                     "p-value", "flag", "n ref", "n cur"], rows))
+    parts.append(_explained(spark, cat))
     return "".join(parts)

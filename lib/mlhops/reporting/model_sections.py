@@ -1,5 +1,5 @@
 """Report sections of the model: performance (realized and CBPE), calibration, fairness, and the
-model-monitoring tables (label shift, concept drift, triggers, label requests).
+model-monitoring tables (label shift, concept drift, triggers, label requests, champion vs challenger).
 
 The reliability diagram is the one place the report joins the inference log with labels: it
 keeps only per-bin aggregates (cases, mean predicted risk, observed rate) and drops bins smaller
@@ -19,10 +19,11 @@ from pyspark.sql import functions as F
 from mlhops.io import Catalog, read_table, table_exists
 from mlhops.io.tables.models import (
     FAIRNESS_DISPARITIES, INFERENCE_LOG, LABEL_REQUESTS, LABELS, MODEL_DRIFT, MODEL_TRIGGERS, PERFORMANCE_METRICS,
+    PROMOTION_DECISIONS,
 )
 from mlhops.io.tables.operations import ALERTS
 from mlhops.reporting import plots
-from mlhops.reporting.html import badge, escape, figure, table
+from mlhops.reporting.html import badge, escape, figure, fmt, table
 from mlhops.reporting.notes import day, muted, not_run
 
 if TYPE_CHECKING:
@@ -183,19 +184,24 @@ def fairness(spark: SparkSession, cat: Catalog, min_group: int | None) -> str:
     for metric, g in latest.groupby("metric"):
         if metric not in ("sensitivity", "ppv", "ece", "auroc"):
             continue
-        labels = [f"{r.attribute}={r.grp} vs {r.reference_group}" for r in g.itertuples()]
-        parts.append(figure(plots.interval_dots(labels, g["difference"].tolist(), g["ci_lower"].tolist(),
-                                                g["ci_upper"].tolist(), title=f"{metric} gap to the reference group",
+        labels = [f"v{r.model_version} {r.attribute}={r.grp} vs {r.reference_group}" for r in g.itertuples()]
+        # The stored interval is the group's own; against a fixed reference value it bounds the gap.
+        lower, upper = g["ci_lower"] - g["reference_value"], g["ci_upper"] - g["reference_value"]
+        parts.append(figure(plots.interval_dots(labels, g["difference"].tolist(), lower.tolist(),
+                                                upper.tolist(), title=f"{metric} gap to the reference group",
                                                 xlabel=f"{metric}: group - reference",
                                                 flagged=g["flagged"].astype(bool).tolist()),
-                            f"Gap of each reportable group's {metric} to its reference group with its bootstrap "
-                            "interval (red: flagged); an interval across 0 is not a demonstrated gap.",
+                            f"Gap of each reportable group's {metric} to its reference group, with the group's "
+                            "bootstrap interval less the reference value (red: flagged); an interval across 0 is "
+                            "not a demonstrated gap.",
                             f"fairness {metric}"))
-    rows = [(r.attribute, r.grp, r.reference_group, r.metric, r.group_value, r.reference_value, r.difference,
-             r.ci_lower, r.ci_upper, int(r.n), badge("gap", "fail") if r.flagged else "") for r in latest.itertuples()]
+    latest = latest.sort_values(["model_version", "metric", "attribute", "grp"])
+    rows = [(f"v{r.model_version}", r.attribute, r.grp, r.reference_group, r.metric, r.group_value,
+             r.reference_value, r.difference, r.ci_lower, r.ci_upper, int(r.n), badge("gap", "fail") if r.flagged else "")
+            for r in latest.itertuples()]
     return "".join(parts) + f"<h3>Latest window ({day(latest['window_start'].iloc[0])})</h3>" + table(
-        ["attribute", "group", "reference", "metric", "group value", "reference value", "difference", "CI low",
-         "CI high", "n", "flag"], rows)
+        ["version", "attribute", "group", "reference", "metric", "group value", "reference value", "difference",
+         "group CI low", "group CI high", "n", "flag"], rows)
 
 
 def _summary(name: str, pdf: pd.DataFrame) -> str:
@@ -250,4 +256,142 @@ def monitoring(spark: SparkSession, cat: Catalog) -> str:
         parts.append(table(keep, [tuple(day(v) if c == "window_start" else v for c, v in zip(keep, r))
                                   for r in pdf[keep].itertuples(index=False)])
                      if len(pdf) else muted(f"None recorded: {name.replace('.', '/')} is empty."))
+    parts.append("<h3>Champion vs challenger</h3>" + promotion_decisions(spark, cat))
     return "".join(parts)
+
+
+def _interval(v: float, lo: float, hi: float) -> str:
+    return f"{v:+.3f} [{lo:+.3f}, {hi:+.3f}]" if pd.notna(v) and pd.notna(lo) else fmt(v)
+
+
+def promotion_decisions(spark: SparkSession, cat: Catalog) -> str:
+    """The declared rule's decisions on each champion / challenger pair, newest first, with the evidence."""
+    if not table_exists(spark, cat, PROMOTION_DECISIONS):
+        return muted("No challenger compared yet: a challenger is trained or recalibrated when a trigger fires, "
+                     "shadow-scored, then compared here on the cases neither model saw.")
+    pdf = read_table(spark, cat, PROMOTION_DECISIONS).toPandas().sort_values("decided_at", ascending=False).head(20)
+    css = {"promote": "ok", "reject_challenger": "fail"}
+    rows = [(r.model_name, f"v{r.champion_version}", f"v{r.challenger_version}", day(r.labels_as_of),
+             badge(r.decision.replace("_", " "), css.get(r.decision, "muted")), "yes" if r.applied else "no",
+             f"{int(r.n)} ({int(r.n_positive)}+, {int(r.n_persons)} persons)",
+             _interval(r.auroc_diff, r.auroc_diff_lower, r.auroc_diff_upper),
+             _interval(r.brier_diff, r.brier_diff_lower, r.brier_diff_upper),
+             f"{fmt(r.ece_champion)} -> {fmt(r.ece_challenger)}", r.reason) for r in pdf.itertuples()]
+    return ("<p>Both versions on the same labelled cases of persons neither training saw; differences are "
+            "challenger - champion with paired-bootstrap intervals (persons resampled). The rule is declared in "
+            "<code>models.promotion</code>; applied = the aliases moved (auto-promotion, or a rejected challenger "
+            "retired).</p>"
+            + table(["model", "champion", "challenger", "labels as of", "decision", "applied", "cases",
+                     "AUROC diff [CI]", "Brier diff [CI]", "ECE", "why"], rows))
+
+
+def _versions_to_compare(tracker: Tracker | None, name: str, have: list[str]) -> list[str]:
+    """Champion then challenger when the registry names them and they have a training profile;
+    otherwise the two newest versions with one."""
+    from mlhops.models import registry
+
+    picked: list[str] = []
+    if tracker is not None:
+        try:
+            for alias in (registry.CHAMPION, registry.CHALLENGER):
+                v = registry.alias_version(tracker, name, alias)
+                if v is not None and v in have and v not in picked:
+                    picked.append(v)
+        except Exception:  # noqa: BLE001 - the report renders without the registry
+            logger.warning("model registry not readable for the importance comparison", exc_info=True)
+    return picked or sorted(have, key=int)[-2:]
+
+
+def _ci(v: float, lo: float, hi: float) -> str:
+    return f"{v:.4f} [{lo:.4f}, {hi:.4f}]" if pd.notna(lo) and pd.notna(hi) else fmt(v)
+
+
+def importance(spark: SparkSession, cat: Catalog, tracker: Tracker | None = None, top_k: int = 10) -> str:
+    """Global importance (validation split) of champion and challenger side by side, with rank changes."""
+    from mlhops.io.tables.models import MODEL_IMPORTANCE
+    from mlhops.models.explain import TRAINING
+
+    if not table_exists(spark, cat, MODEL_IMPORTANCE):
+        return not_run(MODEL_IMPORTANCE)
+    df = read_table(spark, cat, MODEL_IMPORTANCE).where(F.col("computed_on") == TRAINING).toPandas()
+    if df.empty:
+        return muted("No version has a training importance profile yet.")
+    parts = ["<p>Permutation importance: the drop in AUROC on the version's validation persons when one "
+             "feature is shuffled, mean over the repeats with a t-interval; rank 1 matters most.</p>"]
+    for name, g in df.groupby("model_name"):
+        versions = _versions_to_compare(tracker, str(name), sorted(g["model_version"].astype(str).unique()))
+        prof = {v: g[g["model_version"] == v].set_index("feature") for v in versions}
+        first = prof[versions[0]].sort_values("rank")
+        shown = list(first.index[:top_k])
+        for v in versions[1:]:
+            shown += [f for f in prof[v].sort_values("rank").index[:top_k] if f not in shown]
+        labels, est, lo, hi = [], [], [], []
+        for f in shown:
+            for v in versions:
+                if f in prof[v].index:
+                    r = prof[v].loc[f]
+                    labels.append(f"{f} v{v}")
+                    est.append(float(r["importance"]))
+                    lo.append(float(r["ci_lower"]))
+                    hi.append(float(r["ci_upper"]))
+        title = " vs ".join(f"v{v}" for v in versions)
+        parts.append(figure(plots.interval_dots(labels, est, lo, hi, title=f"{name}: importance {title}",
+                                                xlabel="AUROC drop when the feature is permuted"),
+                            "Each feature's importance in each version with its interval; an interval across 0 "
+                            "is not a demonstrated contribution.", f"importance {name}"))
+        headers = ["feature"] + [h for v in versions for h in (f"v{v} importance [CI]", f"v{v} rank")]
+        if len(versions) > 1:
+            headers.append(f"rank change v{versions[0]} -> v{versions[1]}")
+        rows = []
+        for f in shown:
+            row: list[Any] = [f]
+            ranks = []
+            for v in versions:
+                if f in prof[v].index:
+                    r = prof[v].loc[f]
+                    row += [_ci(r["importance"], r["ci_lower"], r["ci_upper"]), int(r["rank"])]
+                    ranks.append(int(r["rank"]))
+                else:
+                    row += ["—", "—"]
+                    ranks.append(None)
+            if len(versions) > 1:
+                row.append(f"{ranks[0] - ranks[1]:+d}" if None not in ranks[:2] else "—")
+            rows.append(tuple(row))
+        parts.append(f"<h3>{escape(name)}: {escape(title)}</h3>" + table(headers, rows))
+        if len(versions) == 1:
+            parts.append(muted("Only one version has a training importance profile (a recalibration keeps its "
+                               "parent's ranking: it changes no feature's effect on the ordering)."))
+    return "".join(parts)
+
+
+def importance_drift(spark: SparkSession, cat: Catalog, min_rank_correlation: float) -> str:
+    """Rank correlation of each labelled window's importance profile with its version's training profile."""
+    from mlhops.io.tables.models import MODEL_IMPORTANCE
+    from mlhops.models.explain import TRAINING
+
+    if not table_exists(spark, cat, MODEL_IMPORTANCE):
+        return not_run(MODEL_IMPORTANCE)
+    df = read_table(spark, cat, MODEL_IMPORTANCE).where(F.col("computed_on") != TRAINING).toPandas()
+    if df.empty:
+        return muted("No labelled window has enough cases for an importance profile yet.")
+    per = df.groupby(["model_name", "model_version", "computed_on"], as_index=False).agg(
+        rho=("rank_correlation", "first"), n=("n", "first"))
+    tops = df[df["rank"] == 1].set_index(["model_name", "model_version", "computed_on"])["feature"]
+    per = per.sort_values(["model_name", "model_version", "computed_on"])
+    series = {f"{m} v{v}": (pd.to_datetime(g["computed_on"]).tolist(), g["rho"].astype(float).tolist())
+              for (m, v), g in per.groupby(["model_name", "model_version"]) if g["rho"].notna().any()}
+    parts = []
+    if series:
+        parts.append(figure(plots.lines_over_time(series, title="Importance profile vs training (Spearman)",
+                                                  ylabel="rank correlation", threshold=min_rank_correlation),
+                            "Per labelled window: Spearman correlation of the features' permutation importance "
+                            "with the version's training profile; below the line the model leans on different "
+                            "features than it learned to.", "importance drift"))
+    rows = []
+    for r in per.itertuples():
+        low = pd.notna(r.rho) and r.rho < min_rank_correlation
+        rows.append((r.model_name, f"v{r.model_version}", r.computed_on, fmt(r.rho), int(r.n),
+                     tops.get((r.model_name, r.model_version, r.computed_on), "—"),
+                     badge("changed", "fail") if low else ""))
+    return "".join(parts) + table(["model", "version", "window", "rank correlation", "cases", "top feature",
+                                   "flag"], rows)

@@ -11,11 +11,11 @@ from pyspark.sql import SparkSession
 
 from mlhops import __version__
 from mlhops.io import Catalog
-from mlhops.reporting import drift_sections, model_card, model_sections, sections
+from mlhops.reporting import checklist, drift_sections, model_card, model_sections, sections
 from mlhops.reporting.html import page
 
 if TYPE_CHECKING:
-    from mlhops.config.stages import ModelSettings, ReportSettings
+    from mlhops.config.stages import ChecklistSettings, ModelSettings, ReportSettings
     from mlhops.hashing import KeyedHasher
     from mlhops.tracking import Tracker
 
@@ -32,6 +32,8 @@ def build_report(
     environment: str,
     run_id: str,
     hasher: KeyedHasher | None = None,
+    records: ChecklistSettings | None = None,
+    checklist_items: list[checklist.ChecklistItem] | None = None,
 ) -> str:
     """The whole report as one HTML string (inline CSS and PNG plots; no network needed).
 
@@ -45,7 +47,13 @@ def build_report(
         run_id: the run the report belongs to.
         hasher: the keyed hasher of the inference log (``ctx.hasher``); the reliability diagram
             matches labels to scores with it and says so when it is missing.
+        records: the team's ``governance.checklist`` records (model card, checklist); None: none recorded.
+        checklist_items: the checklist when the caller gathered it already (:func:`gather_checklist`).
     """
+    from mlhops.config.stages import ChecklistSettings
+
+    records = records or ChecklistSettings()
+    items = checklist_items if checklist_items is not None else gather_checklist(spark, cat, tracker, records)
     mg = models.fairness.min_group_size
     parts = [
         ("alerts", "Alerts", sections.alerts(spark, cat, run_id)),
@@ -58,25 +66,41 @@ def build_report(
          model_sections.performance(spark, cat, tracker, models.task)),
         ("calibration", "Calibration", model_sections.calibration(spark, cat, hasher, models)),
         ("fairness", "Fairness", model_sections.fairness(spark, cat, mg)),
-        ("model-monitoring", "Label shift, concept drift, triggers and label requests",
+        ("model-monitoring", "Label shift, concept drift, triggers, label requests and promotion",
          model_sections.monitoring(spark, cat)),
-        ("model-card", "Model card", model_card.render(spark, cat, tracker, report, models)),
+        ("importance", "Model explanations: global importance, champion vs challenger",
+         model_sections.importance(spark, cat, tracker, models.explain.top_k)),
+        ("importance-drift", "Importance profile over windows",
+         model_sections.importance_drift(spark, cat, models.explain.min_rank_correlation)),
+        ("model-card", "Model card", model_card.render(spark, cat, tracker, report, models, records)),
+        ("checklist", "MLHOps checklist: evidence", checklist.render_html(items)),
     ]
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     subtitle = f"run {run_id} · generated {now} · environment {environment} · mlhops {__version__}"
     return page(report.title, subtitle, parts)
 
 
-def write_report(html: str, cat: Catalog, run_id: str) -> Path:
+def gather_checklist(spark: SparkSession, cat: Catalog, tracker: Tracker | None,
+                     records: ChecklistSettings) -> list[checklist.ChecklistItem]:
+    """The checklist items of the warehouse's models (see :mod:`mlhops.reporting.checklist`)."""
+    return checklist.gather(spark, cat, tracker, model_card.model_names(spark, cat), records)
+
+
+def write_report(html: str, cat: Catalog, run_id: str, checklist_md: str | None = None) -> Path:
     """Write ``<warehouse>/reports/report-<run_id>.html`` (and ``latest.html``); returns the path.
 
-    Local warehouses only; on object storage the report goes to MLflow as an artifact.
+    With ``checklist_md``, the checklist's Markdown export goes beside it
+    (``checklist-<run_id>.md`` and ``checklist.md``). Local warehouses only; on object storage
+    the report goes to MLflow as an artifact.
     """
     out_dir = Path(cat.reports_dir.replace("file://", ""))
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"report-{run_id}.html"
     path.write_text(html, encoding="utf-8")
     (out_dir / "latest.html").write_text(html, encoding="utf-8")
+    if checklist_md is not None:
+        (out_dir / f"checklist-{run_id}.md").write_text(checklist_md, encoding="utf-8")
+        (out_dir / "checklist.md").write_text(checklist_md, encoding="utf-8")
     logger.info("report written: %s", path)
     return path
 

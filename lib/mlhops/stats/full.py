@@ -40,13 +40,13 @@ def full_run(
     touched = _dates(r[0] for r in features.select("event_date").distinct().collect())
     run.days = len(touched)
     with timed("day states"):
-        overwrite_by_window(spark, compute_states(features, specs, stats), catalog, PROFILE_STATES)
+        overwrite_by_window(compute_states(features, specs, stats), catalog, PROFILE_STATES)
     plan = window_plan(touched, stats)
     days = read_table(spark, catalog, PROFILE_STATES).where(F.col("granularity") == "day")
     derived = _window_states(days.drop("granularity", "window_end"), touched, stats)
     if derived is not None:
         with timed("window states"):
-            replace_by_window(spark, derived, catalog, PROFILE_STATES, "granularity != 'day'")
+            replace_by_window(derived, catalog, PROFILE_STATES, "granularity != 'day'")
     run.windows = {k: len(v) for k, v in plan.items()}
     run.baseline_recomputed = update_baseline(spark, catalog, stats, specs, touched, True)
     run.drift_windows = recompute_all_metrics(spark, catalog, stats, plan, drift)
@@ -65,7 +65,8 @@ def recompute_all_metrics(
     states = read_table(spark, catalog, PROFILE_STATES)
     edges = bin_edges(spark, catalog)
     with timed("profile metrics"):
-        overwrite_by_window(spark, profile_metrics(states, edges, stats.quantiles, stats.top_k), catalog, PROFILE_METRICS)
+        metrics = profile_metrics(states, edges, stats.quantiles, stats.top_k, min_cell=stats.min_cell_size)
+        overwrite_by_window(metrics, catalog, PROFILE_METRICS)
     if drift is None:
         return 0
     with timed("drift"):

@@ -141,7 +141,8 @@ def _commit(
 
     def commit_metrics() -> None:
         with timed("profile metrics"):
-            metrics = profile_metrics(night.new, edges, stats.quantiles, stats.top_k)
+            metrics = profile_metrics(night.new, edges, stats.quantiles, stats.top_k,
+                                      min_cell=stats.min_cell_size)
             replace_where(metrics, catalog, PROFILE_METRICS, night.plan.states_predicate)
 
     def commit_drift() -> None:

@@ -34,9 +34,10 @@ def bins_from_baseline(baseline: DataFrame, n_bins: int) -> DataFrame:
     )
 
 
-def _top_k(k: int) -> Column:
+def _top_k(k: int, min_cell: int = 0) -> Column:
     return F.expr(
-        f"""transform(slice(array_sort(filter(map_entries(counts), e -> e.key != '{OTHER_CATEGORY}'),
+        f"""transform(slice(array_sort(filter(map_entries(counts),
+                                              e -> e.key != '{OTHER_CATEGORY}' AND e.value >= {int(min_cell)}),
             (a, b) -> CASE WHEN a.value > b.value THEN -1 WHEN a.value < b.value THEN 1
                            WHEN a.key < b.key THEN -1 WHEN a.key > b.key THEN 1 ELSE 0 END), 1, {k}),
             e -> named_struct('value', e.key, 'count', e.value))"""
@@ -49,13 +50,21 @@ def edges_by_feature(bins: DataFrame) -> dict[str, list[float]]:
 
 
 def profile_metrics(
-    states: DataFrame, bins: Mapping[str, Sequence[float]] | None, quantiles: Sequence[float], top_k: int
+    states: DataFrame, bins: Mapping[str, Sequence[float]] | None, quantiles: Sequence[float], top_k: int,
+    *, min_cell: int = 0,
 ) -> DataFrame:
     """Profile metrics (:data:`PROFILE_SCHEMA`) of every state row; histograms over ``bins``
-    (:func:`edges_by_feature`), none without."""
-    has_kll = F.col("kll").isNotNull() & (F.col("n") > 0)
-    qs = F.array(*[F.lit(float(q)) for q in quantiles])
+    (:func:`edges_by_feature`), none without.
+
+    Small cells (``min_cell``; 0 publishes everything): a row with fewer than ``min_cell`` values
+    publishes its counts only (no mean, spread, extremes, quantiles, distinct count or histogram:
+    with a handful of people they are those people's values), and top-k lists only categories
+    counted at least ``min_cell`` times, in every window and slice.
+    """
     n = F.col("n")
+    large = n >= F.lit(min_cell)
+    has_kll = F.col("kll").isNotNull() & (n > 0) & large
+    qs = F.array(*[F.lit(float(q)) for q in quantiles])
     # The few bin edges are literals of the expression: Spark's KLL rank lookup takes constant
     # split points.
     edges: Column = F.lit(None).cast("array<double>")
@@ -81,21 +90,20 @@ def profile_metrics(
         "n_null",
         F.when(F.col("n_rows") > 0, F.col("n_null") / F.col("n_rows")).alias("null_fraction"),
         "n",
-        "mean",
-        F.when((n > 1) & F.col("m2").isNotNull(), F.sqrt(F.greatest(F.col("m2"), F.lit(0.0)) / (n - 1))).alias(
-            "stddev"
-        ),
-        "min",
-        "max",
+        F.when(large, F.col("mean")).alias("mean"),
+        F.when(large & (n > 1) & F.col("m2").isNotNull(),
+               F.sqrt(F.greatest(F.col("m2"), F.lit(0.0)) / (n - 1))).alias("stddev"),
+        F.when(large, F.col("min")).alias("min"),
+        F.when(large, F.col("max")).alias("max"),
         F.when(
             has_kll,
             F.arrays_zip(qs.alias("q"), F.kll_sketch_get_quantile_double("kll", qs).alias("value")),
         ).alias("quantiles"),
-        F.when(F.col("hll").isNotNull(), F.round(F.hll_sketch_estimate("hll")).cast("long")).alias(
+        F.when(large & F.col("hll").isNotNull(), F.round(F.hll_sketch_estimate("hll")).cast("long")).alias(
             "distinct_approx"
         ),
         F.when(edge_ok, edges).alias("hist_edges"),
         F.when(edge_ok, hist).alias("hist_counts"),
-        F.when(F.col("counts").isNotNull(), _top_k(top_k)).alias("top_k"),
+        F.when(F.col("counts").isNotNull(), _top_k(top_k, min_cell)).alias("top_k"),
     )
     return out.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in PROFILE_SCHEMA.fields])

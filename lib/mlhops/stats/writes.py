@@ -8,14 +8,13 @@ files instead of every large one.
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 
 from mlhops.io import Catalog, replace_where, write_overwrite
-from mlhops.spark import spark_conf
 
-# Rows per file of a full run's writes.
+# Rows per file of a full run's writes (a per-write option: the session's
+# spark.sql.files.maxRecordsPerFile stays as it is for the threads writing beside this one).
 ROWS_PER_FILE = 1024
-MAX_RECORDS_PER_FILE = "spark.sql.files.maxRecordsPerFile"
 
 
 def by_window(df: DataFrame) -> DataFrame:
@@ -23,13 +22,11 @@ def by_window(df: DataFrame) -> DataFrame:
     return df.sortWithinPartitions("granularity", "window_start")
 
 
-def overwrite_by_window(spark: SparkSession, df: DataFrame, catalog: Catalog, name: str) -> None:
+def overwrite_by_window(df: DataFrame, catalog: Catalog, name: str) -> None:
     """Overwrite table ``name`` with ``df``, laid out by window."""
-    with spark_conf(spark, {MAX_RECORDS_PER_FILE: str(ROWS_PER_FILE)}):
-        write_overwrite(by_window(df), catalog, name)
+    write_overwrite(by_window(df), catalog, name, max_records_per_file=ROWS_PER_FILE)
 
 
-def replace_by_window(spark: SparkSession, df: DataFrame, catalog: Catalog, name: str, predicate: str) -> None:
+def replace_by_window(df: DataFrame, catalog: Catalog, name: str, predicate: str) -> None:
     """Replace the rows of ``name`` matching ``predicate`` with ``df``, laid out by window."""
-    with spark_conf(spark, {MAX_RECORDS_PER_FILE: str(ROWS_PER_FILE)}):
-        replace_where(by_window(df), catalog, name, predicate)
+    replace_where(by_window(df), catalog, name, predicate, max_records_per_file=ROWS_PER_FILE)

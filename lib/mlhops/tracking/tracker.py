@@ -14,11 +14,34 @@ from pathlib import Path
 from typing import Any
 
 from mlhops.config.model import MlflowSettings
+from mlhops.tracking.naming import registered_model_name
 
 logger = logging.getLogger(__name__)
 
 # MLflow param values are capped at 6000 chars; keep params short and non-identifying.
 MAX_PARAM_CHARS = 500
+
+
+@contextlib.contextmanager
+def root_logging_kept() -> Iterator[None]:
+    """Restore the root logger's handlers and level afterwards.
+
+    Creating a SQL store runs MLflow's Alembic migrations, whose ``fileConfig`` replaces the root
+    logger's handlers (the run's log file included) and sets it to WARN: every mlhops line after
+    the first store creation in a process was lost.
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        for h in list(root.handlers):
+            if h not in handlers:
+                root.removeHandler(h)
+        for h in handlers:
+            if h not in root.handlers:
+                root.addHandler(h)
+        root.setLevel(level)
 
 
 def safe_params(params: Mapping[str, Any]) -> dict[str, str]:
@@ -57,6 +80,7 @@ class Tracker:
         store); the experiment is looked up (or created) once per tracker.
         """
         import mlflow
+        from mlflow.tracking import MlflowClient
 
         tracking, registry, artifacts = self._uris()
         mlflow.set_tracking_uri(tracking)
@@ -64,11 +88,17 @@ class Tracker:
         if self._experiment_id is None:
             os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
             logging.getLogger("alembic").setLevel(logging.WARNING)
-            exp = mlflow.get_experiment_by_name(self.settings.experiment)
-            if exp is None:
-                exp_id = mlflow.create_experiment(self.settings.experiment, artifact_location=artifacts)
-            else:
-                exp_id = exp.experiment_id
+            with root_logging_kept():  # a new store's migrations reconfigure logging (below)
+                exp = mlflow.get_experiment_by_name(self.settings.experiment)
+                if exp is None:
+                    exp_id = mlflow.create_experiment(self.settings.experiment, artifact_location=artifacts)
+                else:
+                    exp_id = exp.experiment_id
+                # The model registry has a store of its own, created (and migrated) on its first
+                # use: made here, where logging is restored after it, and cached by MLflow
+                # thereafter. Else the first registry call of a run (train, drift) silenced the
+                # run's log file for the rest of the run.
+                MlflowClient(tracking_uri=tracking, registry_uri=registry).search_registered_models(max_results=1)
             self._experiment_id = str(exp_id)
         mlflow.set_experiment(experiment_id=self._experiment_id)
         return self._experiment_id
@@ -80,6 +110,10 @@ class Tracker:
         self.configure()
         tracking, registry, _ = self._uris()
         return MlflowClient(tracking_uri=tracking, registry_uri=registry)
+
+    def registered_name(self, name: str) -> str:
+        """The registry's name for model ``name`` (three-level on Unity Catalog)."""
+        return registered_model_name(self.settings, name)
 
     @contextlib.contextmanager
     def run(

@@ -203,6 +203,56 @@ def test_new_alerts_are_posted_once_to_the_webhook(spark, quality_warehouse, set
     assert payload["alerts"][0]["runbook"] == "docs/runbooks/quality.md#quality-check-failed"
 
 
+class _FlakyHook(_Hook):
+    """Refuses every post (503) until ``accept`` is set."""
+
+    received: list = []
+    refused = 0
+    accept = False
+
+    def do_POST(self):  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if not _FlakyHook.accept:
+            _FlakyHook.refused += 1
+            self.send_response(503)
+            self.end_headers()
+            return
+        _FlakyHook.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+
+def test_alerts_a_refused_webhook_did_not_take_are_delivered_by_the_next_run(spark, quality_warehouse,
+                                                                              settings_factory):
+    from mlhops.io import Catalog, read_table
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), _FlakyHook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    fresh = quality_warehouse.warehouse.rstrip("/") + "_flaky"
+    shutil.copytree(quality_warehouse.warehouse, fresh)
+    shutil.rmtree(f"{fresh}/mlhops/alerts", ignore_errors=True)
+    s = settings_factory(fresh, alerts={"webhook_url": f"http://127.0.0.1:{server.server_port}/hook"})
+    table = lambda: read_table(spark, Catalog(s.warehouse), "mlhops.alerts").toPandas()  # noqa: E731
+    try:
+        first = run_alerts(spark, s, "f1")
+        queued = table()
+        _FlakyHook.accept = True
+        second = run_alerts(spark, s, "f2")
+        delivered = table()
+        run_alerts(spark, s, "f3")
+    finally:
+        server.shutdown()
+    # The endpoint was down: every attempt refused, the alerts stored and queued, not lost.
+    assert _FlakyHook.refused >= 1 and first.metrics["webhook_delivered"] == 0
+    assert first.metrics["webhook_pending"] == len(queued) >= 1 and "still queued" in first.message
+    assert queued["notify"].all() and queued["delivered_at"].isna().all() and (queued["delivery_attempts"] == 1).all()
+    # The next run raises nothing new but delivers the queued ones, once.
+    assert second.metrics["alerts_new"] == 0 and second.metrics["webhook_delivered"] == len(queued)
+    assert len(_FlakyHook.received) == 1
+    assert sorted(a["alert_id"] for a in _FlakyHook.received[0]["alerts"]) == sorted(queued["alert_id"])
+    assert delivered["delivered_at"].notna().all() and (delivered["delivery_attempts"] == 2).all()
+
+
 # --- quarantine: the real ETL stage on a Synthea export with unreadable observation rows ----------------
 
 

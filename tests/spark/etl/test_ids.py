@@ -47,3 +47,34 @@ def test_known_keys_keep_their_ids_and_new_keys_continue_after_the_largest(spark
     stored = read_table(spark, catalog, ID_MAP)
     assert stored.count() == len(first) + 13
     assert stored.groupBy("kind", "id").count().where("count > 1").count() == 0
+
+
+def test_two_writers_assigning_at_once_never_share_an_id_and_get_back_what_was_stored(spark, tmp_path):
+    """No lease here: the assignment on its own detects a concurrent id_map commit and retries."""
+    import threading
+
+    catalog = Catalog(str(tmp_path))
+    assign_ids(spark, catalog, _keys(spark, [("person", "seed")]), "seed")
+    for round_ in range(2):
+        barrier = threading.Barrier(2)
+        got: dict[str, dict[tuple[str, str], int]] = {}
+
+        def writer(name: str, round_: int = round_, barrier: threading.Barrier = barrier) -> None:
+            pairs = [("person", f"{name}-{round_}-{i:03d}") for i in range(60)] + [("person", f"shared-{round_}")]
+            frame = _keys(spark, pairs)
+            barrier.wait()
+            got[name] = _ids(assign_ids(spark, catalog, frame, f"run-{name}"))
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in ("a", "b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert set(got) == {"a", "b"}
+        stored = _ids(read_table(spark, catalog, ID_MAP))
+        for name in ("a", "b"):
+            assert all(stored[k] == v for k, v in got[name].items())  # returned ids are the committed ones
+        assert got["a"][("person", f"shared-{round_}")] == got["b"][("person", f"shared-{round_}")]
+    table = read_table(spark, catalog, ID_MAP)
+    assert table.count() == 1 + 2 * (2 * 60 + 1)
+    assert table.groupBy("kind", "id").count().where("count > 1").count() == 0

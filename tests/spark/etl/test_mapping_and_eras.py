@@ -7,7 +7,7 @@ import datetime as dt
 from pyspark.sql import functions as F
 
 from mlhops.etl.eras import condition_eras, drug_eras
-from mlhops.etl.events import EVENT_SCHEMA
+from mlhops.etl.events import ALLERGY, EVENT_SCHEMA
 from mlhops.etl.mapping import map_events, mapping_rates
 from mlhops.etl.vocabulary import Vocabulary
 
@@ -52,6 +52,24 @@ def test_codes_route_to_the_table_of_their_standard_domain_and_unmapped_codes_to
     assert mapped["d"]["unit_concept_id"] == 0
     rates = mapping_rates(map_events(events, _vocab(spark)))
     assert rates["SNOMED"]["rate"] == 0.5 and rates["LOINC"]["rate"] == 1.0
+
+
+def test_every_allergy_is_an_observation_and_a_drug_allergy_holds_the_drug_as_its_value(spark):
+    events = spark.createDataFrame([
+        _event("drug", "RxNorm", "99", ALLERGY),        # a drug: value of "Allergy to drug"
+        _event("unmapped-drug", "RxNorm", "12345", ALLERGY),
+        _event("finding", "SNOMED", "222", ALLERGY),     # an allergy finding: the observation itself
+        _event("exposure", "RxNorm", "99", "Drug"),     # the same drug, taken: a drug exposure
+    ], EVENT_SCHEMA)
+    got = lambda vocab: {r["event_key"]: (r["target_table"], r["concept_id"], r["value_as_concept_id"])  # noqa: E731
+                         for r in map_events(events, vocab).collect()}
+    without = got(_vocab(spark))  # the vocabulary lacks "Allergy to drug": concept 0, the drug still the value
+    assert without == {"drug": ("observation", 0, 5), "unmapped-drug": ("observation", 0, 0),
+                       "finding": ("observation", 2, None), "exposure": ("drug_exposure", 5, None)}
+    v = _vocab(spark)
+    allergy = spark.createDataFrame([(7, "Allergy to drug", "Observation", "SNOMED", "Clinical Finding", "S", "416098002", None)], CONCEPT_DDL)
+    assert got(Vocabulary(v.concept.unionByName(allergy), v.concept_relationship, ()))["drug"] == ("observation", 7, 5)
+    assert mapping_rates(map_events(events, v))["RxNorm"]["mapped"] == 2.0  # the mapped drug counts, as value or exposure
 
 
 def test_condition_occurrences_within_30_days_form_one_era(spark):

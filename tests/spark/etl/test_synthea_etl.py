@@ -184,14 +184,15 @@ def test_no_identifier_of_the_input_reaches_any_output_table(spark, run):
 
 def test_dates_shift_by_one_amount_per_person_across_tables(spark, ma115):
     import datetime as dt
-    import hashlib
 
     from mlhops.config.secrets import resolve_salt
+    from mlhops.etl.steps.safe_harbor import MAX_EXACT_AGE
+    from mlhops.hashing import SOURCE_VALUE_HEX, KeyedHasher
 
-    salt = resolve_salt(ma115.settings)
+    hasher = KeyedHasher(resolve_salt(ma115.settings))
 
     def pseudonym(patient_id: str) -> str:
-        return hashlib.sha256(f"{salt}|person|{patient_id}".encode()).hexdigest()[:32]
+        return hasher.hash_value("person", patient_id)[:SOURCE_VALUE_HEX]
 
     day = lambda s: dt.date.fromisoformat(s[:10])  # noqa: E731
     src = {pseudonym(r["Id"]): r for r in data_rows(ma115.input_dir / "patients.csv")}
@@ -199,19 +200,23 @@ def test_dates_shift_by_one_amount_per_person_across_tables(spark, ma115):
     for r in data_rows(ma115.input_dir / "encounters.csv"):
         key = pseudonym(r["PATIENT"])
         first_visit[key] = min(first_visit.get(key, day(r["START"])), day(r["START"]))
-    person = table(spark, ma115, "person").select("person_id", "person_source_value", F.to_date("birth_datetime").alias("b"))
+    person = table(spark, ma115, "person").select("person_id", "person_source_value", "year_of_birth")
     death = table(spark, ma115, "death").select("person_id", "death_date")
     visits = table(spark, ma115, "visit_occurrence").groupBy("person_id").agg(F.min("visit_start_date").alias("v"))
     rows = person.join(death, "person_id", "left").join(visits, "person_id", "left").collect()
+    latest = table(spark, ma115, "visit_occurrence").agg(F.max("visit_start_date")).first()[0]
     shifts = []
     for r in rows:
         s = src[r["person_source_value"]]
-        shift = (r["b"] - day(s["BIRTHDATE"])).days
+        shift = (r["v"] - first_visit[r["person_source_value"]]).days
         shifts.append(shift)
         assert abs(shift) <= SHIFT_DAYS
         if s["DEATHDATE"]:
             assert (r["death_date"] - day(s["DEATHDATE"])).days == shift
-        assert (r["v"] - first_visit[r["person_source_value"]]).days == shift
+        # Only the (shifted) year of birth is kept; ages over 89 read as 90 (Safe Harbor).
+        birth = day(s["BIRTHDATE"]) + dt.timedelta(days=shift)
+        grouped = r["year_of_birth"] > birth.year and (latest - birth).days // 365 >= MAX_EXACT_AGE
+        assert r["year_of_birth"] == birth.year or grouped
     assert len(rows) == len(src) and len(set(shifts)) > 1  # shifted, and not all by one amount
 
 
@@ -249,3 +254,27 @@ def test_a_second_extract_with_new_and_updated_patients_merges_in(spark, setting
     full = Catalog(synthea27.settings.warehouse)
     for t in EVENT_TABLES + ["visit_occurrence", "payer_plan_period", "condition_era", "drug_era"]:
         assert read_table(spark, wh, f"omop.{t}").count() == read_table(spark, full, f"omop.{t}").count(), t
+
+
+def _drug_allergy_rows(input_dir) -> list[dict]:
+    """allergies.csv rows coded as drugs (RxNorm, or the medication category), not quarantined."""
+    path = input_dir / "allergies.csv"
+    quarantined = {line for f, line, _, _ in _end_before_start(input_dir) if f == path.name}
+    return [r for line, r in enumerate(data_rows(path), start=2) if line not in quarantined
+            and (r.get("SYSTEM") == "RxNorm" or r.get("CATEGORY", "").lower() == "medication")]
+
+
+def test_a_drug_allergy_is_an_allergy_observation_with_the_drug_as_its_value(spark, run, repo_vocabulary):
+    # An allergy to aspirin recorded as an aspirin exposure would feed a model the opposite fact.
+    expected = _drug_allergy_rows(run.input_dir)
+    concept = spark.read.option("header", True).csv(str(repo_vocabulary / "CONCEPT.csv.gz"))
+    rxnorm = {r["concept_code"]: int(r["concept_id"]) for r in concept.where(
+        (F.col("vocabulary_id") == "RxNorm") & (F.col("standard_concept") == "S")).collect()}
+    allergy_to_drug = {int(r["concept_id"]) for r in concept.where(
+        (F.col("vocabulary_id") == "SNOMED") & (F.col("concept_code") == "416098002")).collect()} or {0}
+    obs = table(spark, run, "observation").where("value_as_concept_id IS NOT NULL").collect()
+    got = sorted((r["observation_source_value"], r["value_as_concept_id"]) for r in obs)
+    assert got == sorted((r["CODE"], rxnorm.get(r["CODE"], 0)) for r in expected)
+    assert {r["observation_concept_id"] for r in obs} <= allergy_to_drug
+    if expected:  # the drug still counts as mapped: it is the value
+        assert any(v for _, v in got)

@@ -94,3 +94,49 @@ def test_features_stage_rebuilds_only_visits_touched_by_changed_rows(spark, omop
     assert row["heart_rate_max"] == 500.0
     third = _run_features(ctx, "r3")
     assert third.metrics["visits_rebuilt"] == 0.0
+
+
+def _changed_heart_rate(spark, omop_copy, settings_factory, value):
+    """A built feature table, then one heart-rate measurement changed: ``(ctx, catalog, visit, day)``
+    where ``day`` lies long after the changed visit."""
+    import datetime as dt
+
+    settings = settings_factory(omop_copy)
+    ctx = Context.build(settings, spark)
+    _run_features(ctx, "built")
+    cat = Catalog(settings.warehouse)
+    target = read_table(spark, cat, "omop.measurement").where("measurement_concept_id = 3027018").first()
+    visit = read_table(spark, cat, "omop.visit_occurrence").where(
+        f"visit_occurrence_id = {target['visit_occurrence_id']}").first()
+    spark.sql(f"UPDATE delta.`{cat.omop('measurement')}` SET value_as_number = {value} "
+              f"WHERE measurement_id = {target['measurement_id']}")
+    return ctx, cat, target["visit_occurrence_id"], visit["visit_start_date"] + dt.timedelta(days=400)
+
+
+def _heart_rate_max(spark, cat, visit_id):
+    return read_table(spark, cat, FEATURES).where(f"visit_occurrence_id = {visit_id}").first()["heart_rate_max"]
+
+
+def test_a_run_for_one_day_also_rebuilds_changes_outside_it(spark, omop_copy, settings_factory):
+    import datetime as dt
+
+    ctx, cat, visit_id, day = _changed_heart_rate(spark, omop_copy, settings_factory, 480.0)
+    # `--date D` for a day long after the changed visit: the change is rebuilt all the same.
+    outcome = run_stage(ctx, "features", StageRequest(run_id="d2", start=day, end=day + dt.timedelta(days=1)))
+    assert outcome.result is not None and outcome.result.message.startswith("incremental")
+    assert _heart_rate_max(spark, cat, visit_id) == 480.0
+    assert _run_features(ctx, "d3").metrics["visits_rebuilt"] == 0.0
+
+
+def test_a_forced_run_over_a_range_leaves_the_watermark_for_the_changes_outside_it(spark, omop_copy,
+                                                                                   settings_factory):
+    import datetime as dt
+
+    ctx, cat, visit_id, day = _changed_heart_rate(spark, omop_copy, settings_factory, 470.0)
+    forced = run_stage(ctx, "features", StageRequest(run_id="f2", start=day, end=day + dt.timedelta(days=1),
+                                                      force=True))
+    assert forced.result is not None and forced.result.message.startswith("full")
+    # the forced range did not cover the changed visit; the next plain run still finds it
+    nxt = _run_features(ctx, "f3")
+    assert nxt.message.startswith("incremental") and nxt.metrics["visits_rebuilt"] >= 1.0
+    assert _heart_rate_max(spark, cat, visit_id) == 470.0

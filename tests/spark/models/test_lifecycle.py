@@ -17,6 +17,8 @@ from sklearn import metrics as skm
 
 from mlhops.io import read_table
 from mlhops.models import registry
+from mlhops.models.task import load_task
+from mlhops.models.training import validation_flag
 from mlhops.pipelines.context import Context
 from mlhops.pipelines.options import EvaluateOptions, PromoteOptions, TrainOptions
 from mlhops.pipelines.orchestrate import run_stage
@@ -149,6 +151,46 @@ def test_shadow_scored_challenger_is_better_calibrated_on_later_windows(spark, l
     assert (later[challenger] < later[champion]).all()
 
 
+def _held_out_cases(spark, ctx, task, champion, challenger, recal_window):
+    """Independently: labelled visits (by EVAL_AS_OF) both versions scored, validation persons only,
+    outside the window the recalibration was fitted on."""
+    log = read_table(spark, ctx.catalog, "mlhops.inference_log").where(F.col("model_name") == "uci_readmission")
+    both = (log.where(F.col("model_version") == champion).select("visit_hash", "window_start", F.col("score").alias("a"))
+            .join(log.where(F.col("model_version") == challenger).select("visit_hash", F.col("score").alias("b")),
+                  "visit_hash"))
+    labels = read_table(spark, ctx.catalog, "mlhops.labels").where(
+        (F.col("task") == task.name) & (F.col("label_available_date") <= F.lit(_day(EVAL_AS_OF)))
+        & validation_flag(task.split_seed, task.validation_fraction)
+    ).select(ctx.hasher.hash("visit_occurrence_id", F.col("visit_occurrence_id")).alias("visit_hash"), "label")
+    return both.join(labels, "visit_hash").where(F.col("window_start") != F.lit(recal_window)).toPandas()
+
+
+def test_the_challenger_is_compared_with_the_champion_on_cases_neither_has_seen(spark, lifecycle):
+    ctx, settings = lifecycle["ctx"], lifecycle["settings"]
+    champion = registry.alias_version(ctx.tracker, "uci_readmission", "champion")
+    challenger = registry.alias_version(ctx.tracker, "uci_readmission", "challenger")
+    rows = read_table(spark, ctx.catalog, "mlhops.promotion_decisions").where(
+        (F.col("champion_version") == champion) & (F.col("challenger_version") == challenger)
+        & (F.col("labels_as_of") == F.lit(_day(EVAL_AS_OF)))).collect()
+    assert len(rows) == 1
+    row = rows[0]
+    recal_window = dt.date.fromisoformat(ctx.tracker.client().get_model_version("uci_readmission", challenger)
+                                         .tags["mlhops.recalibration_window"].split("/")[0])
+    cases = _held_out_cases(spark, ctx, load_task(settings), champion, challenger, recal_window)
+    assert (row["n"], row["n_positive"]) == (len(cases), int(cases["label"].sum()))
+    assert row["brier_diff"] == pytest.approx(skm.brier_score_loss(cases["label"], cases["b"])
+                                              - skm.brier_score_loss(cases["label"], cases["a"]))
+    # Platt recalibration is monotone: the same ranking, so the same AUROC in every replicate.
+    assert (row["auroc_diff"], row["auroc_diff_lower"], row["auroc_diff_upper"]) == pytest.approx((0, 0, 0), abs=1e-9)
+    # Recalibrated on the drifted feed, it is better calibrated on the later held-out cases:
+    # non-inferior and better, so the rule recommends promotion; auto-promotion is off by default,
+    # so the aliases stay for an operator's `mlhops promote`.
+    assert row["brier_diff_upper"] < 0 and row["ece_diff"] < 0
+    assert (row["decision"], row["applied"]) == ("promote", False)
+    assert "non-inferior and better" in row["reason"]
+    assert registry.alias_version(ctx.tracker, "uci_readmission", "challenger") == challenger
+
+
 def test_reevaluating_with_the_same_labels_leaves_the_tables_identical(spark, lifecycle):
     ctx = lifecycle["ctx"]
     before = {t: _rows(ctx, t) for t in ("mlhops.performance_metrics", "mlhops.fairness_disparities",
@@ -171,3 +213,75 @@ def test_promotion_and_rollback_are_explicit_and_logged(spark, lifecycle):
     events = read_table(spark, ctx.catalog, "mlhops.model_events").orderBy("event_time").collect()
     assert [(e["action"], e["from_version"], e["to_version"]) for e in events] == [
         ("promote", old, new), ("rollback", new, old)]
+
+
+def test_a_visit_arriving_in_a_window_scored_on_an_earlier_night_is_scored_once(spark, lifecycle):
+    from mlhops.io import Catalog
+
+    ctx = lifecycle["ctx"]
+    cat = Catalog(lifecycle["settings"].warehouse)
+    log = lambda: read_table(spark, cat, "mlhops.inference_log").where(  # noqa: E731
+        F.col("model_name") == "uci_readmission").toPandas()
+    before = log()
+    window = min(before["window_start"])  # a week scored on the first night
+    wednesday = window + dt.timedelta(days=2)
+    # A late-arriving stay of that week (a copy of one, under a new id, discharged on its Wednesday).
+    features = read_table(spark, cat, "mlhops.features")
+    visits = read_table(spark, cat, "omop.visit_occurrence")
+    new_id = int(visits.agg(F.max("visit_occurrence_id")).first()[0]) + 1
+    row = features.where(F.col("event_date") >= F.lit(window)).orderBy("event_date", "visit_occurrence_id").first()
+    visit = visits.where(F.col("visit_occurrence_id") == row["visit_occurrence_id"]).first().asDict()
+    stay = visit["visit_end_date"] - visit["visit_start_date"]
+    visit |= {"visit_occurrence_id": new_id, "visit_end_date": wednesday, "visit_start_date": wednesday - stay}
+    spark.createDataFrame([visit], visits.schema).write.format("delta").mode("append").save(
+        cat.path("omop.visit_occurrence"))
+    late = row.asDict() | {"visit_occurrence_id": new_id, "event_date": wednesday,
+                           "event_time": dt.datetime.combine(wednesday, dt.time(12))}
+    spark.createDataFrame([late], features.schema).write.format("delta").mode("append").save(
+        cat.path("mlhops.features"))
+    visit_hash = spark.createDataFrame([(new_id,)], "visit_occurrence_id long").select(
+        ctx.hasher.hash("visit_occurrence_id", F.col("visit_occurrence_id"))).first()[0]
+
+    # The night of that Wednesday (`--date`): its week is scored again for the new stay only.
+    result = _run(ctx, "score", "late", start=wednesday, end=wednesday + dt.timedelta(days=1))
+    after = log()
+    key = ["model_version", "visit_hash"]
+    added = after[~after.set_index(key).index.isin(before.set_index(key).index)]
+    versions = set(result.details["versions"].values())
+    assert set(added["visit_hash"]) == {visit_hash}
+    assert sorted(added["model_version"]) == sorted(versions) and set(added["window_start"]) == {window}
+    # Every later night leaves it alone: scored exactly once per version.
+    _run(ctx, "score", "late-again")
+    assert len(log()) == len(after)
+
+
+def test_where_approval_is_required_a_champion_change_needs_an_approver_and_keeps_the_evidence(spark, lifecycle):
+    import dataclasses
+    import json
+
+    ctx = lifecycle["ctx"]
+    champion = registry.alias_version(ctx.tracker, "uci_readmission", "champion")
+    candidate = str(max(int(v.version) for v in ctx.tracker.client().search_model_versions("name='uci_readmission'")
+                        if str(v.version) != champion))
+    registry.move_alias(ctx.tracker, "uci_readmission", "challenger", candidate)
+    s = ctx.settings
+    governed = dataclasses.replace(s, models=dataclasses.replace(
+        s.models, promotion=dataclasses.replace(s.models.promotion, require_approval=True, auto=True)))
+    gctx = Context.build(governed, spark)
+    from mlhops.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--approve --by NAME --reason"):
+        run_stage(gctx, "promote", StageRequest("g1", options=PromoteOptions(reason="looks better")))
+    assert registry.alias_version(ctx.tracker, "uci_readmission", "champion") == champion
+    # The pipeline never promotes past a required approval, even with auto-promotion on.
+    _run(gctx, "evaluate", "g2", EvaluateOptions(as_of=_day(EVAL_AS_OF)))
+    assert registry.alias_version(ctx.tracker, "uci_readmission", "champion") == champion
+    approved = _run(gctx, "promote", "g3", PromoteOptions(reason="non-inferior, better calibrated",
+                                                          approved_by="dr.reviewer"))
+    assert (approved.details["from_version"], approved.details["to_version"]) == (champion, candidate)
+    row = read_table(spark, ctx.catalog, "mlhops.approvals").where(F.col("run_id") == "g3").first()
+    assert (row["approved_by"], row["action"], row["to_version"]) == ("dr.reviewer", "promote", candidate)
+    evidence = json.loads(row["evidence"])
+    assert evidence["decision"] == "promote" and evidence["n"] > 0
+    assert evidence["auroc_diff_lower"] <= evidence["auroc_diff"] <= evidence["auroc_diff_upper"]
+    _run(gctx, "promote", "g4", PromoteOptions(action="rollback", reason="undo the test", approved_by="dr.reviewer"))

@@ -131,7 +131,7 @@ def test_fairness_gaps_are_drawn_with_their_intervals(ctx, report):
     latest = fair[fair["window_start"] == fair["window_start"].max()]
     body = _section(report["html"], "fairness")
     assert f"fairness {sorted(set(latest['metric']) & {'sensitivity', 'ppv'})[0]}" in _figures(body)
-    assert "<th>CI low</th><th>CI high</th>" in body and latest["ci_lower"].notna().any()
+    assert "<th>group CI low</th><th>group CI high</th>" in body and latest["ci_lower"].notna().any()
 
 
 def test_every_section_has_content_and_no_patient_keys(ctx, report):

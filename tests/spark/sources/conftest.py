@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
-import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import shared_path
+from tests.support.logs import captured_mlhops_log
 from tests.spark.etl.conftest import write_subset
 
 # Tests use their own salt; never the development default.
@@ -101,20 +100,10 @@ def warehouse(spark, settings_factory, tmp_path_factory) -> Warehouse:
         "dicom": shared_path("dicom_pydicom_test_files"), "cxr-metadata": root / "cxr",
     }
     settings = settings_factory(deid={"date_shift_max_days": 30})
-    buf = io.StringIO()
-    handler = logging.StreamHandler(buf)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
-    log = logging.getLogger("mlhops")
-    old = log.level
-    log.addHandler(handler)
-    log.setLevel(logging.DEBUG)
-    try:
+    with captured_mlhops_log("%(levelname)s %(name)s %(message)s") as buf:
         ctx = Context.build(settings, spark)
         outcomes = {
             source: run_stage(ctx, "etl", etl_request(f"src-{source}", source, path))
             for source, path in inputs.items()
         }
-    finally:
-        log.removeHandler(handler)
-        log.setLevel(old)
     return Warehouse(settings, outcomes, buf.getvalue(), {k: Path(v) for k, v in inputs.items()}, cxr_file, bundles)

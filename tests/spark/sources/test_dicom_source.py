@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from pandas import testing as pd_testing
 
 from mlhops.etl.sources import dicom
 from mlhops.etl.sources.dicom_header import HEADER_FIELDS, parse_header
+from mlhops.io.fs import empty_files, list_tree
 from tests.conftest import shared_path
 
 NOT_DICOM = "InvalidDicomError: File is missing DICOM File Meta Information header"
@@ -79,3 +81,69 @@ def test_instances_carry_acquisition_attributes_and_no_free_text(batch):
 def test_parser_never_raises_on_garbage():
     rec = parse_header(b"\x00" * 10)
     assert rec["status"] == "error" and rec["reason"].startswith("InvalidDicomError")
+
+
+def _sorted(df):
+    return df.toPandas().sort_values("path").reset_index(drop=True)
+
+
+def _plan(df) -> str:
+    return df._jdf.queryExecution().executedPlan().toString()
+
+
+def test_listing_never_reads_file_contents(spark):
+    folder = str(shared_path("dicom_pydicom_test_files"))
+    listed = dicom.list_files(spark, [folder])
+    assert "ReadSchema: struct<path:string,length:bigint>" in _plan(listed)
+    assert "content:binary" not in _plan(dicom.parse_inputs(spark, [folder]))
+    # Spark refuses to read a file longer than binaryFile.maxLength, but only when it reads content.
+    spark.conf.set("spark.sql.sources.binaryFile.maxLength", "1024")
+    try:
+        assert listed.count() == 177 and listed.where("length > 1024").count() > 100
+        with pytest.raises(Exception, match="exceeds the max length allowed|CANNOT_READ_FILE|maxLength"):
+            dicom.read_files(spark, [folder]).select("content").collect()
+    finally:
+        spark.conf.unset("spark.sql.sources.binaryFile.maxLength")
+
+
+def test_headers_read_on_the_executors_equal_the_whole_file_parse_for_every_file(spark):
+    folder = str(shared_path("dicom_pydicom_test_files"))
+    by_path = _sorted(dicom.parse_listed(dicom.list_files(spark, [folder])))
+    whole = _sorted(dicom.parse_files(dicom.read_files(spark, [folder])))
+    assert len(by_path) == 177
+    assert set(by_path["status"]) == {"image", "dicomdir", "error"}
+    pd_testing.assert_frame_equal(by_path, whole)
+
+
+def test_folders_with_spaces_and_percent_signs_are_read_from_spark_paths(spark, tmp_path):
+    src = shared_path("dicom_pydicom_test_files")
+    folder = tmp_path / "site a%20b"
+    (folder / "sub #1").mkdir(parents=True)
+    for name in ("CT_small.dcm", "MR_truncated.dcm"):
+        (folder / "sub #1" / f"copy of {name}").write_bytes((src / name).read_bytes())
+    (folder / "empty.dcm").write_bytes(b"")
+    (folder / "sub #1" / "empty 2.dcm").write_bytes(b"")
+    b = dicom.extract_instances(spark, [str(folder)])
+    inst, rej = b.instances.toPandas(), b.rejects.toPandas().sort_values("source_line")
+    assert b.files_read == 4
+    assert list(inst["source_file"]) == ["copy of CT_small.dcm"] and inst["modality"].tolist() == ["CT"]
+    assert list(zip(rej["source_file"], rej["field"].fillna(""), strict=True)) == [
+        ("empty.dcm", ""), ("empty 2.dcm", ""), ("copy of MR_truncated.dcm", "(7FE0,0010)"),
+    ]
+    # Empty files are found by walking the folder, named exactly as Hadoop's listing names them.
+    hadoop = sorted(str(folder) + rel for rel, size, _ in list_tree(spark, str(folder)) if size == 0)
+    assert sorted(empty_files(spark, [str(folder)])) == hadoop and len(hadoop) == 2
+
+
+def test_input_the_executors_cannot_open_falls_back_to_whole_files(spark, monkeypatch, batch):
+    _, inst, rej, filt = batch
+    monkeypatch.setattr(dicom, "readable_by_path", lambda path: False)
+    folder = str(shared_path("dicom_pydicom_test_files"))
+    assert "content:binary" in _plan(dicom.parse_inputs(spark, [folder]))
+    b = dicom.extract_instances(spark, [folder])
+    frames = ((b.instances.toPandas(), inst), (b.rejects.toPandas(), rej), (b.filtered.toPandas(), filt))
+    for got, want in frames:
+        key = ["source_line"]
+        pd_testing.assert_frame_equal(
+            got.sort_values(key).reset_index(drop=True), want.sort_values(key).reset_index(drop=True)
+        )

@@ -6,12 +6,11 @@ ImagingStudy side, and its agreement with the CSV one, is in test_fhir_source.py
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 from pyspark.sql import functions as F
 
 from mlhops.config.secrets import resolve_salt
+from mlhops.hashing import KeyedHasher
 from mlhops.io import Catalog, read_table
 from mlhops.omop import mi_cdm
 from tests.spark.etl.conftest import data_rows
@@ -19,7 +18,7 @@ from tests.spark.sources.conftest import IMAGING_PLANTED
 
 
 def _pseudo(salt: str, kind: str, value: str, hex_digits: int) -> str:
-    return hashlib.sha256(f"{salt}|{kind}|{value}".encode()).hexdigest()[:hex_digits]
+    return KeyedHasher(salt).hash_value(kind, value)[:hex_digits]
 
 
 def _series_uid(salt: str, uid: str) -> str:

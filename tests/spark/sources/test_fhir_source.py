@@ -41,6 +41,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from mlhops.config.secrets import resolve_salt
+from mlhops.hashing import KeyedHasher
 from mlhops.etl import eras
 from mlhops.etl.batch import LoadResult
 from mlhops.etl.loader import load_batch
@@ -159,17 +160,17 @@ def test_the_same_patient_lands_as_the_same_omop_person(spark, forms):
     csv_rows = {tuple(r) for r in forms.table("csv", "person").select(*cols).collect()}
     fhir_rows = {tuple(r) for r in forms.table("fhir", "person").select(*cols).collect()}
     assert fhir_rows == csv_rows and len(fhir_rows) == len(forms.persons)
-    # Difference: location_id. The residence is the same place (city, USPS state, 3-digit ZIP),
-    # but patients.csv has its county and Synthea's FHIR Patient.address none (no district),
-    # so it is another location row.
+    # Difference: location_id. The residence is the same place (USPS state, 3-digit ZIP), but
+    # patients.csv has its county and Synthea's FHIR Patient.address none (no district), so it is
+    # another location row. Safe Harbor keeps neither city nor county on either side.
     def residences(side: str) -> set[tuple]:
         loc = forms.table(side, "location")
         return {tuple(r) for r in forms.table(side, "person").join(loc, "location_id")
-                .select("person_id", "city", "state", "zip", F.col("county").isNotNull()).collect()}
+                .select("person_id", "state", "zip", "city", "county", "latitude", "longitude").collect()}
 
     csv_res, fhir_res = residences("csv"), residences("fhir")
-    assert {r[:4] for r in csv_res} == {r[:4] for r in fhir_res}
-    assert all(r[4] for r in csv_res) and not any(r[4] for r in fhir_res)
+    assert {r[:3] for r in csv_res} == {r[:3] for r in fhir_res} and csv_res
+    assert all(r[3:] == (None, None, None, None) and (r[2] is None or len(r[2]) == 3) for r in csv_res | fhir_res)
 
 
 def test_the_same_encounters_arrive_under_other_ids_and_the_same_visits_result(forms):
@@ -325,7 +326,7 @@ def test_parser_reads_ndjson_and_panels_and_rejects_non_json():
     assert [r["gender"] for r in recs if r["kind"] == "person"] == ["F"]
     assert {(r["source_table"], r["quantity"]) for r in recs if r["kind"] == "seen"} == {
         ("fhir_files", 1.0), ("Observation", 1.0), ("Patient", 1.0)}
-    assert parse_file(b"\x00not json")[1]["reason"].startswith("not FHIR JSON")
+    assert parse_file(b"\x00not json")[1]["reason"].startswith("unusable file: not FHIR JSON")
 
 
 def test_parser_resolves_references_its_file_declares_and_reads_imaging_series():
@@ -374,7 +375,7 @@ def test_pseudonymised_series_uids_are_the_dicom_ones(forms, patients):
     # The same salted 2.25 UID as a DICOM file of that series would get (dicom_omop.pseudo_uid).
     salt = resolve_salt(forms.csv.settings)
     rows = _rows(forms, "imaging_studies", patients)
-    expected = {"2.25." + str(int(hashlib.sha256(f"{salt}|dicom-series|{r['SERIES_UID']}".encode()).hexdigest()[:16], 16))
-                for r in rows}
+    hasher = KeyedHasher(salt)
+    expected = {"2.25." + str(int(hasher.hash_value("dicom-series", r["SERIES_UID"])[:16], 16)) for r in rows}
     got = {r[0] for r in forms.table("fhir", "image_occurrence").select("image_series_uid").collect()}
     assert got == expected and rows

@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from mlhops.etl.sources import omop_cdm
+from mlhops.etl.sources.omop_cdm_ids import resolve_export
 from mlhops.io import Catalog, read_table
 from mlhops.omop import schema as cdm
 from tests.conftest import shared_path
@@ -67,11 +68,13 @@ def loaded(spark, settings_factory, v53_dir):
     return settings, first, second
 
 
-def test_v54_export_is_conformant_and_every_row_accounted_for(spark, settings, v54_dir):
+def test_v54_export_is_conformant_and_every_row_accounted_for(spark, settings, v54_dir, tmp_path):
     export = omop_cdm.read_export(spark, etl_env(spark, settings).deid, str(v54_dir))
     assert export.version == "5.4"
+    tables, unconformed = resolve_export(spark, Catalog(str(tmp_path)), export.tables, "resolve-1")
+    assert unconformed.count() == 0
     counts = {}
-    for table, frame in export.tables.items():
+    for table, frame in tables.items():
         assert frame.schema == cdm.schema(table), table  # names, order, types and NOT NULL
         required_nulls = " OR ".join(f"`{c}` IS NULL" for c in cdm.required_columns(table))
         row = frame.selectExpr("count(1) AS n", f"count_if({required_nulls}) AS bad").first()
@@ -122,3 +125,41 @@ def test_loaded_tables_are_pseudonymised_and_a_rerun_changes_nothing(spark, load
     assert person.count() == 27
     q = read_table(spark, catalog, "mlhops.quarantine").where("source = 'omop'")
     assert q.count() == 1  # the same bad row, recorded once across both runs
+
+
+# Tables with a person and dates; the shared export has rows in each.
+SHIFTED_TABLES = ["PERSON.csv", "VISIT_OCCURRENCE.csv", "CONDITION_OCCURRENCE.csv", "OBSERVATION_PERIOD.csv", "DEATH.csv"]
+
+
+def test_with_date_shifting_each_persons_dates_move_by_one_offset_in_every_table(spark, settings_factory, tmp_path):
+    from pyspark.sql import functions as F
+
+    for name in SHIFTED_TABLES:
+        shutil.copy(shared_path("omop_synthea27nj_cdm54", name), tmp_path / name)
+    exact = omop_cdm.read_export(spark, etl_env(spark, settings_factory()).deid, str(tmp_path))
+    shifted = omop_cdm.read_export(
+        spark, etl_env(spark, settings_factory(deid={"date_shift_max_days": 30})).deid, str(tmp_path))
+    offsets = []  # (person key hash, table.column, days moved)
+    for table, frame in exact.tables.items():
+        dates = [f.name for f in cdm.fields(table) if f.spark_type.simpleString() in ("date", "timestamp")]
+        if "person_id" not in frame.columns or not dates:
+            continue
+        pair = frame.alias("a").join(shifted.tables[table].alias("b"), "source_line")
+        for c in dates:
+            moved = F.datediff(F.to_date(F.col(f"b.{c}")), F.to_date(F.col(f"a.{c}")))
+            offsets += [(r[0], f"{table}.{c}", r[1]) for r in pair.where(F.col(f"a.{c}").isNotNull())
+                        .select(F.col("b._idkey_person_id.key_hash"), moved).collect()]
+    assert {t.split(".")[0] for _, t, _ in offsets} >= {"person", "visit_occurrence", "condition_occurrence",
+                                                         "observation_period", "death"}
+    by_person: dict[str, set[int]] = {}
+    for person, _, days in offsets:
+        by_person.setdefault(person, set()).add(days)
+    # One offset per person across all its tables and columns, within the configured bound,
+    # and not the same for everybody.
+    assert all(len(days) == 1 for days in by_person.values()), "a person's dates moved apart"
+    moves = [next(iter(d)) for d in by_person.values()]
+    assert all(-30 <= m <= 30 for m in moves) and len(set(moves)) > 1
+    # The year of birth follows the shifted birth date.
+    births = (exact.tables["person"].alias("a").join(shifted.tables["person"].alias("b"), "source_line")
+              .select("a.year_of_birth", "b.year_of_birth", F.year("b.birth_datetime")).collect())
+    assert births and all(b == y for _, b, y in births) and all(abs(a - b) <= 1 for a, b, _ in births)

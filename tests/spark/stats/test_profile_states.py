@@ -91,6 +91,23 @@ def test_distinct_counts_and_top_k_equal_pandas(month_metrics):
             assert m.distinct_approx == pytest.approx(group[feature].nunique(), rel=0.05)
 
 
+def test_small_cells_publish_counts_only_and_top_k_drops_rare_categories(rows):
+    df, specs = rows
+    days = compute_states(df, specs, STATS).drop("granularity", "window_end")
+    months = merge_states(W.tumbling(days, "month"), list(WINDOW_KEYS), STATS.max_categories)
+    m = profile_metrics(months, None, STATS.quantiles, STATS.top_k, min_cell=11).toPandas()
+    numeric = m[m.feature.isin(NUMERIC)]
+    small, large = numeric[numeric.n < 11], numeric[numeric.n >= 11]
+    assert len(small) > 0 and len(large) > 0  # both kinds of cell in the sample's slices
+    for col in ("mean", "stddev", "min", "max", "distinct_approx"):
+        assert small[col].isna().all(), col
+    assert small.quantiles.isna().all()
+    assert large["min"].notna().all() and large["max"].notna().all()
+    assert (small.n_rows >= small.n).all()  # the counts stay
+    tops = [t for lst in m[m.feature.isin(CATEGORICAL)].top_k if lst is not None for t in lst]
+    assert tops and min(t["count"] for t in tops) >= 11
+
+
 def test_slices_partition_the_population(month_metrics):
     metrics, pdf = month_metrics
     for month, group in pdf.groupby("month"):

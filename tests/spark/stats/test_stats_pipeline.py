@@ -184,3 +184,36 @@ def test_incremental_run_after_late_and_updated_rows_equals_full_recompute(
     on_driver, in_udf = (t.sort_values(dkeys, ignore_index=True) for t in (on_driver, in_udf))
     pd.testing.assert_frame_equal(on_driver.drop(columns=["extra"]), in_udf.drop(columns=["extra"]), rtol=1e-12)
     assert on_driver.extra.tolist() == in_udf.extra.tolist()
+
+
+def test_a_forced_run_killed_between_its_commits_is_completed_by_the_next_run(
+    spark, stats_settings, diabetes_rows, monkeypatch
+):
+    from mlhops.io import delete_where
+    from mlhops.pipelines import stats as stage
+
+    settings = stats_settings()
+    write_features(spark, settings, diabetes_rows[np.array(diabetes_rows["event_date"].tolist()) < dt.date(2024, 3, 4)])
+    _run_stats(spark, settings, "first")
+    keys = ["granularity", "window_start", "window_end", "slice", "slice_value", "feature"]
+    complete = _sorted_table(spark, settings, PROFILE_METRICS, keys)
+
+    def dies_half_way(spark_, cat, *args, **kwargs):
+        # a recompute that rewrote some windows' metrics (here: removed them) and then died
+        delete_where(spark_, cat, PROFILE_METRICS, "window_start >= '2024-02-01'")
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(stage, "update_profiles", dies_half_way)
+    outcome = run_stage(Context.build(settings, spark), "stats", StageRequest(run_id="forced", force=True))
+    assert outcome.status == "failed"
+    assert len(_sorted_table(spark, settings, PROFILE_METRICS, keys)) < len(complete)
+    monkeypatch.undo()
+
+    # No new feature rows, yet the next plain run sees the unfinished recompute and redoes it all.
+    after = _run_stats(spark, settings, "next")
+    assert after.message.startswith("full")
+    repaired = _sorted_table(spark, settings, PROFILE_METRICS, keys)
+    assert repaired[keys].equals(complete[keys])
+    assert repaired["n"].equals(complete["n"])
+    # ... and the one after is incremental again, with nothing to do.
+    assert _run_stats(spark, settings, "then").metrics["days_recomputed"] == 0.0

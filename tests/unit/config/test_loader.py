@@ -94,3 +94,25 @@ def test_local_demo_uses_development_salt_without_secret(monkeypatch):
     monkeypatch.delenv("MLHOPS_DEID_SALT", raising=False)
     s = load_settings("local", conf_dir=REPO / "conf", warehouse="/w")
     assert resolve_salt(s) == DEFAULT_DEV_SALT
+
+
+def test_a_salt_variable_set_but_empty_is_refused_even_where_the_development_salt_is_allowed(monkeypatch):
+    s = load_settings("local", conf_dir=REPO / "conf", warehouse="/w")
+    for empty in ("", "  "):
+        monkeypatch.setenv("MLHOPS_DEID_SALT", empty)
+        with pytest.raises(ConfigError, match="set but empty"):
+            resolve_salt(s)
+
+
+def test_dates_are_shifted_by_default_and_exact_dates_need_an_explicit_choice_outside_local(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "databricks")
+    monkeypatch.setenv("MLHOPS_VOCAB_DIR", "/dbfs/vocab")
+    assert load_settings("cluster", warehouse="/w", conf_dir=REPO / "conf").deid.date_shift_max_days == 30
+    assert load_settings("local", warehouse="/w", conf_dir=REPO / "conf").deid.date_shift_max_days == 0
+    off = _conf_dir(tmp_path, "environment: prod\ndeid:\n  date_shift_max_days: 0\n", name="prod")
+    with pytest.raises(ConfigError, match="exact visit, birth and death dates"):
+        load_settings("prod", conf_dir=off, warehouse="/w")
+    allowed = tmp_path / "b"
+    allowed.mkdir()
+    _conf_dir(allowed, "environment: prod\ndeid:\n  date_shift_max_days: 0\n  allow_exact_dates: true\n", name="prod")
+    assert load_settings("prod", conf_dir=allowed, warehouse="/w").deid.date_shift_max_days == 0

@@ -15,7 +15,9 @@ def test_save_then_load_gives_identical_p_values_on_the_same_sample(tmp_path, fi
     _, cur = uci_frames
     before = fitted_suite.score(cur, seed=4)
     fitted_suite.save(tmp_path / "suite")
-    loaded = load_suite(tmp_path / "suite")
+    # The saved folder holds no reference row: they are passed back in (from Delta in production).
+    assert not list((tmp_path / "suite").rglob("x_ref.npy"))
+    loaded = load_suite(tmp_path / "suite", fitted_suite.reference)
     after = loaded.score(cur, seed=4)
     assert [o.detector for o in before] == ["mmd", "lsdd", "classifier", "ks"]
     assert [o.p_value for o in before] == [o.p_value for o in after]
@@ -83,18 +85,20 @@ def test_reference_rows_are_disjoint_from_the_rows_the_preprocessing_and_vae_wer
     assert split_suite.preprocessor.to_dict() == fit_preprocessor(fit_part, FEATURES).to_dict()
     assert split_suite.preprocessor.to_dict() != fit_preprocessor(ref, FEATURES).to_dict()
     split_suite.save(tmp_path / "suite")
-    loaded = load_suite(tmp_path / "suite")
+    loaded = load_suite(tmp_path / "suite", split_suite.reference)
     assert (loaded.meta["n_fit"], loaded.meta["n_reference"]) == (len(fit_part), len(ref_part))
     # x_ref as saved in alibi's format: the reference part only (preprocessed; embedded for MMD).
     np.testing.assert_array_equal(loaded.detectors["classifier"]._detector.x_ref, split_suite.preprocessor.transform(ref_part))
     np.testing.assert_array_equal(loaded.detectors["mmd"]._detector.x_ref, split_suite.embed(ref_part))
+    with pytest.raises(SchemaError, match="reference rows"):
+        load_suite(tmp_path / "suite", split_suite.reference.head(0))
 
 
 def test_held_out_classifier_gives_identical_p_values_after_save_and_load(tmp_path, split_suite, uci_frames):
     # Its train/test split is drawn from numpy's global RNG, which scoring seeds as well as torch's.
     _, cur = uci_frames
     split_suite.save(tmp_path / "suite")
-    loaded = load_suite(tmp_path / "suite")
+    loaded = load_suite(tmp_path / "suite", split_suite.reference)
     assert split_suite.config.classifier_folds == 0
     before = [o.p_value for o in split_suite.score(cur, seed=5)]
     assert before == [o.p_value for o in loaded.score(cur, seed=5)]

@@ -86,3 +86,54 @@ def test_the_input_folder_is_the_given_one_else_the_configured_one(tmp_path):
     assert input_paths(etl, "fhir", "s3://bucket/x") == ["s3://bucket/x"]
     with pytest.raises(ConfigError, match="etl.inputs.dicom"):
         input_paths(etl, "dicom", None)
+
+
+def _outcomes(records: list[dict]) -> list[tuple]:
+    return [(r["kind"], r["source_table"], r["source_line"], r["field"], r["reason"])
+            for r in records if r["kind"] in ("reject", "seen")]
+
+
+def test_ndjson_lines_that_are_not_resources_are_rejected_by_line_and_the_file_goes_on():
+    data = b'{"resourceType":"Patient","id":"p1"}\n[]\n{"cut\n'
+    assert _outcomes(parse_file(data, ndjson=True)) == [
+        ("seen", "fhir_files", 0, None, None), ("seen", "Patient", 0, None, None), ("seen", "Unknown", 0, None, None),
+        ("reject", "Unknown", 2, None, "not a FHIR resource (a JSON object with a resourceType)"),
+        ("reject", "Unknown", 3, None, "not JSON (JSONDecodeError)"),
+    ]
+
+
+def test_unreadable_files_are_one_unusable_file_reject_whatever_the_damage():
+    deep = b"[" * 20000 + b"]" * 20000
+    cut_gzip = gzip.compress(b'{"resourceType":"Patient","id":"p1"}')[:15]
+    for data, reason in [(deep, "JSON nested deeper"), (cut_gzip, "corrupt gzip"), (b"", "not FHIR JSON"),
+                         (b"\xff\xfe{}", "not UTF-8"), (b'{"resourceType":"Bundle","entry":5}', "Bundle.entry")]:
+        [seen, reject] = parse_file(data)
+        assert seen["kind"] == "seen" and reject["kind"] == "reject" and reject["source_table"] == "fhir_files"
+        assert reject["reason"].startswith("unusable file: ") and reason in reject["reason"], reject["reason"]
+
+
+def test_unexpected_json_types_reject_the_resource_naming_the_element_never_crash():
+    org = {"resourceType": "Organization", "id": "o1", "identifier": 5}
+    assert [(r["kind"], r["field"]) for r in resource_records(org, 4, None)] == [("reject", "identifier")]
+    odd = {"resourceType": "Patient", "id": "p1", "gender": 5, "birthDate": {"a": 1}}
+    [person] = [r for r in resource_records(odd, 1, None) if r["kind"] == "person"]
+    assert (person["gender"], person["start"]) == (None, None)  # left to the checks of those fields
+    rng = {"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/p1"},
+           "code": {"coding": [{"system": "http://loinc.org", "code": "2339-0"}]}, "valueRange": {"low": None}}
+    [event] = resource_records(rng, 1, None)
+    assert (event["kind"], event["value_number"]) == ("event", None)
+    assert resource_records({"resourceType": {"x": 1}, "id": "x"}, 1, None)[0]["source_table"] == "Unknown"
+
+
+def test_a_panel_with_a_component_coded_by_text_only_is_rejected_whole():
+    panel = {"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/p1"},
+             "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]}, "component": [
+                 {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]}, "valueQuantity": {"value": 120}},
+                 {"code": {"text": "Diastolic"}, "valueQuantity": {"value": 80}}]}
+    assert [(r["kind"], r["field"]) for r in resource_records(panel, 2, None)] == [("reject", "component[1].code")]
+
+
+def test_a_json_array_of_resources_is_read_entry_by_entry():
+    data = json.dumps([{"resourceType": "Patient", "id": "p1"}, "Patient/x"]).encode()
+    assert [r for r in _outcomes(parse_file(data)) if r[0] == "reject"] == [
+        ("reject", "Unknown", 2, None, "not a FHIR resource (a JSON object with a resourceType)")]

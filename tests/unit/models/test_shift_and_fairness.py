@@ -110,3 +110,20 @@ def test_groups_under_the_minimum_size_never_appear_in_any_output(uci):
         named = {r.group for r in results} | {g.group for g in gaps} | {g.reference_group for g in gaps}
         assert not (named & small)
     assert {r.group for r in results} == set(sizes[sizes >= 300].index)
+
+
+def test_a_lone_suppressed_group_takes_the_next_smallest_with_it(uci):
+    # Overall minus the published groups must not give a suppressed group away (complementary
+    # suppression): with only the smallest race group under the minimum size, the next smallest
+    # is withheld too, and the two together form a cell large enough to stay hidden in.
+    d = uci.deployment.iloc[:20000]
+    race = d["race"].fillna("unknown").astype(str).to_numpy()
+    sizes = pd.Series(race).value_counts().sort_values()
+    smallest, next_smallest = sizes.index[0], sizes.index[1]
+    minimum = int(sizes.iloc[0]) + 1
+    assert sizes.iloc[1] >= minimum
+    results = subgroup_metrics(d["y"], d["p"], {"race": race}, THRESHOLD,
+                               min_group_size=minimum, min_cell_size=11, replicates=30, seed=1)
+    shown = {r.group for r in results}
+    assert smallest not in shown and next_smallest not in shown
+    assert shown == set(sizes.index[2:])

@@ -32,13 +32,14 @@ import logging
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from mlhops.errors import DataQualityError
+from mlhops.errors import DataQualityError, SchemaError
 from mlhops.etl import parse
 from mlhops.etl.batch import SourceBatch, union_all
-from mlhops.etl.csv_reader import header_columns, read_csv_with_lines
+from mlhops.etl.csv_reader import check_header, file_name, header_columns, read_csv_with_lines
 from mlhops.etl.env import EtlEnv
 from mlhops.etl.events import EVENT_SCHEMA, LINEAGE_COLUMNS
 from mlhops.etl.files import checksum
+from mlhops.etl.sanitize import safe_file_name, safe_label
 from mlhops.etl.sources.dicom import ImagingInput, imaging_batch
 from mlhops.etl.sources.dicom_header import HEADER_SCHEMA
 from mlhops.io.fs import list_files
@@ -53,6 +54,10 @@ PERSON_NAMESPACE = "nih-cxr14"
 # Release year of ChestX-ray14 (Wang et al. 2017): the latest image of each patient is dated in it.
 REFERENCE_YEAR = 2017
 MAX_AGE_YEARS = 130
+# DICOM Rows/Columns are 16-bit unsigned: a larger image size cannot be stored (nor cast to int).
+MAX_IMAGE_PIXELS = 65535
+# Pixel spacing (mm) above this is no radiograph (ChestX-ray14 spacings are 0.115-0.2 mm).
+MAX_PIXEL_SPACING_MM = 10.0
 MODALITY = "DX"  # digital radiography (DICOM CID 29)
 BODY_PART = "CHEST"
 NO_FINDING = "No Finding"
@@ -87,6 +92,47 @@ def _is_layout(header: list[str]) -> bool:
     return tuple(h.strip() for h in header[: len(HEADER)]) == HEADER and not any(h.strip() for h in header[len(HEADER):])
 
 
+def _meant_as_layout(header: list[str]) -> bool:
+    """Whether a header starts like Data_Entry_2017 (``Image Index,Finding Labels``; the
+    bounding-box list says ``Finding Label``), also when another delimiter joined its columns."""
+    first = header[0].strip() if header else ""
+    return first.startswith(HEADER[0]) and (len(header) == 1 or header[1].strip() == HEADER[1])
+
+
+def check_layout(file: str, header: list[str]) -> None:
+    """Fail, naming the file and the column, for a Data_Entry_2017 file whose header is not the layout.
+
+    Raises:
+        SchemaError: the header cannot be read (another delimiter, a column twice) or a column of
+            the layout is missing or out of place.
+    """
+    check_header(file, header)
+    got = [h.strip() for h in header]
+    for i, name in enumerate(HEADER):
+        if i >= len(got) or got[i] != name:
+            raise SchemaError(f"CSV file {safe_file_name(file)}: column {name} missing at position {i + 1} of the Data_Entry_2017 header "
+                              f"(expected: {','.join(HEADER)})")
+    extra = next((h for h in got[len(HEADER):] if h), None)
+    if extra is not None:
+        raise SchemaError(f"CSV file {safe_file_name(file)}: column {safe_label(extra, prefix='column')} is not part "
+                          "of the Data_Entry_2017 header")
+
+
+def _range_checks() -> list[parse.Check]:
+    """Sizes must be whole pixel counts a DICOM header can hold and spacings plausible, so that
+    no later cast can fail the job (``1e10``, ``NaN`` and ``Infinity`` parse as doubles)."""
+    out: list[parse.Check] = []
+    for c in ("width", "height"):
+        n = parse.num(c)
+        bad = F.isnan(n) | (n < 1) | (n > MAX_IMAGE_PIXELS) | (n % 1 != 0)
+        out.append((c, n.isNotNull() & bad, f"out of range: not a whole number of pixels in 1-{MAX_IMAGE_PIXELS}"))
+    for c in ("spacing_x", "spacing_y"):
+        n = parse.num(c)
+        bad = F.isnan(n) | (n <= 0) | (n > MAX_PIXEL_SPACING_MM)
+        out.append((c, n.isNotNull() & bad, f"out of range: pixel spacing not in (0, {MAX_PIXEL_SPACING_MM:g}] mm"))
+    return out
+
+
 def _read(spark: SparkSession, path: str) -> tuple[DataFrame, int]:
     df, n = read_csv_with_lines(spark, path, SOURCE_TABLE)
     header = [c for c in df.columns if c not in (*LINEAGE_COLUMNS, "malformed")]
@@ -116,6 +162,7 @@ def parse_rows(rows: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
         ("follow_up", follow < 0, "negative follow-up number"),
         parse.required("finding_labels"),
         *[parse.parses(c, parse.num(c), "number") for c in ("width", "height", "spacing_x", "spacing_y")],
+        *_range_checks(),
     ]
     good, rejects = parse.split_rejects(rows, checks)
     typed = good.select(
@@ -193,9 +240,14 @@ def finding_events(rows: DataFrame, type_concept_id: int) -> DataFrame:
 
 def _csv_files(spark: SparkSession, input_path: str) -> list[str]:
     paths = sorted(p for p in list_files(spark, input_path) if p.lower().endswith((".csv", ".csv.gz")))
-    chosen = [p for p in paths if _is_layout(header_columns(spark, p))]
+    chosen = []
+    for p in paths:
+        header = header_columns(spark, p)
+        if _meant_as_layout(header):
+            check_layout(file_name(p), header)
+            chosen.append(p)
     for p in sorted(set(paths) - set(chosen)):
-        logger.info("cxr-metadata: %s is not a Data_Entry_2017 file, skipped", p.rsplit("/", 1)[-1])
+        logger.info("cxr-metadata: %s is not a Data_Entry_2017 file, skipped", safe_file_name(file_name(p)))
     if not chosen:
         raise DataQualityError(f"{input_path}: no CSV with the ChestX-ray14 Data_Entry_2017 header")
     return chosen
@@ -210,10 +262,14 @@ def extract(spark: SparkSession, env: EtlEnv, input_path: str) -> SourceBatch:
     accounted for by the loader.
 
     Raises:
-        DataQualityError: no Data_Entry_2017 CSV under ``input_path``; conservation imbalance.
+        DataQualityError: no Data_Entry_2017 CSV under ``input_path``, or none with a data row;
+            conservation imbalance.
+        SchemaError: a Data_Entry_2017 file whose header is not the layout (names file and column).
     """
     files = _csv_files(spark, input_path)
     frames = [_read(spark, p) for p in files]
+    if sum(n for _, n in frames) == 0:
+        raise DataQualityError(f"{input_path}: the Data_Entry_2017 files have no data rows: nothing to load")
     rows = union_all([f for f, _ in frames])
     good, rejects, dup = parse_rows(rows)
     dated = image_dates(good).localCheckpoint(eager=True)

@@ -1,7 +1,14 @@
 """DICOM files -> per-instance header records, rejects and filtered rows (Spark executors).
 
-Files are read with Spark's ``binaryFile`` source (recursively) and parsed on the executors by
-:func:`mlhops.etl.sources.dicom_header.parse_header` (headers only, pixel data never decoded).
+Files are listed with Spark's ``binaryFile`` source (recursively), selecting only ``path`` and
+``length``, so Spark never opens them; the executors then open each path and read only its header
+bytes (:mod:`mlhops.etl.sources.dicom_read`, parsed by
+:mod:`mlhops.etl.sources.dicom_header`): pixel data is never shipped through Spark. Each file's
+whole-content SHA-256 is streamed on the executor as before. Local paths and ``file:`` URIs are
+opened directly, other schemes through fsspec where it can serve them; input that neither can
+(e.g. ``s3a://`` without s3fs, ``dbfs:/`` needing a workspace token) falls back to reading whole
+files through ``binaryFile``'s ``content``, since Hadoop's FileSystem is out of the Python
+workers' reach. Both routes give the same records.
 DICOMDIR index files are followed: the files they reference are read too, also when they lie
 outside the listed input, and a reference to a file that does not exist is quarantined.
 
@@ -17,12 +24,14 @@ import hashlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import reduce
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from mlhops.errors import DataQualityError
 from mlhops.etl.batch import ImageInstances, SourceBatch, source_batch
 from mlhops.etl.env import EtlEnv
 from mlhops.etl.files import InputFile
@@ -35,8 +44,9 @@ from mlhops.etl.sources.dicom_header import (
     STATUS_IMAGE,
     parse_header,
 )
+from mlhops.etl.sources.dicom_read import parse_path
 from mlhops.io import Catalog, read_table, table_exists
-from mlhops.io.fs import exists
+from mlhops.io.fs import empty_files, exists, qualified, readable_by_path
 from mlhops.io.tables.etl import ID_MAP
 
 logger = logging.getLogger(__name__)
@@ -52,6 +62,9 @@ REQUIRED_ATTRIBUTES: dict[str, str] = {
 }
 FILTER_DICOMDIR = "DICOMDIR index (its referenced files are read as instances)"
 FILTER_DUPLICATE = "duplicate SOP instance"
+MISSING_REFERENCED = "file referenced by DICOMDIR does not exist"
+# Spark's binaryFile source skips empty files: they are listed on the driver instead.
+EMPTY_FILE = "empty file (0 bytes)"
 
 _PARSED_SCHEMA = T.StructType(
     [
@@ -87,8 +100,35 @@ def _parse_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         yield out
 
 
+def _parse_listed_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    for pdf in batches:
+        parsed = [parse_path(path) for path in pdf["path"]]
+        out = pd.DataFrame.from_records([record for record, _ in parsed], columns=HEADER_COLUMNS)
+        out.insert(0, "sha256", [sha for _, sha in parsed])
+        out.insert(0, "length", pdf["length"].astype("int64").values)
+        out.insert(0, "path", pdf["path"].values)
+        for col in ("rows", "columns"):
+            out[col] = out[col].astype("Int32")
+        yield out
+
+
+def list_files(spark: SparkSession, paths: list[str]) -> DataFrame:
+    """``binaryFile`` rows (path, length) of files and folders (recursive), without their bytes.
+
+    ``content`` is not selected, so Spark's reader never opens a file (the scan's ReadSchema is
+    ``path``/``length`` only); the paths are listed as Spark lists them (``file:/...``).
+    """
+    return (
+        spark.read.format("binaryFile")
+        .option("recursiveFileLookup", "true")
+        .load(paths)
+        .select("path", "length")
+    )
+
+
 def read_files(spark: SparkSession, paths: list[str]) -> DataFrame:
-    """``binaryFile`` rows (path, length, content) of files and folders (recursive)."""
+    """``binaryFile`` rows (path, length, content) of files and folders (recursive): whole files,
+    for input the executors cannot open themselves."""
     return (
         spark.read.format("binaryFile")
         .option("recursiveFileLookup", "true")
@@ -97,9 +137,32 @@ def read_files(spark: SparkSession, paths: list[str]) -> DataFrame:
     )
 
 
+def parse_listed(files: DataFrame) -> DataFrame:
+    """Parse listed files (path, length) into header records on the executors, each executor
+    opening its paths and reading only the header bytes (one row per file)."""
+    return files.mapInPandas(_parse_listed_partition, _PARSED_SCHEMA)
+
+
 def parse_files(files: DataFrame) -> DataFrame:
-    """Parse binaryFile rows into header records on the executors (one row per file)."""
+    """Parse binaryFile rows (path, length, content) into header records on the executors."""
     return files.mapInPandas(_parse_partition, _PARSED_SCHEMA)
+
+
+def parse_inputs(spark: SparkSession, paths: list[str]) -> DataFrame:
+    """Header records of the files under ``paths``: read by path on the executors where they can
+    open the file system, else from whole files through ``binaryFile`` (see the module doc)."""
+    readable = {p: readable_by_path(qualified(spark, p)) for p in paths}
+    by_path = [p for p in paths if readable[p]]
+    shipped = [p for p in paths if not readable[p]]
+    frames = []
+    if by_path:
+        frames.append(parse_listed(list_files(spark, by_path)))
+    if shipped:
+        logger.info(
+            "%d DICOM inputs on file systems the executors cannot open: reading whole files", len(shipped)
+        )
+        frames.append(parse_files(read_files(spark, shipped)))
+    return reduce(DataFrame.unionByName, frames)
 
 
 def _referenced(parsed: DataFrame) -> DataFrame:
@@ -133,15 +196,16 @@ def extract_instances(spark: SparkSession, input_paths: list[str]) -> DicomBatch
         spark: the session.
         input_paths: folders and/or files.
     """
-    parsed = parse_files(read_files(spark, input_paths)).persist()
+    parsed = parse_inputs(spark, input_paths).persist()
     listed = parsed.select("path")
     refs = _referenced(parsed).join(listed, "path", "left_anti").collect()
     present, missing = _existing(spark, sorted(r["path"] for r in refs))
     if present:
-        parsed = parsed.unionByName(parse_files(read_files(spark, present))).persist()
+        parsed = parsed.unionByName(parse_inputs(spark, present)).persist()
     if missing:
         logger.warning("%d files referenced by DICOMDIR indexes are missing", len(missing))
-    missing_df = spark.createDataFrame([(p,) for p in missing], "path string")
+    absent = [(p, MISSING_REFERENCED) for p in missing] + [(p, EMPTY_FILE) for p in empty_files(spark, input_paths)]
+    missing_df = spark.createDataFrame(absent, "path string, reason string")
 
     everything = parsed.select("path", "status").unionByName(
         missing_df.select("path", F.lit("missing").alias("status"))
@@ -173,9 +237,7 @@ def extract_instances(spark: SparkSession, input_paths: list[str]) -> DicomBatch
             )
         )
         .unionByName(
-            lineage.join(missing_df, "path").select(
-                *lin, F.lit(None).cast("string").alias("field"), F.lit("file referenced by DICOMDIR does not exist").alias("reason")
-            )
+            lineage.join(missing_df, "path").select(*lin, F.lit(None).cast("string").alias("field"), "reason")
         )
     )
     complete = images.where(F.col("_missing").isNull()).drop("_missing")
@@ -289,10 +351,15 @@ def extract(spark: SparkSession, env: EtlEnv, input_path: str) -> SourceBatch:
         spark: the session.
         env: the run's environment (catalog, de-identifier, type concepts).
         input_path: folder (searched recursively) or file.
+
+    Raises:
+        DataQualityError: the input holds no file.
     """
     import pydicom
 
     raw = extract_instances(spark, [input_path])
+    if raw.files_read == 0:
+        raise DataQualityError(f"{input_path}: no files to read: nothing to load")
     return imaging_batch(spark, env, ImagingInput(
         source=SOURCE, layout=f"dicom (pydicom {pydicom.__version__})",
         alg_system=f"pydicom {pydicom.__version__} header parser", file_table=SOURCE_TABLE,

@@ -8,6 +8,9 @@ before anything is written.
 Pixel data is never read: pydicom stops before it (``stop_before_pixels``) and large values are
 deferred (``defer_size``). Truncation is still detected: every element whose declared length runs
 past the end of the file, the pixel data element included, makes the file a quarantine case.
+:func:`parse_stream` parses from an open file and its size, so a caller can read only the header
+bytes from disk (:mod:`mlhops.etl.sources.dicom_read`); :func:`parse_header` is the same parse of
+a whole file's bytes.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import re
 import struct
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pyspark.sql import types as T
 
@@ -115,6 +118,16 @@ _FLOAT_FIELDS = {"slice_thickness", "kvp", "exposure", "exposure_time"}
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
+class SeekableReader(Protocol):
+    """What the parser needs of a file: ``read``, ``seek`` and ``tell`` (no ``name``)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+    def tell(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class _Truncation:
     tag: int
@@ -154,30 +167,37 @@ def _number(value: Any, as_int: bool) -> float | int | None:
     return int(number) if as_int else number
 
 
-def _pixel_truncation(data: bytes, pos: int, implicit_vr: bool, little: bool) -> _Truncation | None:
-    """Check the pixel data element the reader stopped at: does its value fit in the file?"""
+def _pixel_truncation(
+    fp: SeekableReader, pos: int, size: int, implicit_vr: bool, little: bool
+) -> _Truncation | None:
+    """Check the pixel data element the reader stopped at: does its value fit in the file?
+
+    Reads only that element's header (at most 12 bytes at ``pos``) from ``fp``.
+    """
     end = "<" if little else ">"
-    if pos + 8 > len(data):
+    if pos + 8 > size:
         return None
-    group, elem = struct.unpack(f"{end}HH", data[pos : pos + 4])
+    fp.seek(pos)
+    head = fp.read(12)
+    group, elem = struct.unpack(f"{end}HH", head[0:4])
     if (group << 16 | elem) != PIXEL_DATA_TAG:
         return None
-    vr = data[pos + 4 : pos + 6]
+    vr = head[4:6]
     # Some writers encode this one element implicitly despite an explicit transfer syntax
     # (pydicom reads it the same way: "Expected explicit VR, but found implicit VR").
     if implicit_vr or not (vr.isalpha() and vr.isupper()):
-        (length,) = struct.unpack(f"{end}I", data[pos + 4 : pos + 8])
+        (length,) = struct.unpack(f"{end}I", head[4:8])
         start = pos + 8
     elif vr in _LONG_VRS:
-        if pos + 12 > len(data):
-            return _Truncation(PIXEL_DATA_TAG, 12, len(data) - pos)
-        (length,) = struct.unpack(f"{end}I", data[pos + 8 : pos + 12])
+        if pos + 12 > size:
+            return _Truncation(PIXEL_DATA_TAG, 12, size - pos)
+        (length,) = struct.unpack(f"{end}I", head[8:12])
         start = pos + 12
     else:
-        (length,) = struct.unpack(f"{end}H", data[pos + 6 : pos + 8])
+        (length,) = struct.unpack(f"{end}H", head[6:8])
         start = pos + 8
-    if length != UNDEFINED_LENGTH and start + length > len(data):
-        return _Truncation(PIXEL_DATA_TAG, length, len(data) - start)
+    if length != UNDEFINED_LENGTH and start + length > size:
+        return _Truncation(PIXEL_DATA_TAG, length, size - start)
     return None
 
 
@@ -210,13 +230,30 @@ def parse_header(data: bytes) -> dict[str, Any]:
         data: The whole file (Spark's binaryFile ``content``).
 
     Returns:
+        See :func:`parse_stream` (the same parse, over the bytes in memory).
+    """
+    return parse_stream(io.BytesIO(data), len(data))
+
+
+def parse_stream(fp: SeekableReader, size: int) -> dict[str, Any]:
+    """Parse one file's header into a :data:`HEADER_SCHEMA` record; never raises.
+
+    Reads from ``fp`` only what pydicom needs up to the Pixel Data element (large values are
+    skipped by seeking), plus that element's own header for the truncation check: a file object
+    over a large image reads a few kilobytes, not the image.
+
+    Args:
+        fp: The file, open for binary reading, seekable, positioned at its start, and without
+            a ``name`` (pydicom would re-open a named file by its name for deferred values).
+        size: The file's size in bytes (elements running past it are truncation).
+
+    Returns:
         ``status`` ``image`` with the whitelisted attributes, ``dicomdir`` with
         ``referenced_files``, or ``error`` with pydicom's reason (values removed).
     """
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    fp = io.BytesIO(data)
     try:
         with warnings.catch_warnings():
             # pydicom warns about odd-but-readable values; their text may echo the value.
@@ -224,9 +261,9 @@ def parse_header(data: bytes) -> dict[str, Any]:
             ds = pydicom.dcmread(fp, stop_before_pixels=True, defer_size=DEFER_SIZE_BYTES)
             stop_pos = fp.tell()
             implicit_vr, little = ds.original_encoding
-            trunc = _element_truncation(ds, len(data))
+            trunc = _element_truncation(ds, size)
             if trunc is None and implicit_vr is not None:
-                trunc = _pixel_truncation(data, stop_pos, bool(implicit_vr), little is not False)
+                trunc = _pixel_truncation(fp, stop_pos, size, bool(implicit_vr), little is not False)
             if trunc is not None:
                 tag = f"({trunc.tag >> 16:04X},{trunc.tag & 0xFFFF:04X})"
                 return _empty(

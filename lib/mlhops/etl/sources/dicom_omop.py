@@ -144,9 +144,9 @@ def patients(instances: DataFrame, known_hashes: DataFrame | None, deid: Deident
     """
     first = _first(instances, "patient_id").withColumn("source_table", F.lit(TABLE_PATIENTS))
     if known_hashes is not None:
-        marked = first.join(
-            known_hashes.select(F.col("key_hash").alias("_kh")).withColumn("_known", F.lit(True)),
-            deid.hash("person", F.col("patient_id")) == F.col("_kh"), "left",
+        # The hash is a Python UDF: computed as a column, since a join condition may not hold one.
+        marked = first.withColumn("_kh", deid.hash("person", F.col("patient_id"))).join(
+            known_hashes.select(F.col("key_hash").alias("_kh")).withColumn("_known", F.lit(True)), "_kh", "left",
         ).drop("_kh")
     else:
         marked = first.withColumn("_known", F.lit(None).cast("boolean"))

@@ -15,31 +15,48 @@ Lineage: ``source_table`` is the resource type (``fhir_files`` for whole files),
 ``source_line`` the entry's 1-based position in its Bundle (line in NDJSON; 0 for a file), and
 ``source_file`` a content-derived name (``fhir-<sha256 prefix>``), never the file's name
 (bulk exports and Synthea name files after patients).
+
+Bad input never stops the run (see :mod:`~mlhops.etl.sources.fhir_resources`): unusable files
+and bad entries are quarantined with their position. A file whose bytes equal another input
+file's (the same bundle under two paths) is read once: each further copy is a ``fhir_files``
+row of its own (``fhir-<sha256 prefix>-copy<k>``) filtered as a duplicate, its resources not
+counted again. Files whose names are not FHIR JSON/NDJSON are counted as ``fhir_files`` rows
+filtered as not read (lineage ``unread-<sha256 prefix of the path>``), so they show in the
+run's filtered counts instead of vanishing; empty files (which ``binaryFile`` skips) are
+unusable files. An input without any FHIR file or resource is an
+error, not an empty success.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Iterator
 
 import pandas as pd
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from mlhops.errors import DataQualityError
 from mlhops.etl import parse
 from mlhops.etl.batch import FRAME_SCHEMAS, SourceBatch, source_batch
 from mlhops.etl.env import EtlEnv
 from mlhops.etl.events import LINEAGE_COLUMNS
 from mlhops.etl.files import InputFile
-from mlhops.etl.sources.fhir_resources import FILE_TABLE, NUMERIC_FIELDS, RECORD_FIELDS, parse_file
+from mlhops.etl.sources.fhir_resources import EXPANDED, FILE_TABLE, NUMERIC_FIELDS, RECORD_FIELDS, UNUSABLE, parse_file
+from mlhops.io.fs import list_tree
 
 logger = logging.getLogger(__name__)
 
 SOURCE = "fhir"
 LAYOUT = "fhir-r4"
 FILE_PATTERN = r"\.(json|ndjson)(\.gz)?$"
+NDJSON_PATTERN = r"\.ndjson(\.gz)?$"
+DUPLICATE_FILE = "duplicate file (same bytes as another input file, read once)"
+NOT_READ = "not read: not a FHIR .json/.ndjson file"
+EMPTY_FILE = f"{UNUSABLE}: empty (0 bytes)"
 # Hex characters of the content hash used as the lineage file name.
 FILE_NAME_HEX = 16
 _TYPES = {"ehr": 32817, "ehr_prescription": 32838}
@@ -56,6 +73,8 @@ RECORD_SCHEMA = T.StructType(
         )
         for name in RECORD_FIELDS
     ]
+    # Which input file the record came from (a hash of its path; tells copies of one content apart).
+    + [T.StructField("file_key", T.LongType(), False)]
 )
 # Kind of the one record per input file that carries its lineage (never a frame of the batch).
 FILE_KIND = "file"
@@ -74,18 +93,26 @@ def _file_record(path: str, length: int, sha256: str) -> dict[str, object]:
     return rec
 
 
+def _file_key(path: str) -> int:
+    """A 63-bit key of a file's path (the records carry it instead of the path)."""
+    return int.from_bytes(hashlib.sha256(path.encode()).digest()[:8], "big") >> 1
+
+
 def _parse_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     for pdf in batches:
         rows: list[dict[str, object]] = []
         for path, length, content in zip(pdf["path"], pdf["length"], pdf["content"]):
             data = bytes(content)
             sha256 = hashlib.sha256(data).hexdigest()
-            name = lineage_name(sha256)
-            for rec in [_file_record(path, int(length), sha256), *parse_file(data)]:
+            name, key = lineage_name(sha256), _file_key(path)
+            ndjson = re.search(NDJSON_PATTERN, path.lower()) is not None
+            for rec in [_file_record(path, int(length), sha256), *parse_file(data, ndjson=ndjson)]:
                 rec["source_file"] = name
+                rec["file_key"] = key
                 rows.append(rec)
         out = pd.DataFrame.from_records(rows, columns=RECORD_SCHEMA.fieldNames())
         out["source_line"] = out["source_line"].astype("int64")
+        out["file_key"] = out["file_key"].astype("int64")
         for col in NUMERIC_FIELDS:
             out[col] = out[col].astype("float64")
         yield out
@@ -101,10 +128,56 @@ def _files(spark: SparkSession, input_path: str) -> DataFrame:
     )
 
 
+def _listed_records(spark: SparkSession, input_path: str) -> DataFrame:
+    """Records of the files Spark's ``binaryFile`` source does not hand over (listed on the
+    driver): files not named as FHIR JSON/NDJSON (``seen`` + ``filtered`` as not read, their bytes
+    untouched) and empty FHIR files (an unusable file each, with its ``file`` lineage record)."""
+    root = input_path.rstrip("/")
+    empty_sha = hashlib.sha256(b"").hexdigest()
+    rows: list[dict[str, object]] = []
+    for rel, size, _ in list_tree(spark, input_path):
+        path = root + rel
+        seen = dict.fromkeys(RECORD_SCHEMA.fieldNames())
+        seen.update(kind="seen", source_table=FILE_TABLE, source_line=0, quantity=1.0)
+        if re.search(FILE_PATTERN, path.lower()) is None:
+            name = "unread-" + hashlib.sha256(path.encode()).hexdigest()[:FILE_NAME_HEX]
+            rows += [{**seen, "source_file": name, "file_key": 0},
+                     {**seen, "kind": "filtered", "quantity": None, "reason": NOT_READ, "source_file": name, "file_key": 0}]
+        elif size == 0:
+            extra = {"source_file": lineage_name(empty_sha), "file_key": _file_key(path)}
+            rows += [{**_file_record(path, 0, empty_sha), **extra}, {**seen, **extra},
+                     {**seen, **extra, "kind": "reject", "quantity": None, "reason": EMPTY_FILE}]
+    return spark.createDataFrame(rows, RECORD_SCHEMA) if rows else spark.createDataFrame([], RECORD_SCHEMA)
+
+
 def read_records(spark: SparkSession, input_path: str) -> DataFrame:
     """The records of every file (one ``file`` record each, then its resources' records), parsed
-    on executors: each file's bytes are read and hashed once."""
-    return _files(spark, input_path).mapInPandas(_parse_partition, RECORD_SCHEMA)
+    on executors: each file's bytes are read and hashed once. Files not named as FHIR are
+    counted and filtered as not read."""
+    return _files(spark, input_path).mapInPandas(_parse_partition, RECORD_SCHEMA).unionByName(
+        _listed_records(spark, input_path))
+
+
+def without_copies(records: DataFrame) -> DataFrame:
+    """Records of files whose bytes repeat another file's (ordered by path) reduced to their
+    file-level rows, renamed ``<lineage>-copy<k>`` and filtered as duplicates: each content is
+    read once, and every file is still accounted for."""
+    files = records.where(F.col("kind") == FILE_KIND).select("source_file", "file_key", F.col("name").alias("_path"))
+    rank = F.row_number().over(Window.partitionBy("source_file").orderBy("_path"))
+    copies = {int(r["file_key"]): f"{r['source_file']}-copy{r['_k']}"
+              for r in files.withColumn("_k", rank).where(F.col("_k") > 1).collect()}
+    if not copies:
+        return records
+    logger.warning("fhir: %d files repeat the bytes of another input file (each read once)", len(copies))
+    is_copy = F.col("file_key").isin(*copies)
+    renamed = F.element_at(F.create_map(*[x for k, v in copies.items() for x in (F.lit(k), F.lit(v))]), F.col("file_key"))
+    file_level = (F.col("kind") == FILE_KIND) | (F.col("source_table") == FILE_TABLE)
+    expanded = (F.col("kind") == "filtered") & (F.col("reason") == EXPANDED)
+    return (
+        records.where(~is_copy | file_level)
+        .withColumn("reason", F.when(is_copy & expanded, F.lit(DUPLICATE_FILE)).otherwise(F.col("reason")))
+        .withColumn("source_file", F.when(is_copy, renamed).otherwise(F.col("source_file")))
+    )
 
 
 def input_files(records: DataFrame) -> list[InputFile]:
@@ -243,7 +316,8 @@ def extract(spark: SparkSession, env: EtlEnv, input_path: str) -> SourceBatch:
         input_path: folder (searched recursively) or file.
     """
     types = env.type_concepts(_TYPES)
-    records = read_records(spark, input_path).withColumn("malformed", F.lit(False)).localCheckpoint(eager=True)
+    records = without_copies(read_records(spark, input_path).localCheckpoint(eager=True))
+    records = records.withColumn("malformed", F.lit(False)).localCheckpoint(eager=True)
 
     def of(kind: str) -> DataFrame:
         return records.where(F.col("kind") == kind)
@@ -270,6 +344,15 @@ def extract(spark: SparkSession, env: EtlEnv, input_path: str) -> SourceBatch:
         for r in of("seen").groupBy("source_table").agg(F.sum("quantity").alias("n")).collect()
     }
     series = _series(res.resolve(of("image_series"), ["person_ref"], aliases))
-    logger.info("fhir input: %d files, %d resources", rows_read.get("fhir_files", 0), sum(rows_read.values()) - rows_read.get("fhir_files", 0))
+    files = input_files(records)
+    n_entries = sum(rows_read.values()) - rows_read.get(FILE_TABLE, 0)
+    n_unusable = of("reject").where((F.col("source_table") == FILE_TABLE) & F.col("reason").startswith(UNUSABLE)).count()
+    if not files or (n_entries == 0 and n_unusable == 0):
+        raise DataQualityError(
+            f"{input_path}: no FHIR resources to load ({len(files)} .json/.ndjson files, none with an entry); "
+            "check the input path")
+    if n_unusable:
+        logger.warning("fhir input: %d of %d files unusable (quarantined as %s rows)", n_unusable, len(files), FILE_TABLE)
+    logger.info("fhir input: %d files, %d resources", len(files), n_entries)
     return source_batch(spark, source=SOURCE, layout=LAYOUT, rows_read=rows_read, frames=frames,
-                        input_files=input_files(records), image_series=series)
+                        input_files=files, image_series=series)

@@ -6,7 +6,9 @@ resources of that type (conservation; the count is in ``quantity``), and per res
 records it yields (``person``, ``visit``, ``event``, ``image_series``, ``care_site``,
 ``provider``, ``location``, ``alias`` for reference resolution, or ``filtered`` with a reason).
 Only whitelisted elements are read: names, telecom, street lines, identifiers other than
-resource ids and DICOM UIDs, free-text narratives and UDI carriers never leave this module.
+resource ids and DICOM UIDs, free-text narratives and UDI carriers never leave this module (a
+Patient's names, address lines, telecom and identifiers are read only to drop free-text values
+of the same file that repeat them; every free-text value is redacted by :mod:`mlhops.etl.redact`).
 
 References are normalised and, where the file itself declares the target, resolved here:
 ``Type/id`` -> ``id``; ``urn:uuid:...`` (a ``fullUrl``) and conditional
@@ -14,15 +16,28 @@ References are normalised and, where the file itself declares the target, resolv
 declares them. The others stay aliases (``urn:...``, ``ident:Type|value``) that Spark resolves
 (:mod:`mlhops.etl.sources.fhir`) against the ``alias`` records of every file, so references
 across bundles resolve too.
+
+Nothing in a file crashes the parser: a file that cannot be read at all (corrupt gzip, not JSON,
+nested deeper than the JSON parser allows) is one ``reject`` of ``fhir_files`` (an unusable
+file); an entry or NDJSON line that is not a resource (``[]``) is a ``reject`` of
+:data:`UNKNOWN_TYPE` at its position; a resource whose elements have unexpected JSON types
+(``identifier: 5``) is a ``reject`` of its type naming the element. Every resource has exactly
+one outcome (a panel with a component coded by text only is quarantined whole), so the loader's
+conservation accounting holds whatever the input.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Callable, Iterator
+import re
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from mlhops.etl.events import ALLERGY
+from mlhops.etl.redact import own_tokens, redact_text
 
 KINDS = ("seen", "person", "visit", "event", "image_series", "care_site", "provider", "location", "alias", "medication",
          "filtered", "reject")
@@ -71,12 +86,122 @@ EXPANDED = "file expanded into its resources"
 FILE_TABLE = "fhir_files"
 # Resources only read to resolve references or to label other rows.
 _REFERENCE_ONLY = {"Medication", "Location", "PractitionerRole"}
+# Source table of entries and lines that are not resources of a known type name.
+UNKNOWN_TYPE = "Unknown"
+# The resource types of FHIR R4 (4.0.1): the only type names that become source table names.
+R4_RESOURCE_TYPES = frozenset("""
+Account ActivityDefinition AdverseEvent AllergyIntolerance Appointment AppointmentResponse AuditEvent Basic Binary
+BiologicallyDerivedProduct BodyStructure Bundle CapabilityStatement CarePlan CareTeam CatalogEntry ChargeItem
+ChargeItemDefinition Claim ClaimResponse ClinicalImpression CodeSystem Communication CommunicationRequest
+CompartmentDefinition Composition ConceptMap Condition Consent Contract Coverage CoverageEligibilityRequest
+CoverageEligibilityResponse DetectedIssue Device DeviceDefinition DeviceMetric DeviceRequest DeviceUseStatement
+DiagnosticReport DocumentManifest DocumentReference EffectEvidenceSynthesis Encounter Endpoint EnrollmentRequest
+EnrollmentResponse EpisodeOfCare EventDefinition Evidence EvidenceVariable ExampleScenario ExplanationOfBenefit
+FamilyMemberHistory Flag Goal GraphDefinition Group GuidanceResponse HealthcareService ImagingStudy Immunization
+ImmunizationEvaluation ImmunizationRecommendation ImplementationGuide InsurancePlan Invoice Library Linkage List
+Location Measure MeasureReport Media Medication MedicationAdministration MedicationDispense MedicationKnowledge
+MedicationRequest MedicationStatement MedicinalProduct MedicinalProductAuthorization MedicinalProductContraindication
+MedicinalProductIndication MedicinalProductIngredient MedicinalProductInteraction MedicinalProductManufactured
+MedicinalProductPackaged MedicinalProductPharmaceutical MedicinalProductUndesirableEffect MessageDefinition
+MessageHeader MolecularSequence NamingSystem NutritionOrder Observation ObservationDefinition OperationDefinition
+OperationOutcome Organization OrganizationAffiliation Parameters Patient PaymentNotice PaymentReconciliation Person
+PlanDefinition Practitioner PractitionerRole Procedure Provenance Questionnaire QuestionnaireResponse
+RelatedPerson RequestGroup ResearchDefinition ResearchElementDefinition ResearchStudy ResearchSubject RiskAssessment
+RiskEvidenceSynthesis Schedule SearchParameter ServiceRequest Slot Specimen SpecimenDefinition StructureDefinition
+StructureMap Subscription Substance SubstanceNucleicAcid SubstancePolymer SubstanceProtein
+SubstanceReferenceInformation SubstanceSourceMaterial SubstanceSpecification SupplyDelivery SupplyRequest Task
+TerminologyCapabilities TestReport TestScript ValueSet VerificationResult VisionPrescription
+""".split())
+# FHIR resource type names (R4 has none longer than 40 characters).
+_TYPE_NAME = re.compile(r"[A-Z][A-Za-z]{0,63}")
+UNUSABLE = "unusable file"
+UNCODED_COMPONENT = "panel component without a code (coded by text only)"
+NOT_A_RESOURCE = "not a FHIR resource (a JSON object with a resourceType)"
+MALFORMED = "malformed resource"
+# Errors of a resource's data shape: the resource is quarantined, the file goes on.
+_SHAPE_ERRORS = (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError)
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number as a float (booleans are not numbers); anything else -> None."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _scalar(name: str, value: Any) -> Any:
+    """A record value in its column's type: a JSON number (or numeric text) for the numeric
+    fields, text for the others; a value of another JSON type (an object where a string belongs)
+    becomes None, so the record is rejected by the check of that field instead of failing the
+    Arrow conversion of its whole partition."""
+    if value is None:
+        return None
+    if name in NUMERIC_FIELDS:
+        return _number(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if isinstance(value, int | float) else None
 
 
 def _rec(kind: str, table: str, line: int, **values: Any) -> dict[str, Any]:
     rec: dict[str, Any] = dict.fromkeys(RECORD_FIELDS)
-    rec.update(kind=kind, source_table=table, source_line=line, **values)
+    rec.update({k: _scalar(k, v) for k, v in values.items()})
+    rec.update(kind=kind, source_table=table, source_line=line)
     return rec
+
+
+class ShapeError(ValueError):
+    """An element the ETL reads has the wrong JSON type (``identifier: 5``).
+
+    Attributes:
+        element: the element's path within its resource (``component[1].code``), never a value.
+    """
+
+    def __init__(self, element: str, expected: str) -> None:
+        super().__init__(f"{element}: expected a JSON {expected}")
+        self.element = element
+        self.expected = expected
+
+
+def _obj(holder: dict[str, Any], name: str) -> dict[str, Any]:
+    """Element ``name`` of ``holder`` as an object; absent or null -> ``{}``.
+
+    Raises:
+        ShapeError: present but not an object.
+    """
+    value = holder.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ShapeError(name, "object")
+    return value
+
+
+def _arr(holder: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """Element ``name`` of ``holder`` as a list of objects; absent or null -> ``[]``.
+
+    Raises:
+        ShapeError: present but not an array, or an item that is not an object.
+    """
+    value = holder.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ShapeError(name, "array")
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise ShapeError(f"{name}[{i}]", "object")
+    return value
+
+
+def resource_type(res: dict[str, Any]) -> str:
+    """The resource's type as a source table name: a FHIR R4 resource type name
+    (:data:`R4_RESOURCE_TYPES`), else :data:`UNKNOWN_TYPE`. Input text never becomes a table
+    name, a run-record key or a metric name as it is: a planted ``"resourceType": "JaneDoe"``
+    reads as ``Unknown``."""
+    value = res.get("resourceType")
+    return value if isinstance(value, str) and _TYPE_NAME.fullmatch(value) and value in R4_RESOURCE_TYPES \
+        else UNKNOWN_TYPE
 
 
 def ref(value: Any, local: dict[str, str] | None = None) -> str | None:
@@ -104,7 +229,7 @@ def aliases(rtype: str, rid: str, res: dict[str, Any], full_url: str | None) -> 
     ``ident:Type|value`` for identifiers of the types conditional references target)."""
     out = [full_url] if isinstance(full_url, str) and full_url.startswith("urn:") else []
     if _identifier_types(rtype):
-        out += [f"ident:{rtype}|{i['value']}" for i in res.get("identifier", []) if isinstance(i, dict) and i.get("value")]
+        out += [f"ident:{rtype}|{i['value']}" for i in _arr(res, "identifier") if isinstance(i.get("value"), str) and i["value"]]
     return out
 
 
@@ -112,9 +237,9 @@ def _coding(concept: Any) -> tuple[str | None, str | None]:
     """(vocabulary_id, code) of the first coding of a known system, else of the first coding."""
     if not isinstance(concept, dict):
         return None, None
-    codings = [c for c in concept.get("coding", []) if isinstance(c, dict) and c.get("code")]
+    codings = [c for c in _arr(concept, "coding") if isinstance(c.get("code"), str | int) and c.get("code") != ""]
     for c in codings:
-        if c.get("system") in SYSTEM_VOCABULARY:
+        if isinstance(c.get("system"), str) and c["system"] in SYSTEM_VOCABULARY:
             return SYSTEM_VOCABULARY[c["system"]], str(c["code"])
     if codings:
         return str(codings[0].get("system") or "None"), str(codings[0]["code"])
@@ -124,25 +249,24 @@ def _coding(concept: Any) -> tuple[str | None, str | None]:
 def _value(holder: dict[str, Any]) -> tuple[float | None, str | None, str | None]:
     """(number, text, unit) of an element's value[x], for every value type R4 allows."""
     if "valueQuantity" in holder:
-        q = holder["valueQuantity"] or {}
-        num = q.get("value")
-        return (float(num) if isinstance(num, int | float) else None), None, q.get("code") or q.get("unit")
+        q = _obj(holder, "valueQuantity")
+        return _number(q.get("value")), None, q.get("code") or q.get("unit")
     for key in ("valueInteger", "valueDecimal"):
-        if key in holder and isinstance(holder[key], int | float):
-            return float(holder[key]), None, None
+        if key in holder and _number(holder[key]) is not None:
+            return _number(holder[key]), None, None
     if "valueCodeableConcept" in holder:
-        cc = holder["valueCodeableConcept"] or {}
-        text = cc.get("text") or next((c.get("display") or c.get("code") for c in cc.get("coding", [])), None)
+        cc = _obj(holder, "valueCodeableConcept")
+        text = cc.get("text") or next((c.get("display") or c.get("code") for c in _arr(cc, "coding")), None)
         return None, text, None
     if "valueBoolean" in holder:
         return None, str(bool(holder["valueBoolean"])).lower(), None
     if "valueRange" in holder:
-        low = (holder["valueRange"] or {}).get("low", {}).get("value")
-        return (float(low) if isinstance(low, int | float) else None), None, None
+        # valueRange.low may be absent or null (an open range): no number then.
+        return _number(_obj(_obj(holder, "valueRange"), "low").get("value")), None, None
     if "valueRatio" in holder:
-        r = holder["valueRatio"] or {}
-        n, d = r.get("numerator", {}).get("value"), r.get("denominator", {}).get("value")
-        return (float(n) / float(d) if isinstance(n, int | float) and d else None), None, None
+        r = _obj(holder, "valueRatio")
+        n, d = _number(_obj(r, "numerator").get("value")), _number(_obj(r, "denominator").get("value"))
+        return (n / d if n is not None and d else None), None, None
     for key in ("valueString", "valueDateTime", "valueTime", "valuePeriod", "valueSampledData"):
         if key in holder:
             v = holder[key]
@@ -171,8 +295,8 @@ def _event(table: str, line: int, key: str, res: dict[str, Any], concept: Any, d
 
 def study_uid(res: dict[str, Any]) -> str | None:
     """The DICOM Study Instance UID among an ImagingStudy's identifiers, else None."""
-    for ident in res.get("identifier", []):
-        if isinstance(ident, dict) and ident.get("system") in DICOM_UID_SYSTEMS and isinstance(ident.get("value"), str):
+    for ident in _arr(res, "identifier"):
+        if ident.get("system") in DICOM_UID_SYSTEMS and isinstance(ident.get("value"), str):
             value = ident["value"]
             return value[len(OID_PREFIX):] if value.startswith(OID_PREFIX) else value
     return None
@@ -185,17 +309,16 @@ def _imaging_study(line: int, key: str, res: dict[str, Any], local: dict[str, st
     resource is rejected rather than loaded in part.
     """
     rtype = "ImagingStudy"
-    series = [s for s in res.get("series", []) if isinstance(s, dict)]
-    if any(not s.get("uid") for s in series):
+    series = _arr(res, "series")
+    if any(not isinstance(s.get("uid"), str) or not s["uid"] for s in series):
         return [_rec("reject", rtype, line, field="series.uid", reason="missing required value")]
-    codes = res.get("procedureCode") or []
+    codes = _arr(res, "procedureCode")
     out = [_event(rtype, line, key, res, codes[0] if codes else None, "Procedure", res.get("started"), local=local)]
     # The study UID, else the resource id: either only ever appears salted-hashed.
     uid = study_uid(res) or key
     person = ref(res.get("subject"), local)
     for s in series:
-        modality = s.get("modality") if isinstance(s.get("modality"), dict) else {}
-        site = s.get("bodySite") if isinstance(s.get("bodySite"), dict) else {}
+        modality, site = _obj(s, "modality"), _obj(s, "bodySite")
         out.append(_rec(
             "image_series", rtype, line, key=str(s["uid"]), name=key, person_ref=person,
             start=s.get("started") or res.get("started"), code=modality.get("code"), study_uid=uid,
@@ -205,12 +328,14 @@ def _imaging_study(line: int, key: str, res: dict[str, Any], local: dict[str, st
 
 
 def _ext(res: dict[str, Any], url: str) -> dict[str, Any]:
-    return next((e for e in res.get("extension", []) if isinstance(e, dict) and e.get("url") == url), {})
+    return next((e for e in _arr(res, "extension") if e.get("url") == url), {})
 
 
 def _address(res: dict[str, Any]) -> dict[str, Any]:
-    addr = res.get("address")
-    addr = addr[0] if isinstance(addr, list) and addr else (addr if isinstance(addr, dict) else {})
+    value = res.get("address")
+    # Patient.address is an array, Organization.address too; a lone object is read as well.
+    addrs = [_obj(res, "address")] if isinstance(value, dict) else _arr(res, "address")
+    addr = addrs[0] if addrs else {}
     digits = "".join(ch for ch in str(addr.get("postalCode") or "") if ch.isdigit())
     return {"city": addr.get("city"), "state": addr.get("state"), "zip": digits[:ZIP_DIGITS] or None}
 
@@ -244,22 +369,23 @@ class _Resource:
 
 def _omb_code(ext: dict[str, Any]) -> str | None:
     """The ``ombCategory`` code of a US Core race/ethnicity extension."""
-    return next((e.get("valueCoding", {}).get("code") for e in ext.get("extension", []) if e.get("url") == "ombCategory"), None)
+    return next((_obj(e, "valueCoding").get("code") for e in _arr(ext, "extension") if e.get("url") == "ombCategory"), None)
 
 
 def _gender(res: dict[str, Any]) -> Any:
-    return GENDER.get(str(res.get("gender")), res.get("gender"))
+    gender = res.get("gender")
+    return GENDER.get(gender, gender) if isinstance(gender, str) else None
 
 
 def _patient(r: _Resource) -> list[dict[str, Any]]:
     race = _ext(r.res, RACE_EXT)
-    race_text = next((e.get("valueString") for e in race.get("extension", []) if e.get("url") == "text"), None)
+    race_text = next((e.get("valueString") for e in _arr(race, "extension") if e.get("url") == "text"), None)
     eth_code = _omb_code(_ext(r.res, ETHNICITY_EXT))
     addr = _address(r.res)
     loc = "|".join(["residence", addr["city"] or "", addr["state"] or "", "", addr["zip"] or ""]) if any(addr.values()) else None
     out = [r.rec("person", key=r.rid, start=r.res.get("birthDate"), end=r.res.get("deceasedDateTime"),
-                 gender=_gender(r.res), race=RACE.get(_omb_code(race) or "") or (race_text.lower() if race_text else None),
-                 ethnicity=ETHNICITY.get(eth_code or "", eth_code), location_key=loc)]
+                 gender=_gender(r.res), race=RACE.get(str(_omb_code(race) or "")) or (race_text.lower() if isinstance(race_text, str) else None),
+                 ethnicity=ETHNICITY.get(str(eth_code or ""), eth_code), location_key=loc)]
     if loc:
         out.append(r.rec("location", location_key=loc, **addr))
     return out
@@ -267,9 +393,9 @@ def _patient(r: _Resource) -> list[dict[str, Any]]:
 
 def _encounter(r: _Resource) -> list[dict[str, Any]]:
     start, end = _period(r.res, "period")
-    cls = r.res.get("class") or {}
-    code = cls.get("code") if isinstance(cls, dict) else None
-    parts = [p for p in r.res.get("participant", []) if isinstance(p, dict)]
+    code = _obj(r.res, "class").get("code")
+    code = code if isinstance(code, str) else None
+    parts = _arr(r.res, "participant")
     return [r.rec("visit", key=r.rid, person_ref=r.ref("subject"), start=start, end=end,
                   visit_class=ENCOUNTER_CLASS.get(str(code), str(code).lower() if code else None), code=code,
                   provider_ref=ref(parts[0].get("individual"), r.local) if parts else None,
@@ -294,10 +420,16 @@ def _condition(r: _Resource) -> list[dict[str, Any]]:
 
 def _observation(r: _Resource) -> list[dict[str, Any]]:
     start, _ = _period(r.res, "effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued")
-    comps = [c for c in r.res.get("component", []) if isinstance(c, dict)]
+    comps = _arr(r.res, "component")
     # A panel (blood pressure) carries its values in components: one fact per component.
     own_value = _value(r.res) != (None, None, None)
     holders = [(f"{r.key}#{i}", c) for i, c in enumerate(comps)] if comps and not own_value else [(r.key, r.res)]
+    if len(holders) > 1:
+        # A component coded by text only cannot be mapped: the panel is quarantined whole
+        # (one outcome per resource), never loaded in part.
+        uncoded = next((i for i, (_, c) in enumerate(holders) if _coding(c.get("code"))[1] is None), None)
+        if uncoded is not None:
+            return [r.rec("reject", field=f"component[{uncoded}].code", reason=UNCODED_COMPONENT)]
     out = []
     for k, h in holders:
         num, text, unit = _value(h)
@@ -306,13 +438,9 @@ def _observation(r: _Resource) -> list[dict[str, Any]]:
     return out
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
-
-
 def _medication_use(r: _Resource) -> list[dict[str, Any]]:
     start, end = _period(r.res, "authoredOn", "effectiveDateTime", "effectivePeriod")
-    qty = ((r.res.get("dispenseRequest") or {}).get("quantity") or {}).get("value")
+    qty = _obj(_obj(r.res, "dispenseRequest"), "quantity").get("value")
     # medicationReference: the code comes from the referenced Medication (resolved in Spark).
     return [r.event(r.res.get("medicationCodeableConcept"), "Drug", start, end, provider_ref=r.ref("requester"),
                     name=r.ref("medicationReference"), quantity=_number(qty))]
@@ -330,7 +458,7 @@ def _immunization(r: _Resource) -> list[dict[str, Any]]:
 
 def _allergy(r: _Resource) -> list[dict[str, Any]]:
     start, _ = _period(r.res, "onsetDateTime", "recordedDate")
-    return [r.event(r.res.get("code"), "Observation", start)]
+    return [r.event(r.res.get("code"), ALLERGY, start)]
 
 
 def _device(r: _Resource) -> list[dict[str, Any]]:
@@ -340,8 +468,8 @@ def _device(r: _Resource) -> list[dict[str, Any]]:
 
 
 def _supply_delivery(r: _Resource) -> list[dict[str, Any]]:
-    item = r.res.get("suppliedItem") or {}
-    qty = (item.get("quantity") or {}).get("value")
+    item = _obj(r.res, "suppliedItem")
+    qty = _obj(item, "quantity").get("value")
     start, _ = _period(r.res, "occurrenceDateTime", "occurrencePeriod")
     return [r.event(item.get("itemCodeableConcept"), "Device", start, quantity=_number(qty))]
 
@@ -365,21 +493,15 @@ _HANDLERS: dict[str, Callable[[_Resource], list[dict[str, Any]]]] = {
 }
 
 
-def resource_records(res: dict[str, Any], line: int, full_url: str | None,
-                     local: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """Records of one resource (``seen`` counts are added per file by :func:`parse_file`).
-
-    Args:
-        res: the resource.
-        line: its 1-based position in the Bundle (line in NDJSON).
-        full_url: its Bundle ``fullUrl``.
-        local: aliases declared by the resource's file (see :func:`aliases`) -> resource id.
-    """
-    rtype = str(res.get("resourceType") or "Unknown")
+def _resource_records(res: dict[str, Any], line: int, full_url: str | None,
+                      local: dict[str, str]) -> list[dict[str, Any]]:
+    rtype = resource_type(res)
     rid = res.get("id")
-    if not rid:
+    if rid is None or rid == "":
         return [_rec("reject", rtype, line, field="id", reason="resource without id")]
-    r = _Resource(res, rtype, str(rid), line, local or {})
+    if not isinstance(rid, str):
+        return [_rec("reject", rtype, line, field="id", reason="malformed id: expected a JSON string")]
+    r = _Resource(res, rtype, rid, line, local)
     out = [r.rec("alias", key=r.rid, name=name) for name in aliases(rtype, r.rid, res, full_url)]
     handler = _HANDLERS.get(rtype)
     if handler is not None:
@@ -389,51 +511,198 @@ def resource_records(res: dict[str, Any], line: int, full_url: str | None,
     return out + [r.rec("filtered", reason=f"{NO_TARGET} ({rtype})")]
 
 
-def _resources(data: bytes) -> Iterator[tuple[int, dict[str, Any], str | None]]:
-    """(1-based position, resource, fullUrl) of a Bundle or NDJSON file's resources."""
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    text = data.decode("utf-8-sig")
-    stripped = text.lstrip()
-    doc = None
-    if stripped.startswith("{"):
-        try:
-            doc = json.loads(stripped)
-        except json.JSONDecodeError:
-            doc = None  # maybe NDJSON: one resource per line
-    if isinstance(doc, dict):
-        if doc.get("resourceType") == "Bundle":
-            for i, entry in enumerate(doc.get("entry", []) or [], start=1):
-                if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
-                    yield i, entry["resource"], entry.get("fullUrl")
-            return
-        yield 1, doc, None
-        return
+def resource_records(res: dict[str, Any], line: int, full_url: str | None,
+                     local: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Records of one resource (``seen`` counts are added per file by :func:`parse_file`).
+
+    A resource whose elements have shapes the parser cannot read (``identifier: 5``) yields one
+    ``reject`` record naming the element (or only the error type) instead of its records: one
+    outcome per resource, and the rest of its file goes on.
+
+    Args:
+        res: the resource.
+        line: its 1-based position in the Bundle (line in NDJSON).
+        full_url: its Bundle ``fullUrl``.
+        local: aliases declared by the resource's file (see :func:`aliases`) -> resource id.
+    """
+    try:
+        return _resource_records(res, line, full_url, local or {})
+    except ShapeError as exc:
+        return [_rec("reject", resource_type(res), line, field=exc.element, reason=f"{MALFORMED}: expected a JSON {exc.expected}")]
+    except _SHAPE_ERRORS as exc:
+        # The error type only: messages may quote values.
+        return [_rec("reject", resource_type(res), line, field=None, reason=f"{MALFORMED} ({type(exc).__name__})")]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of a file: a Bundle entry, an element of a JSON array, or an NDJSON line.
+
+    ``resource`` is None when the entry is not a resource; ``problem`` then says why.
+    """
+
+    position: int  # 1-based: entry index in the Bundle or array, line in NDJSON
+    resource: dict[str, Any] | None
+    full_url: str | None = None
+    problem: str | None = None
+
+
+class UnusableFile(ValueError):
+    """The file as a whole cannot be read as FHIR JSON (the reason names no content)."""
+
+
+def _entry(position: int, value: Any, full_url: Any = None) -> Entry:
+    if isinstance(value, dict) and isinstance(value.get("resourceType"), str):
+        return Entry(position, value, full_url if isinstance(full_url, str) else None)
+    return Entry(position, None, problem=NOT_A_RESOURCE)
+
+
+def _document_entries(doc: Any) -> list[Entry]:
+    """Entries of a whole-file JSON document: a Bundle, one resource, or an array of resources."""
+    if isinstance(doc, list):
+        return [_entry(i, v) for i, v in enumerate(doc, start=1)]
+    if not isinstance(doc, dict):
+        raise UnusableFile("not FHIR JSON (a JSON value that is neither an object nor an array)")
+    if doc.get("resourceType") != "Bundle":
+        return [_entry(1, doc)]
+    entries = doc.get("entry")
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise UnusableFile("Bundle.entry is not an array")
+    out = []
+    for i, e in enumerate(entries, start=1):
+        out.append(_entry(i, e.get("resource"), e.get("fullUrl")) if isinstance(e, dict) else _entry(i, None))
+    return out
+
+
+def _ndjson_entries(text: str) -> list[Entry]:
+    """One entry per non-blank line; a line that is not a JSON object is a bad entry, not a bad file."""
+    out = []
     for i, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            yield i, json.loads(line), None
+        if not line.strip():
+            continue
+        try:
+            out.append(_entry(i, json.loads(line)))
+        except (ValueError, RecursionError) as exc:
+            out.append(Entry(i, None, problem=f"not JSON ({type(exc).__name__})"))
+    return out
 
 
-def parse_file(data: bytes) -> list[dict[str, Any]]:
-    """All records of one file; a file that is not FHIR JSON yields one ``reject`` record.
+def _text(data: bytes) -> str:
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise UnusableFile(f"corrupt gzip ({type(exc).__name__})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UnusableFile("not UTF-8 text") from None
 
-    ``seen`` records count the file (``fhir_files``) and its resources per type (``quantity``).
+
+def entries(data: bytes, ndjson: bool = False) -> list[Entry]:
+    """The entries of a Bundle, a single resource, a JSON array of resources or an NDJSON file.
+
+    NDJSON is read line by line when ``ndjson`` (the file is named ``.ndjson``) or when the file
+    is not one JSON document but its first line is a JSON value by itself.
+
+    Raises:
+        UnusableFile: the file cannot be read at all (corrupt gzip, not UTF-8, not JSON, nested
+            deeper than the JSON parser allows).
+    """
+    text = _text(data)
+    if ndjson:
+        return _ndjson_entries(text)
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        raise UnusableFile("JSON nested deeper than the parser allows") from None
+    except ValueError as exc:
+        # NDJSON under a .json name: its first line is a JSON value by itself (a pretty-printed
+        # document's first line, ``{`` or ``[``, is not).
+        first = next((line for line in text.splitlines() if line.strip()), "")
+        try:
+            json.loads(first)
+        except (ValueError, RecursionError):
+            raise UnusableFile(f"not FHIR JSON ({type(exc).__name__})") from None
+        return _ndjson_entries(text)
+    return _document_entries(doc)
+
+
+def _local_aliases(found: list[Entry]) -> dict[str, str]:
+    local: dict[str, str] = {}
+    for e in found:
+        res = e.resource
+        if res is None or not isinstance(res.get("id"), str) or not res["id"]:
+            continue
+        try:
+            names = aliases(resource_type(res), res["id"], res, e.full_url)
+        except ShapeError:
+            continue  # the resource itself is quarantined by resource_records
+        for name in names:
+            local.setdefault(name, res["id"])
+    return local
+
+
+def parse_file(data: bytes, ndjson: bool = False) -> list[dict[str, Any]]:
+    """All records of one file.
+
+    ``seen`` records count the file (``fhir_files``) and its entries per resource type
+    (``quantity``); entries that are not resources count as :data:`UNKNOWN_TYPE` and are
+    rejected with their position. A file that cannot be read at all yields one ``reject`` record
+    of ``fhir_files`` (an unusable file; its reason names the problem, never content).
+
+    Args:
+        data: the file's bytes (gzip or not).
+        ndjson: the file is named as NDJSON (read line by line).
     """
     out = [_rec("seen", FILE_TABLE, 0, quantity=1.0)]
     try:
-        resources = list(_resources(data))
-    except (ValueError, UnicodeDecodeError, OSError, EOFError) as exc:
-        # The message names the JSON position or codec problem, never file content.
-        out.append(_rec("reject", FILE_TABLE, 0, field=None, reason=f"not FHIR JSON: {type(exc).__name__}"))
+        found = entries(data, ndjson)
+    except UnusableFile as exc:
+        out.append(_rec("reject", FILE_TABLE, 0, field=None, reason=f"{UNUSABLE}: {exc}"))
         return out
-    local: dict[str, str] = {}
+    local = _local_aliases(found)
     counts: dict[str, int] = {}
-    for _, res, url in resources:
-        rtype = str(res.get("resourceType") or "Unknown")
+    records: list[dict[str, Any]] = []
+    for e in found:
+        if e.resource is None:
+            counts[UNKNOWN_TYPE] = counts.get(UNKNOWN_TYPE, 0) + 1
+            records.append(_rec("reject", UNKNOWN_TYPE, e.position, field=None, reason=e.problem or NOT_A_RESOURCE))
+            continue
+        rtype = resource_type(e.resource)
         counts[rtype] = counts.get(rtype, 0) + 1
-        if res.get("id"):
-            for name in aliases(rtype, str(res["id"]), res, url):
-                local.setdefault(name, str(res["id"]))
+        records += resource_records(e.resource, e.position, e.full_url, local)
     out.append(_rec("filtered", FILE_TABLE, 0, reason=EXPANDED))
     out += [_rec("seen", rtype, 0, quantity=float(n)) for rtype, n in sorted(counts.items())]
-    return out + [r for line, res, url in resources for r in resource_records(res, line, url, local)]
+    patients = [_patient_identifiers(e.resource) for e in found if e.resource is not None]
+    own = own_tokens([w for words, _ in patients for w in words], [v for _, whole in patients for v in whole])
+    return out + _redacted(records, own)
+
+
+def _patient_identifiers(res: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """A Patient's (names and address lines, telecom and identifier values); nothing for other
+    types. Read only to redact free text of the same file, never emitted."""
+    if res.get("resourceType") != "Patient":
+        return [], []
+    words: list[Any] = []
+    whole: list[Any] = []
+    try:
+        for n in _arr(res, "name"):
+            words += [n.get("text"), n.get("family"), *(n.get("given") or [])]
+        for a in _arr(res, "address"):
+            words += [a.get("text"), *(a.get("line") or [])]
+        whole += [t.get("value") for t in _arr(res, "telecom")] + [i.get("value") for i in _arr(res, "identifier")]
+    except _SHAPE_ERRORS:
+        return [], []  # the Patient is quarantined for its shape; the patterns still redact
+    return [v for v in words if isinstance(v, str)], [v for v in whole if isinstance(v, str)]
+
+
+def _redacted(records: list[dict[str, Any]], own: list[str]) -> list[dict[str, Any]]:
+    """Free text of the records with identifier patterns redacted and values holding a token of a
+    patient of the file (``own``) dropped (:func:`mlhops.etl.redact.redact_text`)."""
+    for rec in records:
+        if isinstance(rec.get("value_string"), str):
+            rec["value_string"] = redact_text(rec["value_string"], own)
+    return records

@@ -7,14 +7,22 @@ Hospitals that already run an OMOP CDM hand over its tables; no raw-EHR mapping 
 * upgrading v5.3 to v5.4 (:mod:`mlhops.etl.sources.omop_cdm_versions`);
 * typing every column as the v5.4 spec says, where a value that does not cast, a missing required
   value or an out-of-range integer quarantines the row (file, line, field, reason; never the
-  value) instead of failing the job;
+  value) instead of failing the job; id columns are keys instead, any non-empty value (64-bit,
+  negative, hashed or string ids included);
+* this warehouse's ids in place of the export's (:mod:`mlhops.etl.sources.omop_cdm_ids`): each id
+  value is hashed with the run's keyed hasher here, and the loader swaps the hashes for ids from
+  ``mlhops.id_map`` (primary and foreign keys alike, so references stay consistent), so an
+  export loads next to other sources without overwriting their patients;
 * de-identification of what an export may still carry: identifier-like ``*_source_value``
   columns become keyed pseudonyms (:mod:`mlhops.etl.deid`), street addresses, provider names,
-  NPI/DEA numbers and note text are dropped.
+  NPI/DEA numbers, dosing instructions and note text are dropped, other free-text columns are
+  redacted (:mod:`mlhops.etl.redact`), and ``person``/``location`` are generalised as Safe
+  Harbor requires (:mod:`mlhops.etl.steps.safe_harbor`, applied by the loader);
+* dates shifted per person like every other source's (:mod:`mlhops.etl.sources.omop_cdm_dates`).
 
 Every data row is accounted for per table: ``rows_read = rows_loaded + rows_quarantined +
-rows_filtered``. OMOP ids are kept as exported (they are the site's ids); the loader MERGEs each
-table on its primary key (:mod:`mlhops.etl.steps.cdm`), so re-loading the same export changes nothing.
+rows_filtered``. The loader MERGEs each table on its (remapped) primary key
+(:mod:`mlhops.etl.steps.cdm`), so re-loading the same export changes nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +40,10 @@ from mlhops.etl.deid import Deidentifier
 from mlhops.etl.env import EtlEnv
 from mlhops.etl.files import checksum
 from mlhops.etl.parse import Check, split_rejects
+from mlhops.etl.redact import redact
+from mlhops.etl.sanitize import safe_file_name, safe_label
+from mlhops.etl.sources.omop_cdm_dates import shift_person_dates
+from mlhops.etl.sources.omop_cdm_ids import is_id_column, with_id_keys
 from mlhops.etl.sources.omop_cdm_versions import (
     CDM_V54_VERSION_CONCEPT_ID,
     DROPPED_TABLES,
@@ -40,6 +52,8 @@ from mlhops.etl.sources.omop_cdm_versions import (
 )
 from mlhops.io.fs import list_files, read_first_line
 from mlhops.omop import schema as cdm
+
+LINEAGE = ["source_table", "source_file", "source_line"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +75,20 @@ IDENTIFIER_COLUMNS: dict[str, tuple[str, ...]] = {
 DROPPED_PHI_COLUMNS: dict[str, tuple[str, ...]] = {
     "location": ("address_1", "address_2"),
     "provider": ("provider_name", "npi", "dea"),
+    "drug_exposure": ("sig",),
     "note": ("note_text", "note_title"),
     "note_nlp": ("snippet", "lexical_variant"),
+}
+
+# Free-text columns an export may fill with clinician text: identifier patterns redacted
+# (:func:`mlhops.etl.redact.redact`); drug_exposure.sig (dosing instructions) is dropped.
+REDACTED_TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "observation": ("value_as_string", "value_source_value", "qualifier_source_value"),
+    "measurement": ("value_source_value",),
+    "condition_occurrence": ("stop_reason", "condition_status_source_value"),
+    "drug_exposure": ("stop_reason",),
+    "device_exposure": ("unique_device_id",),
+    "specimen": ("specimen_source_value",),
 }
 
 
@@ -81,7 +107,10 @@ class OmopExport:
     """A parsed export: typed v5.4 frames plus the row accounting."""
 
     version: str  # "5.3" or "5.4" (as detected)
-    tables: dict[str, DataFrame]  # conformant v5.4 frames, ready to write
+    # v5.4 columns typed as the spec says (plus lineage), except that id columns are null and
+    # each has a ``_idkey_<column>`` (kind, keyed hash) instead: ids come from the id map when
+    # loading (:func:`mlhops.etl.sources.omop_cdm_ids.resolve_export` conforms them then).
+    tables: dict[str, DataFrame]
     rejects: DataFrame  # REJECT_SCHEMA
     filtered: DataFrame  # FILTERED_SCHEMA
     rows_read: dict[str, int]  # data rows per table
@@ -117,7 +146,7 @@ def discover(spark: SparkSession, input_path: str) -> tuple[list[CdmFile], list[
         name = path.rsplit("/", 1)[-1]
         table = table_of_file(name)
         if table is None or table not in known:
-            unknown.append(name)
+            unknown.append(safe_file_name(name))
             continue
         header = read_first_line(spark, path)
         sep = "\t" if header.count("\t") > header.count(",") else ","
@@ -187,7 +216,7 @@ def _typed(raw: Column, datatype: str) -> tuple[Column, str]:
 def _table_frame(
     deid: Deidentifier, table: str, raw: DataFrame
 ) -> tuple[DataFrame, DataFrame, list[str]]:
-    """(conformant rows, rejects, source columns not in the v5.4 table) of one table."""
+    """(typed rows with id keys, rejects, source columns not in the v5.4 table) of one table."""
     specs = cdm.fields(table)
     present = set(raw.columns)
     extra = sorted(present - {f.name for f in specs} - {"source_table", "source_file", "source_line", "malformed"})
@@ -206,10 +235,13 @@ def _table_frame(
             if spec.required:
                 checks.append((spec.name, F.lit(True), "missing required column"))
             continue
-        value, reason = _typed(F.col(spec.name), spec.datatype)
-        typed[spec.name] = value.cast(spec.spark_type)
-        if reason:
-            checks.append((spec.name, F.col(spec.name).isNotNull() & value.isNull(), reason))
+        if is_id_column(table, spec.name):
+            typed[spec.name] = F.col(spec.name)  # a key of any form: replaced by an id when loading
+        else:
+            value, reason = _typed(F.col(spec.name), spec.datatype)
+            typed[spec.name] = value.cast(spec.spark_type)
+            if reason:
+                checks.append((spec.name, F.col(spec.name).isNotNull() & value.isNull(), reason))
         if spec.required:
             checks.append((spec.name, F.col(spec.name).isNull(), "missing required value"))
 
@@ -217,22 +249,25 @@ def _table_frame(
     out_cols: list[Column] = []
     idents = IDENTIFIER_COLUMNS.get(table, ())
     dropped = DROPPED_PHI_COLUMNS.get(table, ())
+    free_text = REDACTED_TEXT_COLUMNS.get(table, ())
     for spec in specs:
         col = typed[spec.name]
         if spec.name in idents:
             col = deid.pseudonym(f"{table}.{spec.name}", col)
         elif spec.name in dropped:
             col = F.lit(None).cast(spec.spark_type)
+        elif spec.name in free_text:
+            col = redact(col)
+        elif is_id_column(table, spec.name):
+            out_cols.append(col.cast("string").alias(spec.name))
+            continue
         out_cols.append(col.cast(spec.spark_type).alias(spec.name))
-    # Imported here: mlhops.omop.conform builds Spark literals at import time.
-    from mlhops.omop.conform import LINEAGE, conform
-
-    conformed = conform(good.select(*out_cols, *LINEAGE), table)
-    return conformed.table, rejects.unionByName(conformed.rejects), extra
+    typed_rows = shift_person_dates(deid, table, good.select(*out_cols, *LINEAGE))
+    return with_id_keys(deid, table, typed_rows), rejects, extra
 
 
 def read_export(spark: SparkSession, deid: Deidentifier, input_path: str) -> OmopExport:
-    """Parse a CDM export folder into conformant v5.4 frames (nothing is written).
+    """Parse a CDM export folder into typed v5.4 frames with id keys (nothing is written).
 
     Args:
         spark: the session.
@@ -255,6 +290,7 @@ def read_export(spark: SparkSession, deid: Deidentifier, input_path: str) -> Omo
             continue
         frame, rej, extra = _table_frame(deid, f.table, raw)
         if extra:
+            extra = [safe_label(c, prefix="column") for c in extra]  # header names are input text
             dropped_columns[f.table] = extra
             logger.warning("%s: columns not in CDM v5.4 ignored: %s", f.table, ", ".join(extra))
         tables[f.table] = frame if f.table not in tables else tables[f.table].unionByName(frame)
@@ -266,8 +302,9 @@ def read_export(spark: SparkSession, deid: Deidentifier, input_path: str) -> Omo
 
 
 def extract(spark: SparkSession, env: EtlEnv, input_path: str) -> SourceBatch:
-    """``mlhops etl --source omop``: a CDM export's typed tables for the loader, which MERGEs them
-    on their own primary keys (:mod:`mlhops.etl.steps.cdm`) and quarantines the rejected rows.
+    """``mlhops etl --source omop``: a CDM export's typed tables for the loader, which gives them
+    this warehouse's ids, MERGEs them on their primary keys (:mod:`mlhops.etl.steps.cdm`) and
+    quarantines the rejected rows.
 
     Args:
         spark: the session.

@@ -10,11 +10,27 @@ Files without an OMOP target are read, counted and recorded as filtered (``carep
 reference files joined into other rows (``payers``) and transactions aggregated into cost rows.
 ``imaging_studies`` rows are imaging procedures (one per study) for the shared loader, and their
 series become ``omop.image_occurrence`` rows (:mod:`mlhops.etl.sources.ehr_imaging`).
+
+What the folder holds besides the tables is never dropped silently:
+
+- One table in two files (``patients.csv`` and ``patients.csv.gz``) fails the run before any
+  file is read, naming both: a hospital data engineer expects an export to hold each table
+  once, and a second copy is a re-export or an unpacked archive left behind. Loading both would
+  count every row twice (their duplicates filtered in file order, so whichever file sorts first
+  would win for changed rows); picking one would silently lose the other's rows. Only the person
+  who made the export knows which file is current.
+- Files that are not ``.csv``/``.csv.gz`` tables (``README``, licence texts, ``.json``) are
+  counted as rows of the logical table :data:`UNREAD_FILES`, filtered as not read, so each run
+  reports them in its filtered counts (and logs how many there are).
+- A header that cannot be read (empty file, another delimiter, a column twice) or a required
+  column that is missing fails the run with a :class:`~mlhops.errors.SchemaError` naming the
+  file and the column; an export without any data row fails instead of loading nothing.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -22,9 +38,9 @@ from pyspark.sql import functions as F
 from mlhops.errors import DataQualityError
 from mlhops.etl import parse
 from mlhops.etl.batch import SourceBatch, source_batch
-from mlhops.etl.csv_reader import header_columns, read_all
+from mlhops.etl.csv_reader import check_header, file_name, header_columns, read_all
 from mlhops.etl.env import EtlEnv
-from mlhops.etl.events import LINEAGE_COLUMNS
+from mlhops.etl.events import ALLERGY, LINEAGE_COLUMNS
 from mlhops.etl.files import checksum
 from mlhops.etl.sources import ehr_imaging
 from mlhops.etl.sources import synthea_tables as st
@@ -35,6 +51,11 @@ logger = logging.getLogger(__name__)
 
 SOURCE = "synthea-csv"
 REQUIRED_FILES = ("patients", "encounters")
+# Logical table of the files of the export folder that are not CSV tables (counted, not read).
+UNREAD_FILES = "unread_files"
+NOT_A_TABLE = "not read: not a .csv/.csv.gz table file"
+# Table names taken from file names are kept only when they look like Synthea's.
+_TABLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 # Default Type Concept ids, used when etl.standard_concepts.type lacks a key.
 _TYPE_DEFAULTS = {"ehr": 32817, "ehr_prescription": 32838, "claim": 32810}
 
@@ -53,11 +74,41 @@ HANDLED = frozenset({
 
 
 def _table_name(path: str) -> str | None:
-    name = path.rsplit("/", 1)[-1].lower()
+    name = file_name(path).lower()
     for ext in (".csv.gz", ".csv"):
         if name.endswith(ext):
-            return name[: -len(ext)]
+            table = name[: -len(ext)]
+            return table if _TABLE_NAME.fullmatch(table) else None
     return None
+
+
+def table_files(paths: list[str], input_path: str) -> tuple[dict[str, str], list[str]]:
+    """(table -> its file, the files that are not tables) of an export folder's listing.
+
+    Raises:
+        DataQualityError: a table is in more than one file (see the module docstring).
+    """
+    by_table: dict[str, list[str]] = {}
+    unread: list[str] = []
+    for p in paths:
+        table = _table_name(p)
+        if table is None:
+            unread.append(p)
+        else:
+            by_table.setdefault(table, []).append(p)
+    twice = {t: ps for t, ps in sorted(by_table.items()) if len(ps) > 1}
+    if twice:
+        found = "; ".join(f"{t} in {' and '.join(file_name(p) for p in ps)}" for t, ps in twice.items())
+        raise DataQualityError(
+            f"{input_path}: a table is in more than one file ({found}); a Synthea export holds each table once: "
+            "keep the current file and move the others out of the folder")
+    return {t: ps[0] for t, ps in by_table.items()}, unread
+
+
+def _unread_rows(spark: SparkSession, unread: list[str]) -> DataFrame:
+    """Filtered rows of :data:`UNREAD_FILES`, one per file (lineage: file name, line 0)."""
+    rows = [(UNREAD_FILES, file_name(p), 0, NOT_A_TABLE) for p in unread]
+    return spark.createDataFrame(rows, "source_table string, source_file string, source_line long, reason string")
 
 
 def detect_layout(headers: dict[str, list[str]]) -> str:
@@ -134,7 +185,7 @@ def _clinical(
     if "allergies" in tables:
         df = tables["allergies"]
         add(st.clinical_events(df, start="START", end="STOP", vocabulary=st.allergy_vocabulary(df),
-                               code="CODE", default_domain="Observation", type_concept_id=ehr))
+                               code="CODE", default_domain=ALLERGY, type_concept_id=ehr))
     if "devices" in tables:
         df = tables["devices"]
         # UDI carries the device serial number (a HIPAA identifier): never loaded.
@@ -184,16 +235,15 @@ def _imaging(df: DataFrame, ehr: int) -> tuple[DataFrame, DataFrame, DataFrame]:
 
 
 def _read_export(
-    spark: SparkSession, input_path: str, jobs: int
-) -> tuple[dict[str, str], dict[str, DataFrame], dict[str, int], dict[str, FileLayout]]:
-    """(path, frame, data rows) of every CSV of the export folder by table name, and the
+    spark: SparkSession, input_path: str, paths: dict[str, str], jobs: int
+) -> tuple[dict[str, DataFrame], dict[str, int], dict[str, FileLayout]]:
+    """(frame, data rows) of every table file of the export folder by table name, and the
     layouts of the files the parsers read (resolved before any file is parsed).
 
     Raises:
         DataQualityError: the folder lacks ``patients`` or ``encounters``.
         SyntheaLayoutError: a file lacks a required column.
     """
-    paths = {t: p for p in list_files(spark, input_path) if (t := _table_name(p)) is not None}
     missing = [t for t in REQUIRED_FILES if t not in paths]
     if missing:
         raise DataQualityError(f"{input_path}: not a Synthea CSV export (missing {', '.join(missing)}.csv)")
@@ -204,18 +254,24 @@ def _read_export(
     for (name, _), (df, n) in zip(ordered, read_all(spark, ordered, jobs)):
         tables[name] = df
         rows_read[name] = n
-    return paths, tables, rows_read, layouts
+    if sum(rows_read.values()) == 0:
+        raise DataQualityError(f"{input_path}: the export's {len(ordered)} CSV files have no data rows: nothing to load")
+    return tables, rows_read, layouts
 
 
 def resolve_layouts(spark: SparkSession, paths: dict[str, str]) -> dict[str, FileLayout]:
     """The layout of every file the parsers read, from the file headers (no Spark job).
 
     Raises:
+        SchemaError: a header cannot be read as named columns (empty file, another delimiter, a
+            column twice).
         SyntheaLayoutError: a file lacks a required column.
     """
     layouts: dict[str, FileLayout] = {}
     for table, path in sorted(paths.items()):
-        layout = resolve_layout(table, path.rsplit("/", 1)[-1], header_columns(spark, path))
+        header = header_columns(spark, path)
+        check_header(file_name(path), header)
+        layout = resolve_layout(table, file_name(path), header)
         if layout is not None:
             layouts[table] = layout
     return layouts
@@ -287,10 +343,17 @@ def extract(spark: SparkSession, env: EtlEnv, input_path: str) -> SourceBatch:
         input_path: folder with ``patients.csv``, ``encounters.csv``, ... (plain or gzip).
 
     Raises:
-        DataQualityError: the folder lacks ``patients`` or ``encounters``.
+        DataQualityError: the folder lacks ``patients`` or ``encounters``, holds a table twice,
+            or has no data row.
+        SchemaError: a header cannot be read (names the file and the column).
         SyntheaLayoutError: a file lacks a column the ETL needs (names the file and the column).
     """
-    paths, tables, rows_read, layouts = _read_export(spark, input_path, env.etl.concurrent_jobs)
+    paths, unread = table_files(list_files(spark, input_path), input_path)
+    tables, rows_read, layouts = _read_export(spark, input_path, paths, env.etl.concurrent_jobs)
+    if unread:
+        logger.warning("synthea export: %d files are not CSV tables and were not read (counted as %s)",
+                       len(unread), UNREAD_FILES)
+        rows_read[UNREAD_FILES] = len(unread)
     layout = detect_layout({k: [c for c in v.columns if c not in (*LINEAGE_COLUMNS, "malformed")] for k, v in tables.items()})
     logger.info("synthea export %s: layout %s, %d files", input_path, layout, len(tables))
     types = env.type_concepts(_TYPE_DEFAULTS)
@@ -304,6 +367,8 @@ def extract(spark: SparkSession, env: EtlEnv, input_path: str) -> SourceBatch:
         frames["events"].append(img_events)
         frames["rejects"].append(img_rejects)
     frames["filtered"] += _not_loaded(tables)
+    if unread:
+        frames["filtered"].append(_unread_rows(spark, unread))
     files = [checksum(spark, p) for _, p in sorted(paths.items())]
     return source_batch(spark, source=SOURCE, layout=layout, rows_read=rows_read, frames=frames,
                         input_files=files, image_series=series)

@@ -1,14 +1,18 @@
-"""The loader's path for an existing OMOP CDM export: typed CDM rows keep their ids.
+"""The loader's path for an existing OMOP CDM export: typed CDM rows get this warehouse's ids.
 
-Each table is MERGEd on its primary key (a row repeating an earlier row's key is filtered as a
-duplicate); tables without a single-column primary key (death, fact_relationship, the vocabulary
-relationship tables, ...) are replaced as a whole, since an export is a complete snapshot of them.
+The export's ids were turned into keyed hashes by the source; here they become ids from
+``mlhops.id_map`` (:func:`mlhops.etl.sources.omop_cdm_ids.resolve_export`), so an export loads
+next to other sources without overwriting their rows. Each table is then MERGEd on its key in the
+table catalog (its primary key; ``death`` on ``person_id``; a row repeating an earlier row's key
+is filtered as a duplicate); other tables without a key MERGE on all their columns (rows of
+other sources stay), except the vocabulary tables, which an export replaces as a whole.
 Rejected rows are quarantined and every row read is accounted for per table.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -16,14 +20,36 @@ from pyspark.sql import functions as F
 from mlhops.etl.batch import LoadResult, SourceBatch
 from mlhops.etl.conservation import Conservation, TableAccount
 from mlhops.etl.quarantine import quarantine_rows, write_quarantine
+from mlhops.etl.sources.omop_cdm_ids import resolve_export
 from mlhops.etl.steps.conservation import require_balanced
+from mlhops.etl.steps.safe_harbor import generalise_location, generalise_person, latest_date
 from mlhops.io import Catalog, merge_into, table_version, write_overwrite
+from mlhops.io.tables import spec
 from mlhops.io.tables.etl import QUARANTINE, omop_table
-from mlhops.omop import schema as cdm
 
 logger = logging.getLogger(__name__)
 
 DUPLICATE_KEY = "duplicate primary key (an earlier row of the export has it)"
+# Vocabulary tables without a primary key: an export's copy replaces the table.
+_VOCABULARY_TABLES = frozenset({"concept_relationship", "concept_synonym", "concept_ancestor",
+                                "source_to_concept_map", "drug_strength"})
+# Dated columns that bound "the latest date the export shows" (Safe Harbor age grouping).
+_LATEST_DATE_COLUMNS = (("visit_occurrence", "visit_start_date"), ("observation_period", "observation_period_end_date"),
+                        ("condition_occurrence", "condition_start_date"), ("measurement", "measurement_date"),
+                        ("observation", "observation_date"), ("procedure_occurrence", "procedure_date"),
+                        ("drug_exposure", "drug_exposure_start_date"), ("death", "death_date"))
+
+
+def safe_harbor(tables: dict[str, DataFrame]) -> dict[str, DataFrame]:
+    """The export's ``person`` and ``location`` rows generalised as every source's are
+    (:mod:`mlhops.etl.steps.safe_harbor`)."""
+    out = dict(tables)
+    if "location" in out:
+        out["location"] = generalise_location(out["location"])
+    if "person" in out:
+        latest = latest_date([(out[t], c) for t, c in _LATEST_DATE_COLUMNS if t in out])
+        out["person"] = generalise_person(out["person"], latest)
+    return out
 
 
 def _counts(df: DataFrame) -> dict[str, dict[str, int]]:
@@ -36,14 +62,16 @@ def _counts(df: DataFrame) -> dict[str, dict[str, int]]:
 
 def _write_tables(spark: SparkSession, catalog: Catalog, tables: dict[str, DataFrame], result: LoadResult) -> None:
     for table, frame in tables.items():
-        pk = cdm.primary_key(table)
         name = omop_table(table)
-        frame = (frame.dropDuplicates([pk]) if pk is not None else frame).persist()
+        keys = list(spec(name).keys)
+        frame = (frame.dropDuplicates(keys) if keys else frame).persist()
         result.rows_written[table] = frame.count()
-        if pk is not None:
-            merge_into(frame, catalog, name, [pk])
-        else:
+        if keys:
+            merge_into(frame, catalog, name, keys)
+        elif table in _VOCABULARY_TABLES:
             write_overwrite(frame, catalog, name)
+        else:
+            merge_into(frame, catalog, name, frame.columns, update=False)
         result.tables[name] = table_version(spark, catalog, name) or 0
         frame.unpersist()
 
@@ -72,6 +100,9 @@ def load_cdm_tables(spark: SparkSession, catalog: Catalog, batch: SourceBatch, r
         DataQualityError: rows read != loaded + quarantined + filtered.
     """
     assert batch.cdm_tables is not None
+    tables, unconformed = resolve_export(spark, catalog, batch.cdm_tables, run_id)
+    tables = safe_harbor(tables)
+    batch = replace(batch, cdm_tables=tables, rejects=batch.rejects.unionByName(unconformed))
     result = LoadResult()
     _write_tables(spark, catalog, batch.cdm_tables, result)
     rejects = batch.rejects.persist()

@@ -11,6 +11,7 @@ from mlhops.etl.deid import Deidentifier
 from mlhops.etl.mapping import route
 from mlhops.etl.steps.ids import BatchIds, payer_period_key
 from mlhops.etl.steps.references import Entities
+from mlhops.etl.steps.safe_harbor import generalise_location, generalise_person, latest_date
 from mlhops.omop.conform import conform
 
 # Type concepts used unless etl.standard_concepts.type overrides them.
@@ -28,18 +29,20 @@ def _organisations(e: Entities, ids: BatchIds, deid: Deidentifier, gender: dict[
     pr = ids.attach(ids.attach(e.providers, "provider", "provider_key", "provider_id"),
                     "care_site", "care_site_key", "care_site_id")
     pr = pr.withColumn("provider_pseudonym", deid.pseudonym("provider", F.col("provider_key")))
-    return [("location", omop_rows.location(loc)), ("care_site", omop_rows.care_site(cs)),
+    return [("location", generalise_location(omop_rows.location(loc))), ("care_site", omop_rows.care_site(cs)),
             ("provider", omop_rows.provider(pr, gender))]
 
 
 def _persons(e: Entities, ids: BatchIds, deid: Deidentifier, std: dict[str, dict[str, int]],
-             types: dict[str, int]) -> Tables:
+             types: dict[str, int], dated: list[tuple[DataFrame, str]]) -> Tables:
     p = ids.attach(e.persons, "person", "person_key", "person_id")
     p = ids.attach(p, "location", "location_key", "location_id")
     p = ids.attach(p, "provider", "provider_key", "provider_id")
     p = ids.attach(p, "care_site", "care_site_key", "care_site_id")
     p = p.withColumn("person_pseudonym", deid.pseudonym("person", F.col("person_key"))).localCheckpoint(eager=True)
     person = omop_rows.person(p, std.get("gender", {}), std.get("race", {}), std.get("ethnicity", {}))
+    # Safe Harbor: year of birth only, ages over 89 grouped at the latest date the batch shows.
+    person = generalise_person(person, latest_date([*dated, (p, "death_ts")]))
     return [("person", person), ("death", omop_rows.death(p, types["death_ehr"]))]
 
 
@@ -78,11 +81,11 @@ def omop_tables(entities: Entities, mapped: DataFrame, ids: BatchIds, deid: Deid
     """
     types = {**TYPE_DEFAULTS, **std.get("type", {})}
     out = _organisations(entities, ids, deid, std.get("gender", {}))
-    out += _persons(entities, ids, deid, std, types)
     v = _visits(entities, ids)
+    ev = _events(mapped, ids)
+    out += _persons(entities, ids, deid, std, types, [(v, "start_ts"), (ev, "start_ts")])
     vo = omop_rows.visit_occurrence(v, std.get("visit", {}), types["ehr_encounter"])
     out += [("visit_occurrence", vo), ("visit_detail", omop_rows.visit_detail(conform(vo, "visit_occurrence").table))]
-    ev = _events(mapped, ids)
     out += [(table, project(route(ev, table))) for table, project in omop_rows.EVENT_PROJECTIONS.items()]
     out.append(("observation_period", omop_rows.observation_period(v, ev, types["obs_period_ehr"])))
     return out + _payments(entities, ids, types)

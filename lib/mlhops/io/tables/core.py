@@ -8,6 +8,7 @@ from mlhops.io.tables.spec import TableSpec, struct
 
 RUNS = "mlhops.runs"
 STAGE_WATERMARKS = "mlhops.stage_watermarks"
+WRITER_LEASE = "mlhops.writer_lease"
 
 RUNS_SCHEMA = struct(
     ("run_id", T.StringType(), False),
@@ -29,7 +30,20 @@ RUNS_SCHEMA = struct(
     ("mlhops_version", T.StringType(), False),
 )
 
+# At most one row per scope: the run that may write the warehouse now (see mlhops.io.lease).
+WRITER_LEASE_SCHEMA = struct(
+    ("scope", T.StringType(), False),
+    ("owner", T.StringType(), False),  # run id of the holder
+    ("stage", T.StringType(), False),
+    ("token", T.StringType(), False),  # random per claim: tells two holders with one run id apart
+    ("acquired_at", T.TimestampType(), False),
+    ("heartbeat_at", T.TimestampType(), False),
+    ("expires_at", T.TimestampType(), False),
+)
+
 TABLES: tuple[TableSpec, ...] = (
     TableSpec(RUNS, RUNS_SCHEMA, ("run_id", "stage"), (), "orchestrator",
               "one row per (run, stage): status, window, timings, Delta versions written, counts"),
+    TableSpec(WRITER_LEASE, WRITER_LEASE_SCHEMA, ("scope",), (), "orchestrator",
+              "the warehouse writer lease: which run may write now, since when, until when"),
 )

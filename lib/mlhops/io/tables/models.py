@@ -19,6 +19,10 @@ MODEL_DRIFT = "mlhops.model_drift"
 LABEL_REQUESTS = "mlhops.label_requests"
 MODEL_TRIGGERS = "mlhops.model_triggers"
 MODEL_EVENTS = "mlhops.model_events"
+PROMOTION_DECISIONS = "mlhops.promotion_decisions"
+APPROVALS = "mlhops.approvals"
+MODEL_IMPORTANCE = "mlhops.model_importance"
+MODEL_PRIVACY = "mlhops.model_privacy"
 
 _S, _D, _L, _I = T.StringType(), T.DoubleType(), T.LongType(), T.IntegerType()
 _DATE, _TS, _B = T.DateType(), T.TimestampType(), T.BooleanType()
@@ -65,6 +69,40 @@ MODEL_EVENTS_SCHEMA = struct(
     ("event_id", _S), ("event_time", _TS), ("model_name", _S), ("action", _S), ("from_version", _S),
     ("to_version", _S), ("reason", _S),
 )
+# One row per champion / challenger pair and label cut-off: what the declared rule decided and the
+# evidence it saw (paired differences challenger - champion with bootstrap intervals, counts).
+PROMOTION_DECISIONS_SCHEMA = struct(
+    ("model_name", _S), ("champion_version", _S), ("challenger_version", _S), ("labels_as_of", _DATE),
+    ("decided_at", _TS), ("decision", _S), ("applied", _B), ("reason", _S), ("n", _L), ("n_positive", _L),
+    ("n_persons", _L), ("windows", _I), ("auroc_champion", _D), ("auroc_challenger", _D), ("auroc_diff", _D),
+    ("auroc_diff_lower", _D), ("auroc_diff_upper", _D), ("brier_champion", _D), ("brier_challenger", _D),
+    ("brier_diff", _D), ("brier_diff_lower", _D), ("brier_diff_upper", _D), ("ece_champion", _D),
+    ("ece_challenger", _D), ("ece_diff", _D), ("ece_diff_lower", _D), ("ece_diff_upper", _D),
+    ("fairness", _S), ("rule", _S), ("run_id", _S),
+)
+# The audit trail of approved champion changes: who, why, and the evidence the approver saw (the
+# pair's latest promotion decision, JSON, aggregates only).
+APPROVALS_SCHEMA = struct(
+    ("approval_id", _S), ("approved_at", _TS), ("model_name", _S), ("action", _S), ("from_version", _S),
+    ("to_version", _S), ("approved_by", _S), ("reason", _S), ("evidence", _S), ("run_id", _S),
+)
+
+# Global importance of each feature of a version: permutation AUROC drop with a t-interval over the
+# repeats; ``computed_on`` is ``validation`` (at training) or a window start (evaluate, ISO date).
+# ``rank_correlation``: a window's Spearman correlation with the version's training profile (null
+# on the training rows), repeated on each of the window's feature rows. ``labels_as_of``: the label
+# cut-off of the training or of the evaluation (deterministic, so a re-run commits nothing).
+MODEL_IMPORTANCE_SCHEMA = struct(
+    ("model_name", _S), ("model_version", _S), ("computed_on", _S), ("feature", _S), ("importance", _D),
+    ("ci_lower", _D), ("ci_upper", _D), ("rank", _I), ("n", _L), ("repeats", _I), ("metric", _S),
+    ("rank_correlation", _D), ("labels_as_of", _DATE),
+)
+# Membership inference at training: loss-threshold attack AUROC (training vs held-out persons).
+MODEL_PRIVACY_SCHEMA = struct(
+    ("model_name", _S), ("model_version", _S), ("attack", _S), ("auroc", _D), ("ci_lower", _D),
+    ("ci_upper", _D), ("n_members", _L), ("n_nonmembers", _L), ("max_auroc", _D), ("verdict", _S),
+    ("computed_at", _TS),
+)
 
 _VERSION_WINDOW = ("model_name", "model_version", "window_start")
 
@@ -100,8 +138,26 @@ MODEL_EVENTS_SPEC = TableSpec(
     MODEL_EVENTS, MODEL_EVENTS_SCHEMA, ("event_id",), (), "promote",
     "explicit champion changes (promote, rollback) with their reason",
 )
+PROMOTION_DECISIONS_SPEC = TableSpec(
+    PROMOTION_DECISIONS, PROMOTION_DECISIONS_SCHEMA,
+    ("model_name", "champion_version", "challenger_version", "labels_as_of"), (), "evaluate",
+    "champion vs challenger on the same held-out cases: the declared rule's decision and its evidence",
+)
+APPROVALS_SPEC = TableSpec(
+    APPROVALS, APPROVALS_SCHEMA, ("approval_id",), (), "promote",
+    "approved champion changes: approver, reason and the evidence the approval saw",
+)
+MODEL_IMPORTANCE_SPEC = TableSpec(
+    MODEL_IMPORTANCE, MODEL_IMPORTANCE_SCHEMA, ("model_name", "model_version", "computed_on", "feature"), (),
+    "train", "global permutation importance per version: on its validation split and per labelled window",
+)
+MODEL_PRIVACY_SPEC = TableSpec(
+    MODEL_PRIVACY, MODEL_PRIVACY_SCHEMA, ("model_name", "model_version", "attack"), (), "train",
+    "membership-inference check per version: attack AUROC with interval and verdict",
+)
 
 TABLES: tuple[TableSpec, ...] = (
     LABELS_SPEC, INFERENCE_LOG_SPEC, PERFORMANCE_METRICS_SPEC, FAIRNESS_DISPARITIES_SPEC, MODEL_DRIFT_SPEC,
-    LABEL_REQUESTS_SPEC, MODEL_TRIGGERS_SPEC, MODEL_EVENTS_SPEC,
+    LABEL_REQUESTS_SPEC, MODEL_TRIGGERS_SPEC, MODEL_EVENTS_SPEC, PROMOTION_DECISIONS_SPEC, APPROVALS_SPEC,
+    MODEL_IMPORTANCE_SPEC, MODEL_PRIVACY_SPEC,
 )

@@ -18,6 +18,7 @@ PROFILE_METRICS = "mlhops.profile_metrics"
 PROFILE_BINS = "mlhops.profile_bins"
 DRIFT_METRICS = "mlhops.drift_metrics"
 MULTIVARIATE_DRIFT = "mlhops.multivariate_drift"
+DRIFT_EXPLANATIONS = "mlhops.drift_explanations"
 
 # --- mlhops.features: one row per visit; the columns beyond the keys follow conf/features. ---
 FEATURE_KEYS: tuple[str, ...] = ("visit_occurrence_id",)
@@ -125,6 +126,30 @@ MULTIVARIATE_DRIFT_SCHEMA = T.StructType(
     ]
 )
 
+# --- Explanations of flagged multivariate windows: per feature (method) and per slice value. ---
+DRIFT_EXPLANATIONS_SCHEMA = struct(
+    ("granularity", T.StringType(), False),
+    ("window_start", T.TimestampType(), False),
+    ("window_end", T.TimestampType(), False),
+    ("slice", T.StringType(), False),
+    ("slice_value", T.StringType(), False),
+    ("detector", T.StringType(), False),
+    ("feature", T.StringType(), False),
+    ("method", T.StringType(), False),
+    ("score", T.DoubleType()),
+    ("share", T.DoubleType()),
+    ("rank", T.IntegerType(), False),
+    ("p_value", T.DoubleType()),
+    ("q_value", T.DoubleType()),
+    ("n_reference", T.LongType(), False),
+    ("n_current", T.LongType(), False),
+    ("detector_version", T.StringType(), False),
+    ("run_id", T.StringType(), False),
+)
+DRIFT_EXPLANATION_KEYS: tuple[str, ...] = (
+    "granularity", "window_start", "slice", "slice_value", "detector", "feature", "method",
+)
+
 # --- Incremental watermarks: the last Delta version of each source a consumer processed. ---
 WATERMARK_SCHEMA = struct(
     ("consumer", T.StringType(), False),
@@ -146,6 +171,8 @@ TABLES: tuple[TableSpec, ...] = (
               "univariate drift of each window state against the baseline and the previous window"),
     TableSpec(MULTIVARIATE_DRIFT, MULTIVARIATE_DRIFT_SCHEMA, DRIFT_RESULT_KEYS, (), "drift",
               "multivariate drift of sampled windows with the registered detectors"),
+    TableSpec(DRIFT_EXPLANATIONS, DRIFT_EXPLANATIONS_SCHEMA, DRIFT_EXPLANATION_KEYS, (), "drift",
+              "flagged multivariate windows explained: feature contributions per detector, slice values ranked"),
     TableSpec(STAGE_WATERMARKS, WATERMARK_SCHEMA, WATERMARK_KEYS, (), "features",
               "per consumer stage (features, stats) and source table: the last Delta version processed"),
 )

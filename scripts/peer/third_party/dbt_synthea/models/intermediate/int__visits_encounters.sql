@@ -1,0 +1,12 @@
+SELECT *
+FROM {{ ref('int__ip_visits') }}
+
+UNION ALL
+
+SELECT *
+FROM {{ ref('int__er_visits') }}
+
+UNION ALL
+
+SELECT *
+FROM {{ ref('int__op_visits') }}
