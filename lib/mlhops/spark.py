@@ -37,6 +37,11 @@ _LOCAL_CONF = {
     "spark.sql.adaptive.enabled": "true",
     "spark.databricks.delta.snapshotPartitions": "2",
     "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
+    # Generated code is compiled once per query shape (Janino: 14% of an ETL's Java time). The
+    # default cache of 100 classes is outgrown by one ETL, so a second run in the same process (a
+    # nightly's later stages, a notebook, the test suite) compiled everything again: a warm
+    # 27-patient ETL took 63-70 s with it, 46-51 s with 2,000 (docs/benchmarks.md).
+    "spark.sql.codegen.cache.maxEntries": "2000",
 }
 
 

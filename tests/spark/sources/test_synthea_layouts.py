@@ -2,11 +2,12 @@
 
 * the shared Synthea 3.3.0 export (``synthea330_ma300``, gzip CSV) loads with every source row
   accounted for and one person per patient;
-* a population generated in this test session with another state and seed (``mlhops generate``,
-  Synthea 3.3.0 from the cached jars) loads with no code change;
 * a copy of a real export with a required column removed fails the stage with a message naming
   the file and the column (never a raw Spark AnalysisException);
 * every CONCEPT / CONCEPT_RELATIONSHIP part of a vocabulary folder is read, de-duplicated.
+
+A population generated with another state and seed loading with no code change is
+tests/e2e/test_generated_population.py (the same ``mlhops generate``, then the CLI's etl).
 """
 
 from __future__ import annotations
@@ -14,18 +15,15 @@ from __future__ import annotations
 import csv
 import gzip
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
 
 from mlhops.io import Catalog, read_table
-from tests.conftest import REPO, reads_shared_data, shared_path
+from tests.conftest import reads_shared_data, shared_path
 from tests.spark.etl.conftest import etl_request
 
-GENERATED = {"population": "4", "state": "Ohio", "seed": "3"}
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -51,17 +49,6 @@ def ma330(spark, settings_factory):
     settings = settings_factory()
     input_dir = shared_path("synthea330_ma300", "csv")
     return settings, _run_etl(spark, settings, input_dir, "layout-330"), input_dir
-
-
-@pytest.fixture(scope="session")
-def generated_population(tmp_path_factory) -> Path:
-    """A small Synthea 3.3.0 population of another state and seed, made in this session."""
-    out = tmp_path_factory.mktemp("generated") / "pop"
-    cmd = [sys.executable, "-m", "mlhops.cli", "generate", "--population", GENERATED["population"],
-           "--state", GENERATED["state"], "--seed", GENERATED["seed"], "--out", str(out)]
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return out / "csv"
 
 
 def _assert_loaded(spark, settings, outcome, input_dir: Path) -> None:
@@ -103,15 +90,6 @@ def test_conditions_and_procedures_with_a_system_column_are_mapped_as_snomed(spa
     assert "SNOMED-CT" not in rates
     cond = read_table(spark, Catalog(settings.warehouse), "omop.condition_occurrence")
     assert cond.where("condition_concept_id != 0").count() > 0
-
-
-def test_a_generated_population_of_another_state_and_seed_loads(spark, settings_factory, generated_population):
-    settings = settings_factory()
-    outcome = _run_etl(spark, settings, generated_population, "layout-generated")
-    _assert_loaded(spark, settings, outcome, generated_population)
-    assert outcome.result.details["layout"] == "synthea-3.3"
-    states = {r["STATE"] for r in _rows(generated_population / "patients.csv")}
-    assert states == {GENERATED["state"]}
 
 
 @pytest.mark.shared_data
