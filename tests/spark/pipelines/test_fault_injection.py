@@ -18,6 +18,9 @@ import pytest
 
 from tests.support import fault_injection as fi
 
+# Subprocesses killed and re-run beside this session: scripts/test_heavy, not scripts/test.
+pytestmark = pytest.mark.heavy
+
 # Where each stage is killed: a state its run reaches between its writes (polled every 50 ms).
 KILL_POINTS = {
     "etl": ("omop.person committed (ids not yet in mlhops.id_map, other OMOP tables pending)",
