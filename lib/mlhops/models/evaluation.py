@@ -64,16 +64,20 @@ class WindowEvaluation:
     n_labelled: int = 0
 
 
-def join_labels(log: DataFrame, labels: DataFrame, *, task: str, hasher: KeyedHasher, as_of: dt.date) -> DataFrame:
-    """Inference rows with ``label`` and ``label_available_date`` (null until that date <= ``as_of``).
+def known_labels(labels: DataFrame, *, task: str, hasher: KeyedHasher, as_of: dt.date,
+                 keep: Column | None = None) -> DataFrame:
+    """The labels of ``task`` available by ``as_of`` (and matching ``keep``), keyed by the visit's
+    keyed hash (computed by the same hasher as at scoring): ``visit_hash, label, label_available_date``."""
+    rows = labels.where((F.col("task") == task) & (F.col("label_available_date") <= F.lit(as_of)))
+    if keep is not None:
+        rows = rows.where(keep)
+    return rows.select(hasher.hash("visit_occurrence_id", F.col("visit_occurrence_id")).alias("visit_hash"),
+                       "label", "label_available_date")
 
-    Labels are matched on the visit's keyed hash, computed by the same hasher as at scoring.
-    """
-    known = labels.where((F.col("task") == task) & (F.col("label_available_date") <= F.lit(as_of))).select(
-        hasher.hash("visit_occurrence_id", F.col("visit_occurrence_id")).alias("visit_hash"), "label",
-        "label_available_date",
-    )
-    return log.join(known, "visit_hash", "left")
+
+def join_labels(log: DataFrame, labels: DataFrame, *, task: str, hasher: KeyedHasher, as_of: dt.date) -> DataFrame:
+    """Inference rows with ``label`` and ``label_available_date`` (null until that date <= ``as_of``)."""
+    return log.join(known_labels(labels, task=task, hasher=hasher, as_of=as_of), "visit_hash", "left")
 
 
 def load_windows(spark: SparkSession, catalog: Catalog, hasher: KeyedHasher, *, task: str, model_name: str,

@@ -22,7 +22,7 @@ from mlhops.io import Catalog, read_table
 from mlhops.io.tables.models import INFERENCE_LOG, LABELS
 from mlhops.models import registry
 from mlhops.models.comparison import PairedCases
-from mlhops.models.evaluation import subgroup_columns
+from mlhops.models.evaluation import known_labels, subgroup_columns
 from mlhops.models.task import TaskSpec
 from mlhops.models.training import validation_flag
 
@@ -92,9 +92,8 @@ def load_paired(spark: SparkSession, catalog: Catalog, hasher: KeyedHasher, *, t
     for h in held:
         for seed, fraction in h.splits:
             keep = keep & validation_flag(seed, fraction)
-    labels = read_table(spark, catalog, LABELS).where(
-        (F.col("task") == task.name) & (F.col("label_available_date") <= F.lit(as_of)) & keep
-    ).select(hasher.hash("visit_occurrence_id", F.col("visit_occurrence_id")).alias("visit_hash"), "label")
+    labels = known_labels(read_table(spark, catalog, LABELS), task=task.name, hasher=hasher, as_of=as_of,
+                          keep=keep).select("visit_hash", "label")
     excluded = [d for h in held for d in h.excluded_window_starts]
     joined = a.join(b, "visit_hash").join(labels, "visit_hash")
     if excluded:

@@ -1,5 +1,5 @@
 """Rebuild the bad-input corpus next to this file from the shared data (run from the repo root:
-``python tests/data/bad_inputs/make_corpus.py``). README.md lists what each file plants."""
+``.venv/bin/python -m tests.data.bad_inputs.make_corpus``). README.md lists what each file plants."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import json
 import shutil
 from pathlib import Path
 
+from tests.conftest import SHARED_DATA
+from tests.spark.etl.conftest import write_subset
+
 HERE = Path(__file__).resolve().parent
-SHARED = Path("/work/shared/data")
+SHARED = SHARED_DATA
 # The synthea27 patient with the fewest rows (46 over all files) that has conditions and observations.
 SYNTHEA_PATIENT = "3edac2e3"
 CXR_ROWS = 10
@@ -18,34 +21,40 @@ CXR_ROWS = 10
 DEEP_LEVELS = 20000
 
 
+def _rewrite(path: Path, edit) -> None:  # noqa: ANN001
+    """Replace a CSV file's data rows by ``edit(header, rows)``."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        rows = edit(header, list(reader))
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def _plant_conditions(header: list[str], rows: list[list[str]]) -> list[list[str]]:
+    bad_date = list(rows[0])
+    bad_date[0] = "2023-13-45"  # START: no such month
+    return rows + [bad_date, rows[0][:2]]  # and a row with two fields only
+
+
+def _plant_observations(header: list[str], rows: list[list[str]]) -> list[list[str]]:
+    bad_value = list(rows[0])
+    bad_value[header.index("VALUE")], bad_value[header.index("TYPE")] = "12,5 mg", "numeric"
+    return rows + [bad_value]
+
+
 def _synthea() -> None:
     src, dst = SHARED / "synthea27_csv", HERE / "synthea_csv"
     shutil.rmtree(dst, ignore_errors=True)
-    dst.mkdir()
     with open(src / "patients.csv", newline="", encoding="utf-8") as fh:
         pid = next(r["Id"] for r in csv.DictReader(fh) if r["Id"].startswith(SYNTHEA_PATIENT))
-    for f in sorted(src.glob("*.csv")):
-        with open(f, newline="", encoding="utf-8") as fh:
-            reader = csv.reader(fh)
-            header = next(reader)
-            col = next((header.index(c) for c in ("PATIENT", "PATIENTID") if c in header), None)
-            if f.stem == "patients":
-                col = header.index("Id")
-            rows = [r for r in reader if col is None or r[col] == pid]
-        if f.stem in ("organizations", "providers", "payers"):
-            rows = rows[:3] if f.stem != "payers" else rows
-        if f.stem == "conditions":
-            bad_date = list(rows[0])
-            bad_date[0] = "2023-13-45"  # START: no such month
-            rows += [bad_date, rows[0][:2]]  # and a row with two fields only
-        if f.stem == "observations":
-            bad_value = list(rows[0])
-            bad_value[header.index("VALUE")], bad_value[header.index("TYPE")] = "12,5 mg", "numeric"
-            rows.append(bad_value)
-        with open(dst / f.name, "w", newline="", encoding="utf-8") as out:
-            w = csv.writer(out, lineterminator="\n")
-            w.writerow(header)
-            w.writerows(rows)
+    write_subset(src, dst, {pid})
+    for name in ("organizations", "providers"):  # reference files: three rows are enough
+        _rewrite(dst / f"{name}.csv", lambda header, rows: rows[:3])
+    _rewrite(dst / "conditions.csv", _plant_conditions)
+    _rewrite(dst / "observations.csv", _plant_observations)
     (dst / "README.txt").write_text("An export note a hospital left in the folder: not a table.\n", encoding="utf-8")
 
 

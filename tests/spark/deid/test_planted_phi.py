@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from mlhops.omop import schema as cdm
+from tests.support.phi import delta_tables, tables_with_hits
 
 # Planted values: none may appear in any output.
 NAME_GIVEN, NAME_FAMILY, CITY = "Zebulon", "Quixwright", "Quixburg"
@@ -135,19 +134,9 @@ def _hits(text: str) -> list[str]:
 
 
 def test_nothing_planted_survives_in_any_delta_table(spark, loaded):
-    tables = sorted({p.parent for p in loaded.root.rglob("_delta_log")})
+    tables = delta_tables(loaded.root)
     assert len(tables) >= 10
-    found: dict[str, list[str]] = {}
-    for table in tables:
-        df = spark.read.format("delta").load(str(table))
-        cols = [F.col(f"`{f.name}`").cast("string") for f in df.schema.fields
-                if isinstance(f.dataType, T.StringType | T.ArrayType | T.MapType | T.StructType)]
-        if cols:
-            text = "\n".join(r["v"] for r in df.select(F.explode(F.array(*cols)).alias("v"))
-                             .where(F.col("v").isNotNull()).distinct().collect())
-            if hits := _hits(text):
-                found[str(table.relative_to(loaded.root))] = hits
-    assert found == {}
+    assert tables_with_hits(spark, loaded.root, tables, _hits) == {}
 
 
 def test_free_text_is_redacted_or_dropped_not_lost(spark, loaded):

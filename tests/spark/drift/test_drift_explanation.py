@@ -10,10 +10,11 @@ import pytest
 from pyspark.sql import functions as F
 
 from mlhops.alerts.rules import AlertRule
-from mlhops.io import Catalog, merge_into, read_table
-from mlhops.io.tables.monitoring import DRIFT_EXPLANATIONS, FEATURE_KEYS, FEATURES as FEATURES_TABLE, MULTIVARIATE_DRIFT
+from mlhops.io import read_table
+from mlhops.io.tables.monitoring import DRIFT_EXPLANATIONS, MULTIVARIATE_DRIFT
 from mlhops.pipelines.context import Context
-from tests.unit.drift.uci import CATEGORICAL, FEATURES, load_uci
+from tests.spark.drift.uci_features import uci_weeks, write_features
+from tests.unit.drift.uci import FEATURES
 
 SITES = 2
 PLANTED_SITE = "2"
@@ -25,18 +26,10 @@ ALPHA = 0.05
 
 def _write_features(spark, settings) -> None:
     """Two reference weeks, then an unshifted week and a week whose lab counts rose by one SD at site 2."""
-    df = load_uci(nrows=3000).reset_index(drop=True)
-    df["person_id"] = df["patient_nbr"].astype("int64") % 2_000_000_000
-    df["visit_occurrence_id"] = df["encounter_id"].astype("int64")
-    df["event_time"] = [dt.datetime(2024, 1, 1) + dt.timedelta(hours=int(i) % (28 * 24)) for i in df.index]
-    df["event_date"] = df["event_time"].dt.date
-    df["care_site_id"] = (df.index % SITES + 1).astype("int64")
-    df[PLANTED_FEATURE] = df[PLANTED_FEATURE].astype("float64")
+    df = uci_weeks(SITES)
     planted = (df["event_time"] >= SHIFTED_FROM) & (df["care_site_id"] == int(PLANTED_SITE))
     df.loc[planted, PLANTED_FEATURE] += df[PLANTED_FEATURE].std()
-    cols = ["person_id", "visit_occurrence_id", "event_time", "event_date", "care_site_id"] + [f.name for f in FEATURES]
-    sdf = spark.createDataFrame(df[cols].astype({c: "object" for c in CATEGORICAL}))
-    merge_into(sdf, Catalog(settings.warehouse), FEATURES_TABLE, list(FEATURE_KEYS))
+    write_features(spark, settings, df)
 
 
 @pytest.fixture(scope="module")

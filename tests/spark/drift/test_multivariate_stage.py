@@ -9,32 +9,24 @@ import pytest
 from pyspark.sql import functions as F
 
 from mlhops.drift.registry import DetectorNotRegisteredError, load_registered
-from mlhops.io import Catalog, merge_into, read_table
-from mlhops.io.tables.monitoring import FEATURE_KEYS, FEATURES as FEATURES_TABLE, MULTIVARIATE_DRIFT
+from mlhops.io import Catalog, read_table
+from mlhops.io.tables.monitoring import MULTIVARIATE_DRIFT
 from mlhops.pipelines.context import Context
 from mlhops.pipelines.options import DriftOptions
 from mlhops.pipelines.orchestrate import run_stage
 from mlhops.pipelines.stage import StageRequest
-from tests.unit.drift.uci import FEATURES, load_uci
+from tests.spark.drift.uci_features import uci_weeks, write_features
+from tests.unit.drift.uci import FEATURES
 
 SITES = 2
 
 
 def _feature_table(spark, settings) -> pd.DataFrame:
-    df = load_uci(nrows=3000).reset_index(drop=True)
-    df["person_id"] = df["patient_nbr"].astype("int64") % 2_000_000_000
-    df["visit_occurrence_id"] = df["encounter_id"].astype("int64")
-    # Two reference weeks then two scored weeks; site from the row number.
-    df["event_time"] = [dt.datetime(2024, 1, 1) + dt.timedelta(hours=int(i) % (28 * 24)) for i in df.index]
-    df["event_date"] = df["event_time"].dt.date
-    df["care_site_id"] = (df.index % SITES + 1).astype("int64")
+    """Two reference weeks then two scored weeks, the lab counts of the fourth 1.6 times as high."""
+    df = uci_weeks(SITES)
     week4 = df["event_time"] >= dt.datetime(2024, 1, 22)
-    df["num_lab_procedures"] = df["num_lab_procedures"].astype("float64")
     df.loc[week4, "num_lab_procedures"] = df.loc[week4, "num_lab_procedures"] * 1.6
-    cols = ["person_id", "visit_occurrence_id", "event_time", "event_date", "care_site_id"] + [f.name for f in FEATURES]
-    sdf = spark.createDataFrame(df[cols].astype({c: "object" for c in ("race", "gender", "age", "admission_type_id",
-                                                                        "admission_source_id", "A1Cresult", "payer_code")}))
-    merge_into(sdf, Catalog(settings.warehouse), FEATURES_TABLE, list(FEATURE_KEYS))
+    write_features(spark, settings, df)
     return df
 
 

@@ -11,10 +11,9 @@ import json
 from pathlib import Path
 
 import pytest
-from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from tests.spark.sources.conftest import LOADS
+from tests.support.phi import delta_tables, tables_with_hits
 
 MIN_LEN = 5  # shorter values (initials, "M", "1") are not distinctive enough to scan for
 PATIENT_COLUMNS = ("Id", "SSN", "DRIVERS", "PASSPORT", "FIRST", "LAST", "MAIDEN", "ADDRESS", "PHONE")
@@ -102,20 +101,9 @@ def test_the_scan_list_holds_every_kind_of_identifier(phi, warehouse):
 
 def test_no_delta_table_holds_input_phi(spark, warehouse, phi):
     root = Path(warehouse.settings.warehouse)
-    tables = sorted({p.parent for p in root.rglob("_delta_log")})
+    tables = delta_tables(root)
     assert len(tables) >= 20
-    found: dict[str, list[str]] = {}
-    for table in tables:
-        df = spark.read.format("delta").load(str(table))
-        cols = [F.col(f"`{f.name}`").cast("string") for f in df.schema.fields
-                if isinstance(f.dataType, T.StringType | T.ArrayType | T.MapType | T.StructType)]
-        if not cols:
-            continue
-        values = df.select(F.explode(F.array(*cols)).alias("v")).where(F.col("v").isNotNull()).distinct()
-        text = "\n".join(r["v"] for r in values.collect())
-        if hits := _hits(text, phi):
-            found[str(table.relative_to(root))] = hits[:5]
-    assert found == {}
+    assert tables_with_hits(spark, root, tables, lambda text: _hits(text, phi)[:5]) == {}
 
 
 def test_the_log_holds_no_input_phi(warehouse, phi):
