@@ -13,8 +13,6 @@ from mlhops.io import Catalog, read_table
 from mlhops.io.tables.core import RUNS
 from mlhops.runtime_setup import SYNTHEA_VERSION, cached_synthea_classpath
 
-# Left out of scripts/test (and CI) to keep the suite inside CI's 90 minutes (the whole suite took
-# 95.5 min on 2 cores, 2026-12-03); scripts/test_heavy runs it.
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 
 STATE, SEED, PATIENTS, YEARS = "Arizona", 5, 12, 3

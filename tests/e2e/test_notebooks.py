@@ -24,10 +24,6 @@ from mlhops.reporting import distributions
 from mlhops.reporting.explore import alert_view, runbook_section
 from tests.spark.models.conftest import DRIFT_FROM
 
-# Left out of scripts/test (and CI) to keep the suite inside CI's 90 minutes (the whole suite took
-# 95.5 min on 2 cores, 2026-12-03); scripts/test_heavy runs it.
-pytestmark = pytest.mark.heavy
-
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 SAMPLE = REPO / "data" / "sample" / "synthea27_csv"
@@ -236,6 +232,7 @@ def planted_etl(spark, settings_factory, tmp_path_factory):
     return settings
 
 
+@pytest.mark.heavy
 def test_quarantine_alert_shows_why_rows_were_quarantined(spark, planted_etl, monkeypatch, capsys):
     alerts = _alerts(spark, planted_etl)
     alert = _latest(alerts, "quarantine")
@@ -252,6 +249,7 @@ def test_quarantine_alert_shows_why_rows_were_quarantined(spark, planted_etl, mo
     assert str(top["reason"]) in _panel(out, "Why rows of observations were quarantined")
 
 
+@pytest.mark.heavy
 def test_quality_alert_shows_the_check_over_windows(spark, planted_etl, monkeypatch, capsys):
     alerts = _alerts(spark, planted_etl).query("kind == 'quality'")
     weight = alerts[alerts["subject"].str.startswith("range_body_weight ")]

@@ -23,8 +23,6 @@ import pytest
 from tests.conftest import REPO
 from tests.spark.etl.conftest import write_subset
 
-# Left out of scripts/test (and CI) to keep the suite inside CI's 90 minutes (the whole suite took
-# 95.5 min on 2 cores, 2026-12-03); scripts/test_heavy runs it.
 pytestmark = pytest.mark.heavy
 
 # What the build needs from the checkout (the wheel is built from a copy: no build/ left behind).

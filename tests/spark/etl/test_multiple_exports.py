@@ -13,8 +13,6 @@ from tests.conftest import shared_path
 from tests.spark.etl.conftest import run_etl, write_subset
 from tests.spark.etl.test_synthea_etl import OMOP_TABLES
 
-# Left out of scripts/test (and CI) to keep the suite inside CI's 90 minutes (the whole suite took
-# 95.5 min on 2 cores, 2026-12-03); scripts/test_heavy runs it.
 pytestmark = pytest.mark.heavy
 
 

@@ -10,8 +10,6 @@ from mlhops.io import Catalog, read_table
 from tests.conftest import shared_path
 from tests.spark.etl.conftest import data_rows, run_etl, write_subset
 
-# Left out of scripts/test (and CI) to keep the suite inside CI's 90 minutes (the whole suite took
-# 95.5 min on 2 cores, 2026-12-03); scripts/test_heavy runs it.
 pytestmark = pytest.mark.heavy
 
 UNKNOWN_PATIENT = "ffffffff-0000-4000-8000-123456789abc"

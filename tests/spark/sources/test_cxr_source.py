@@ -14,10 +14,6 @@ from mlhops.io import Catalog, read_table
 from mlhops.omop import mi_cdm
 from tests.spark.sources.conftest import CXR_PLANTED, CXR_ROWS
 
-# Left out of scripts/test (and CI) to keep the suite inside CI's 90 minutes (the whole suite took
-# 95.5 min on 2 cores, 2026-12-03); scripts/test_heavy runs it.
-pytestmark = pytest.mark.heavy
-
 # DICOM tags: the measurement codes of the acquisition parameters (dicom_omop.PARAMETERS).
 ROWS, COLUMNS, PIXEL_SPACING, VIEW_POSITION = "00280010", "00280011", "00280030", "00185101"
 

@@ -24,10 +24,7 @@ from mlhops.io import Catalog, read_table
 from tests.conftest import reads_shared_data, shared_path
 from tests.spark.etl.conftest import etl_request
 
-# Left out of scripts/test (and CI) to keep the suite inside CI's 90 minutes (the whole suite took
-# 95.5 min on 2 cores, 2026-12-03); scripts/test_heavy runs it.
 pytestmark = pytest.mark.heavy
-
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

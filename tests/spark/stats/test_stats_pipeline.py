@@ -23,10 +23,6 @@ from mlhops.pipelines.orchestrate import run_stage
 from mlhops.pipelines.stage import StageRequest
 from tests.spark.stats.conftest import write_features
 
-# Left out of scripts/test (and CI) to keep the suite inside CI's 90 minutes (the whole suite took
-# 95.5 min on 2 cores, 2026-12-03); scripts/test_heavy runs it.
-pytestmark = pytest.mark.heavy
-
 SHIFT_WEEK = dt.date(2024, 2, 12)  # week 7
 AGE_WEEK = dt.date(2024, 2, 19)  # week 8
 MISSING_WEEK = dt.date(2024, 2, 26)  # week 9
@@ -95,6 +91,7 @@ def _sorted_table(spark, settings, name, keys):
     return pdf.sort_values(keys).reset_index(drop=True)
 
 
+@pytest.mark.heavy
 def test_incremental_run_after_late_and_updated_rows_equals_full_recompute(
     spark, stats_settings, diabetes_rows, tmp_path_factory
 ):
@@ -190,6 +187,7 @@ def test_incremental_run_after_late_and_updated_rows_equals_full_recompute(
     assert on_driver.extra.tolist() == in_udf.extra.tolist()
 
 
+@pytest.mark.heavy
 def test_a_forced_run_killed_between_its_commits_is_completed_by_the_next_run(
     spark, stats_settings, diabetes_rows, monkeypatch
 ):
