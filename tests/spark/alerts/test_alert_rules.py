@@ -279,6 +279,7 @@ def _etl(spark, settings, export, run_id):
     return outcome.result
 
 
+@pytest.mark.heavy
 def test_quarantine_rule_fires_from_the_etl_stage_and_only_the_latest_run_drives_the_exit_code(
     spark, settings_factory, tmp_path, monkeypatch
 ):

@@ -210,6 +210,7 @@ def side_by_side(spark, settings_factory, omop_dir, tmp_path_factory):
     return catalog, steps, settings
 
 
+@pytest.mark.heavy
 def test_every_source_adds_its_own_persons_and_none_is_overwritten(spark, side_by_side):
     catalog, steps, _ = side_by_side
     (_, _, after_csv, persons_csv), (_, omop, after_omop, persons_omop), (_, fhir, after_fhir, persons_fhir) = steps
@@ -222,6 +223,7 @@ def test_every_source_adds_its_own_persons_and_none_is_overwritten(spark, side_b
     assert person.select("person_id").distinct().count() == person.count()
 
 
+@pytest.mark.heavy
 def test_visits_conditions_and_deaths_of_every_source_add_up(side_by_side):
     _, steps, _ = side_by_side
     (_, _, after_csv, _), (_, _, after_omop, _), (_, fhir, after_fhir, _) = steps
@@ -233,6 +235,7 @@ def test_visits_conditions_and_deaths_of_every_source_add_up(side_by_side):
     assert after_fhir["visit_occurrence"] > after_omop["visit_occurrence"]
 
 
+@pytest.mark.heavy
 def test_ids_are_unique_in_every_id_space(spark, side_by_side):
     catalog, _, _ = side_by_side
     id_map = read_table(spark, catalog, ID_MAP)
@@ -242,6 +245,7 @@ def test_ids_are_unique_in_every_id_space(spark, side_by_side):
         assert frame.select(pk).distinct().count() == frame.count(), table
 
 
+@pytest.mark.heavy
 def test_reloading_the_omop_export_into_the_shared_warehouse_changes_nothing(spark, side_by_side, omop_dir):
     catalog, steps, settings = side_by_side
     before = _counts(spark, catalog)

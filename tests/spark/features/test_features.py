@@ -117,6 +117,7 @@ def _heart_rate_max(spark, cat, visit_id):
     return read_table(spark, cat, FEATURES).where(f"visit_occurrence_id = {visit_id}").first()["heart_rate_max"]
 
 
+@pytest.mark.heavy
 def test_a_run_for_one_day_also_rebuilds_changes_outside_it(spark, omop_copy, settings_factory):
     import datetime as dt
 
@@ -128,6 +129,7 @@ def test_a_run_for_one_day_also_rebuilds_changes_outside_it(spark, omop_copy, se
     assert _run_features(ctx, "d3").metrics["visits_rebuilt"] == 0.0
 
 
+@pytest.mark.heavy
 def test_a_forced_run_over_a_range_leaves_the_watermark_for_the_changes_outside_it(spark, omop_copy,
                                                                                    settings_factory):
     import datetime as dt
