@@ -61,6 +61,28 @@ class MlflowSettings:
 
 
 @dataclass(frozen=True)
+class CatalogSettings:
+    """Where the tables live (mlhops.io.catalog). ``path``: Delta folders under the warehouse
+    root. ``metastore``: tables ``<name>.<schema>.<table>`` in a catalog (Spark's own, a Hive
+    metastore, Unity Catalog), read and written by name so its grants and lineage apply."""
+
+    kind: Literal["path", "metastore"] = "path"
+    # The catalog (spark_catalog, a Unity Catalog catalog); null: the session's current one.
+    name: str | None = None
+    # The schemas of the OMOP tables (OHDSI's CDM schema) and of the platform's own tables.
+    omop_schema: str = "omop"
+    mlhops_schema: str = "mlhops"
+
+    def __post_init__(self) -> None:
+        for key in ("name", "omop_schema", "mlhops_schema"):
+            value = getattr(self, key)
+            if value is not None and not _UC_IDENTIFIER.fullmatch(value):
+                raise ValueError(f"{key} must be a catalog identifier (letters, digits, _ or -)")
+        if self.kind == "path" and (self.name is not None or (self.omop_schema, self.mlhops_schema) != ("omop", "mlhops")):
+            raise ValueError("name and schemas apply to kind metastore only (kind path keeps <warehouse>/omop and /mlhops)")
+
+
+@dataclass(frozen=True)
 class DeidSettings:
     """De-identification. The salt is never in YAML: it comes from an env var or a secret."""
 
@@ -155,6 +177,7 @@ class Settings:
     environment: str
     warehouse: str
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    catalog: CatalogSettings = field(default_factory=CatalogSettings)
     spark: SparkSettings = field(default_factory=SparkSettings)
     mlflow: MlflowSettings = field(default_factory=MlflowSettings)
     deid: DeidSettings = field(default_factory=DeidSettings)

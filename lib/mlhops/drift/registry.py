@@ -40,6 +40,8 @@ ARTIFACT_PATH = "drift_suite"
 MAX_TAG_CHARS = 4000
 # Version tags naming where the rows are (load_registered's contract takes no catalog).
 WAREHOUSE_TAG = "mlhops.warehouse"
+# The table catalog of a metastore-mode warehouse (Catalog.to_tag), where the reference rows are.
+CATALOG_TAG = "mlhops.table_catalog"
 REFERENCE_TABLE_TAG = "mlhops.reference_table"
 
 
@@ -120,6 +122,8 @@ def register_suites(
 
     clean = {k: str(v)[:MAX_TAG_CHARS] for k, v in tags.items()}
     clean.update({WAREHOUSE_TAG: catalog.warehouse, REFERENCE_TABLE_TAG: DETECTOR_REFERENCES})
+    if catalog.by_name:
+        clean[CATALOG_TAG] = catalog.to_tag()
     active = mlflow.active_run()
     with tempfile.TemporaryDirectory(prefix="mlhops-drift-") as tmp:
         save_suites(Path(tmp), suites)
@@ -177,7 +181,8 @@ def load_registered(
     session = spark or SparkSession.getActiveSession()
     if session is None:
         raise SchemaError("load_registered: no Spark session to read the detectors' reference rows with")
-    where = catalog or Catalog(tags.get(WAREHOUSE_TAG) or "")
+    where = catalog or (Catalog.from_tag(tags[CATALOG_TAG]) if CATALOG_TAG in tags
+                        else Catalog(tags.get(WAREHOUSE_TAG) or ""))
     model = mlflow.pyfunc.load_model(f"models:/{model_name}/{mv.version}")
     python_model = model.unwrap_python_model()
     if python_model.root is None:

@@ -18,11 +18,11 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 from mlhops.erasure.plan import ErasurePlan, Flag, TableDeletion
 from mlhops.io import Catalog, read_table
+from mlhops.io.delta import delta_table
 from mlhops.io.tables.models import MODEL_TRIGGERS_SPEC
 from mlhops.models.outputs import merge_rows
 
@@ -56,14 +56,14 @@ def delete_rows(spark: SparkSession, catalog: Catalog, deletions: Sequence[Table
         n = read_table(spark, catalog, d.table).where(d.condition).count()
         if not n:
             continue
-        DeltaTable.forPath(spark, catalog.path(d.table)).delete(d.condition)
+        delta_table(spark, catalog, d.table).delete(d.condition)
         counts[d.table] = n
         logger.info("erasure: deleted %d rows from %s", n, d.table)
     return counts
 
 
-def _has_deletion_vectors(spark: SparkSession, path: str) -> bool:
-    props = DeltaTable.forPath(spark, path).detail().select("properties").first()
+def _has_deletion_vectors(spark: SparkSession, catalog: Catalog, name: str) -> bool:
+    props = delta_table(spark, catalog, name).detail().select("properties").first()
     return bool(props and str((props["properties"] or {}).get("delta.enableDeletionVectors", "")).lower() == "true")
 
 
@@ -77,10 +77,9 @@ def purge(spark: SparkSession, catalog: Catalog, tables: Sequence[str], retentio
         spark.conf.set(RETENTION_CHECK, "false")
     try:
         for name in tables:
-            path = catalog.path(name)
-            if _has_deletion_vectors(spark, path):
-                spark.sql(f"REORG TABLE delta.`{path}` APPLY (PURGE)")
-            DeltaTable.forPath(spark, path).vacuum(retention_hours)
+            if _has_deletion_vectors(spark, catalog, name):
+                spark.sql(f"REORG TABLE {catalog.sql_ref(name)} APPLY (PURGE)")
+            delta_table(spark, catalog, name).vacuum(retention_hours)
             logger.info("erasure: vacuumed %s (retention %.1f h)", name, retention_hours)
     finally:
         if override:

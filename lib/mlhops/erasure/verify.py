@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from mlhops.erasure.plan import TableDeletion
 from mlhops.errors import MLHOpsError
 from mlhops.io import Catalog, read_table
+from mlhops.io.delta import table_location
 from mlhops.io.fs import list_tree
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def find_traces(spark: SparkSession, catalog: Catalog, deletions: Sequence[Table
         current = _matches(read_table(spark, catalog, d.table), d)
         if current:
             traces[d.table] = current
-        in_files = _file_traces(spark, catalog.path(d.table), d)
+        in_files = _file_traces(spark, table_location(spark, catalog, d.table), d)
         if in_files:
             traces[f"{d.table} (files)"] = in_files
     return traces

@@ -29,6 +29,7 @@ from pyspark.sql import functions as F
 
 from mlhops.errors import DataQualityError
 from mlhops.io import Catalog, merge_into, read_table, table_exists, table_version
+from mlhops.io.delta import delta_table, save
 from mlhops.io.lease import CONCURRENT_WRITE_ERRORS
 from mlhops.io.tables.etl import ID_MAP, ID_MAP_KEYS
 
@@ -114,11 +115,9 @@ def _withdraw(spark: SparkSession, catalog: Catalog, fresh: DataFrame, run_id: s
     concurrent commit during the delete makes it try again."""
     if fresh.isEmpty() or not table_exists(spark, catalog, ID_MAP):
         return
-    from delta.tables import DeltaTable
-
     for _ in range(MAX_ATTEMPTS):
         try:
-            DeltaTable.forPath(spark, catalog.path(ID_MAP)).alias("t").merge(
+            delta_table(spark, catalog, ID_MAP).alias("t").merge(
                 fresh.select("kind", "key_hash", "run_id").alias("s"),
                 "t.kind = s.kind AND t.key_hash = s.key_hash AND t.run_id = s.run_id",
             ).whenMatchedDelete().execute()
@@ -147,7 +146,7 @@ def _check_no_shared_ids(spark: SparkSession, catalog: Catalog, fresh: DataFrame
 def _create(fresh: DataFrame, catalog: Catalog) -> None:
     """Create ``id_map`` with ``fresh``; a concurrent creator makes this fail, never overwrite."""
     try:
-        fresh.write.format("delta").mode("errorifexists").save(catalog.path(ID_MAP))
+        save(fresh.write.format("delta").mode("errorifexists"), catalog, ID_MAP)
     except AnalysisException as exc:
         if "already exists" not in str(exc).lower() and "PATH_ALREADY_EXISTS" not in str(exc):
             raise

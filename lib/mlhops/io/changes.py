@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from mlhops.io.catalog import Catalog
-from mlhops.io.delta import merge_into, read_table, replace_where, table_exists
+from mlhops.io.delta import load, merge_into, read_table, replace_where, table_exists
 from mlhops.io.tables.monitoring import STAGE_WATERMARKS, WATERMARK_KEYS, WATERMARK_SCHEMA
 
 logger = logging.getLogger(__name__)
@@ -63,8 +63,7 @@ def write_watermarks(
 
 def enable_change_feed(spark: SparkSession, catalog: Catalog, name: str) -> None:
     """Turn on the Delta change data feed of one of our own tables (idempotent)."""
-    path = catalog.path(name).replace("`", "``")
-    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES (delta.enableChangeDataFeed = true)")
+    spark.sql(f"ALTER TABLE {catalog.sql_ref(name)} SET TBLPROPERTIES (delta.enableChangeDataFeed = true)")
 
 
 def read_changes(spark: SparkSession, catalog: Catalog, name: str, start_version: int) -> DataFrame | None:
@@ -74,12 +73,8 @@ def read_changes(spark: SparkSession, catalog: Catalog, name: str, start_version
     of an update are kept so that a row moving between windows touches both.
     """
     try:
-        df = (
-            spark.read.format("delta")
-            .option("readChangeFeed", "true")
-            .option("startingVersion", start_version)
-            .load(catalog.path(name))
-        )
+        reader = spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", start_version)
+        df = load(reader, catalog, name)
         df.schema  # noqa: B018 - resolves the feed now, so an unavailable range fails here
         return df
     except (AnalysisException, CapturedException) as exc:

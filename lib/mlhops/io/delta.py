@@ -1,7 +1,8 @@
 """Delta read / overwrite / MERGE / replaceWhere by table name.
 
 Every write path here is idempotent: MERGE on stable keys, or replaceWhere on a window. There is
-deliberately no blind append.
+deliberately no blind append. Tables are addressed by path or, in a metastore catalog, by name
+only (:mod:`mlhops.io.catalog`); nothing outside this module and the catalog knows which.
 """
 
 from __future__ import annotations
@@ -11,17 +12,76 @@ from collections.abc import Sequence
 
 from delta.tables import DeltaTable
 from py4j.protocol import Py4JError
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, DataFrameReader, DataFrameWriter, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from mlhops.io.catalog import Catalog
+from mlhops.errors import ConfigError
+from mlhops.io.catalog import SCHEMAS, SESSION_CATALOG, Catalog
 
 logger = logging.getLogger(__name__)
 
 
 def table_exists(spark: SparkSession, catalog: Catalog, name: str) -> bool:
+    if catalog.by_name:
+        return bool(spark.catalog.tableExists(catalog.table_name(name).replace("`", "")))
     return DeltaTable.isDeltaTable(spark, catalog.path(name))
+
+
+def delta_table(spark: SparkSession, catalog: Catalog, name: str) -> DeltaTable:
+    """The Delta table handle (MERGE, DELETE, VACUUM, history) of an existing table."""
+    if catalog.by_name:
+        return DeltaTable.forName(spark, catalog.table_name(name))
+    return DeltaTable.forPath(spark, catalog.path(name))
+
+
+def load(reader: DataFrameReader, catalog: Catalog, name: str) -> DataFrame:
+    """``reader`` (Delta format, its options set) applied to the table."""
+    if catalog.by_name:
+        return reader.table(catalog.table_name(name))
+    return reader.load(catalog.path(name))
+
+
+def save(writer: DataFrameWriter, catalog: Catalog, name: str) -> None:
+    """``writer`` (Delta format, its mode and options set) applied to the table; in a metastore
+    catalog the table is created there (managed) on its first write."""
+    if catalog.by_name:
+        writer.saveAsTable(catalog.table_name(name))
+    else:
+        writer.save(catalog.path(name))
+
+
+def table_location(spark: SparkSession, catalog: Catalog, name: str) -> str:
+    """Where the table's files are (its Delta log's parent): for file-level work (erasure's
+    trace search) and lineage."""
+    if not catalog.by_name:
+        return catalog.path(name)
+    row = spark.sql(f"DESCRIBE DETAIL {catalog.table_name(name)}").select("location").first()
+    if row is None or not row["location"]:
+        raise ConfigError(f"{name}: the metastore gives no location for {catalog.table_name(name)}")
+    return str(row["location"])
+
+
+def ensure_schemas(spark: SparkSession, catalog: Catalog) -> None:
+    """Metastore mode: the two schemas must exist. In Spark's own session catalog they are
+    created, placed under the warehouse root (so managed tables sit where path mode puts them);
+    in any other catalog (Unity Catalog, Glue) schemas carry grants the platform team owns, so a
+    missing one is an error saying what to create."""
+    if not catalog.by_name:
+        return
+    in_session = (catalog.name or spark.catalog.currentCatalog()) == SESSION_CATALOG
+    for schema in SCHEMAS:
+        qualified = catalog.schema_name(schema)
+        if spark.catalog.databaseExists(qualified.replace("`", "")):
+            continue
+        if not in_session:
+            raise ConfigError(
+                f"schema {qualified} does not exist: create it (CREATE SCHEMA {qualified}) and grant "
+                "this job's principal USE SCHEMA, CREATE TABLE, SELECT and MODIFY on it"
+            )
+        location = f"{catalog.warehouse.rstrip('/')}/{schema}".replace("'", "\\'")
+        spark.sql(f"CREATE SCHEMA IF NOT EXISTS {qualified} LOCATION '{location}'")
+        logger.info("created schema %s", qualified)
 
 
 def read_table(spark: SparkSession, catalog: Catalog, name: str, version: int | None = None) -> DataFrame:
@@ -29,7 +89,7 @@ def read_table(spark: SparkSession, catalog: Catalog, name: str, version: int | 
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
-    return reader.load(catalog.path(name))
+    return load(reader, catalog, name)
 
 
 def table_version(spark: SparkSession, catalog: Catalog, name: str) -> int | None:
@@ -40,14 +100,15 @@ def table_version(spark: SparkSession, catalog: Catalog, name: str) -> int | Non
     """
     if not table_exists(spark, catalog, name):
         return None
-    try:
-        jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
-        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, catalog.path(name))  # type: ignore[attr-defined]
-        none = jvm.scala.Option.empty()
-        return int(log.update(False, none, none).version())
-    except Py4JError:  # another Delta release's internal API: fall back to the public history
-        logger.debug("Delta log snapshot API unavailable; reading %s history", name)
-    row = DeltaTable.forPath(spark, catalog.path(name)).history(1).select("version").first()
+    if not catalog.by_name:
+        try:
+            jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+            log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, catalog.path(name))  # type: ignore[attr-defined]
+            none = jvm.scala.Option.empty()
+            return int(log.update(False, none, none).version())
+        except Py4JError:  # another Delta release's internal API: fall back to the public history
+            logger.debug("Delta log snapshot API unavailable; reading %s history", name)
+    row = delta_table(spark, catalog, name).history(1).select("version").first()
     return int(row["version"]) if row else None
 
 
@@ -62,7 +123,7 @@ def write_overwrite(
         writer = writer.option("maxRecordsPerFile", str(max_records_per_file))
     if partition_by:
         writer = writer.partitionBy(*partition_by)
-    writer.save(catalog.path(name))
+    save(writer, catalog, name)
     logger.info("overwrote %s", name)
 
 
@@ -79,15 +140,15 @@ def replace_where(
     if not table_exists(spark, catalog, name):
         if partition_by:
             writer = writer.partitionBy(*partition_by)
-        writer.save(catalog.path(name))
+        save(writer, catalog, name)
         return
-    writer.option("replaceWhere", predicate).save(catalog.path(name))
+    save(writer.option("replaceWhere", predicate), catalog, name)
     logger.info("replaced %s where %s", name, predicate)
 
 
 def delete_where(spark: SparkSession, catalog: Catalog, name: str, predicate: str) -> None:
     if table_exists(spark, catalog, name):
-        DeltaTable.forPath(spark, catalog.path(name)).delete(predicate)
+        delta_table(spark, catalog, name).delete(predicate)
 
 
 def _differs(f: T.StructField) -> str:
@@ -114,15 +175,14 @@ def merge_into(
     commits no data change (the table's rows stay identical).
     """
     spark = df.sparkSession
-    path = catalog.path(name)
     if not table_exists(spark, catalog, name):
         writer = df.write.format("delta").mode("overwrite")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
-        writer.save(path)
+        save(writer, catalog, name)
         logger.info("created %s", name)
         return
-    target = DeltaTable.forPath(spark, path)
+    target = delta_table(spark, catalog, name)
     cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     others = [f for f in df.schema.fields if f.name not in keys] if update else []
     differs = " OR ".join(_differs(f) for f in others) if others else "false"

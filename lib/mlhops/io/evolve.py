@@ -28,6 +28,6 @@ def add_missing_columns(spark: SparkSession, catalog: Catalog, table: TableSpec)
     missing = [f for f in table.schema.fields if f.name not in present]
     if missing:
         cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
-        spark.sql(f"ALTER TABLE delta.`{catalog.path(table.name)}` ADD COLUMNS ({cols})")
+        spark.sql(f"ALTER TABLE {catalog.sql_ref(table.name)} ADD COLUMNS ({cols})")
         logger.info("%s: added column(s) %s", table.name, ", ".join(f.name for f in missing))
     return [f.name for f in missing]

@@ -72,7 +72,7 @@ from pyspark.sql import functions as F
 
 from mlhops.errors import MLHOpsError
 from mlhops.io.catalog import Catalog
-from mlhops.io.delta import table_exists
+from mlhops.io.delta import delta_table, read_table, save, table_exists
 from mlhops.io.tables.core import WRITER_LEASE, WRITER_LEASE_SCHEMA
 
 logger = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ class Lease:
         self._thread = threading.Thread(target=self._beat, name=f"writer-lease-{owner}", daemon=True)
 
     def _table(self) -> DeltaTable:
-        return DeltaTable.forPath(self.spark, self.catalog.path(WRITER_LEASE))
+        return delta_table(self.spark, self.catalog, WRITER_LEASE)
 
     def _mine(self) -> str:
         return f"scope = '{self.scope}' AND token = '{self.token}'"
@@ -256,7 +256,7 @@ def current_holder(spark: SparkSession, catalog: Catalog, scope: str = WAREHOUSE
     """The lease row of ``scope`` (expired or not), or None."""
     if not table_exists(spark, catalog, WRITER_LEASE):
         return None
-    row = spark.read.format("delta").load(catalog.path(WRITER_LEASE)).where(F.col("scope") == scope).first()
+    row = read_table(spark, catalog, WRITER_LEASE).where(F.col("scope") == scope).first()
     return Holder.of(row) if row is not None else None
 
 
@@ -270,16 +270,15 @@ def _claim(spark: SparkSession, catalog: Catalog, owner: str, stage: str, token:
     row = spark.createDataFrame(
         [(scope, owner, stage, token, now, now, now + dt.timedelta(seconds=ttl_s))], WRITER_LEASE_SCHEMA
     )
-    path = catalog.path(WRITER_LEASE)
     try:
         if not table_exists(spark, catalog, WRITER_LEASE):
             try:
-                row.write.format("delta").mode("errorifexists").save(path)
+                save(row.write.format("delta").mode("errorifexists"), catalog, WRITER_LEASE)
                 return current_holder(spark, catalog, scope)
             except AnalysisException:  # created by a concurrent claimant: claim through the MERGE
                 logger.debug("writer lease table created concurrently; claiming through the MERGE")
         (
-            DeltaTable.forPath(spark, path).alias("t")
+            delta_table(spark, catalog, WRITER_LEASE).alias("t")
             .merge(row.alias("s"), "t.scope = s.scope")
             .whenMatchedUpdateAll(condition=F.expr("t.expires_at < s.heartbeat_at OR t.token = s.token")
                                   | (F.col("t.token") == F.lit(dead_token or token)))
@@ -308,7 +307,7 @@ def writer_lease(spark: SparkSession, catalog: Catalog, owner: str, stage: str,
     Raises:
         WarehouseBusyError: another run held the lease for ``timing.wait_s`` seconds.
     """
-    key = (catalog.path(WRITER_LEASE), scope)
+    key = (catalog.key(WRITER_LEASE), scope)
     with _HELD_LOCK:
         held = _HELD.get(key)
     if held is not None and held.owner == owner:

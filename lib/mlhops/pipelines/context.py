@@ -14,6 +14,7 @@ from pyspark.sql import SparkSession
 from mlhops.config.model import Settings
 from mlhops.hashing import KeyedHasher
 from mlhops.io import Catalog
+from mlhops.io.delta import ensure_schemas
 from mlhops.io.warehouse_identity import check_salt_fingerprint
 from mlhops.tracking import Tracker
 
@@ -45,6 +46,8 @@ class Context:
             from mlhops.spark import get_spark
 
             spark = get_spark(settings)
-        catalog = Catalog(settings.warehouse)
+        c = settings.catalog
+        catalog = Catalog(settings.warehouse, c.kind, c.name, c.omop_schema, c.mlhops_schema)
+        ensure_schemas(spark, catalog)
         tracker = Tracker(settings.mlflow, environment=settings.environment, local_dir=catalog.mlflow_dir)
         return cls(spark=spark, settings=settings, catalog=catalog, tracker=tracker)

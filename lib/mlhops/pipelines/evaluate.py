@@ -91,7 +91,7 @@ def run(ctx: Context, req: StageRequest[EvaluateOptions]) -> StageResult:
         a = assess(ctx.tracker, cfg, name, windows, selected, champion=champion, as_of=as_of, on_demand=trigger,
                    hits=hits)
         log_windows(ctx.tracker, a, req.run_id, STAGE, window_kind=cfg.window)
-        log_delta_inputs(ctx.tracker, [DeltaInput(t, catalog.path(t), table_version(spark, catalog, t))
+        log_delta_inputs(ctx.tracker, [DeltaInput(t, catalog.key(t), table_version(spark, catalog, t), catalog.by_name)
                                        for t in (INFERENCE_LOG, LABELS)], context=EVALUATION)
         requests = label_requests(a, windows, cfg, name, champion, as_of, hits=hits,
                                   existing=_existing_requests(ctx, name))

@@ -12,7 +12,11 @@ fail). So before any alias moves, the target version is tagged ``mlhops.pending_
 run id, the action and the versions from and to; the tag is cleared after the records are written.
 A run that finds that tag on the champion or on its target resumes that change: it completes the
 alias moves (each idempotent), records the change under the interrupted run's event id (a MERGE:
-never twice) and clears the tag.
+never twice) and marks the tag ``recorded``. A run killed after that, before the orchestrator
+wrote its outcome to ``mlhops.runs``, left the change complete but unreported: a re-run of the
+same action finds the champion's tag ``recorded`` by a run with no successful ``promote`` row and
+reports that change as its own outcome (nothing moved or written again) instead of failing for
+want of a challenger (found by scripts/fault_injection.py, trial 8 of 2026-12-04).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from mlhops.models.outputs import merge_rows
 from mlhops.models.task import load_task
 from mlhops.pipelines.context import Context
 from mlhops.pipelines.options import PromoteOptions
+from mlhops.pipelines.runs import stage_succeeded
 from mlhops.pipelines.stage import StageRequest, StageResult
 
 logger = logging.getLogger(__name__)
@@ -41,6 +46,8 @@ logger = logging.getLogger(__name__)
 STAGE = "promote"
 # Tag of a version whose alias change is under way: {"run_id", "action", "from", "to"} (see above).
 PENDING_TAG = "mlhops.pending_change"
+# The tag's state once the change's records are written (until then it has none: pending).
+RECORDED = "recorded"
 # What an approval keeps of the decision it saw (aggregates only).
 EVIDENCE_COLUMNS = ("decision", "reason", "labels_as_of", "n", "n_positive", "auroc_diff", "auroc_diff_lower",
                     "auroc_diff_upper", "brier_diff", "brier_diff_lower", "brier_diff_upper", "ece_champion",
@@ -80,10 +87,31 @@ def _pending(ctx: Context, name: str, opts: PromoteOptions) -> dict[str, Any] | 
         if not raw:
             continue
         change = json.loads(raw)
-        if change.get("action") == opts.action and change.get("to") == version \
+        if change.get("action") == opts.action and change.get("to") == version and "state" not in change \
                 and (opts.version is None or opts.version == version):
             return dict(change)
     return None
+
+
+def _unreported(ctx: Context, name: str, opts: PromoteOptions) -> tuple[lifecycle.AliasChange, str] | None:
+    """The same action, complete and recorded by a run whose outcome never reached
+    ``mlhops.runs`` (killed in between), with the run id it was recorded under; else None.
+
+    Only when this request has nothing else to do: its version is the champion already, or
+    (no version given) the alias it would take the version from is gone, as the change left it
+    (a challenger trained since makes a new promotion, not a re-run)."""
+    champion = registry.alias_version(ctx.tracker, name, registry.CHAMPION)
+    if champion is None or (opts.version is not None and opts.version != champion):
+        return None
+    if opts.version is None and registry.alias_version(ctx.tracker, name, _source_alias(opts.action)) is not None:
+        return None
+    raw = registry.version_tags(ctx.tracker, name, champion).get(PENDING_TAG, "")
+    change = json.loads(raw) if raw else {}
+    if change.get("state") != RECORDED or change.get("action") != opts.action or change.get("to") != champion:
+        return None
+    if stage_succeeded(ctx.spark, ctx.catalog, str(change["run_id"]), STAGE):
+        return None
+    return lifecycle.AliasChange(opts.action, change["from"], champion), str(change["run_id"])
 
 
 def _change(ctx: Context, name: str, opts: PromoteOptions, run_id: str) -> tuple[lifecycle.AliasChange, str]:
@@ -122,6 +150,17 @@ def run(ctx: Context, req: StageRequest[PromoteOptions]) -> StageResult:
     _check_approval(ctx, opts)
     reason = opts.reason or f"{action} by operator"
     name = load_task(ctx.settings).registered_model
+    done = _unreported(ctx, name, opts)
+    if done is not None:
+        change, event_run = done
+        logger.warning("%s: the %s of %s version %s was completed and recorded by run %s, whose outcome was "
+                       "never reported; reporting it now", STAGE, action, name, change.to_version, event_run)
+        return StageResult(
+            STAGE, "ok", f"{action}: champion {change.from_version} -> {change.to_version} (done by run {event_run})",
+            tables={MODEL_EVENTS: table_version(ctx.spark, ctx.catalog, MODEL_EVENTS) or 0},
+            details={"action": action, "from_version": change.from_version, "to_version": change.to_version,
+                     "recorded_by_run": event_run},
+        )
     change, event_run = _change(ctx, name, opts, req.run_id)
     before = change.from_version
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
@@ -143,8 +182,10 @@ def run(ctx: Context, req: StageRequest[PromoteOptions]) -> StageResult:
             "reason": reason, "evidence": json.dumps(evidence, default=str) if evidence else None,
             "run_id": req.run_id}])
         tables[APPROVALS] = table_version(ctx.spark, ctx.catalog, APPROVALS) or 0
-    if registry.version_tags(ctx.tracker, name, change.to_version).get(PENDING_TAG):
-        registry.tag_version(ctx.tracker, name, change.to_version, PENDING_TAG, "")  # recorded: done
+    # recorded: a later run resumes nothing, and one re-running this very request reports it (_unreported)
+    registry.tag_version(ctx.tracker, name, change.to_version, PENDING_TAG,
+                         json.dumps({"run_id": event_run, "action": action, "from": change.from_version,
+                                     "to": change.to_version, "state": RECORDED}))
     return StageResult(
         STAGE, "ok", f"{action}: champion {change.from_version} -> {change.to_version}"
         + (f" (approved by {opts.approved_by})" if opts.approved_by else ""),

@@ -91,3 +91,12 @@ def already_done(
     )
     hit = runs.where(cond).orderBy(runs.ended_at.desc()).select("run_id").first()
     return str(hit["run_id"]) if hit else None
+
+
+def stage_succeeded(spark: SparkSession, catalog: Catalog, run_id: str, stage: str) -> bool:
+    """Whether run ``run_id`` recorded ``stage`` as successful (``ok`` or ``alerts``)."""
+    if not table_exists(spark, catalog, RUNS):
+        return False
+    runs = read_table(spark, catalog, RUNS)
+    cond = (runs.run_id == run_id) & (runs.stage == stage) & runs.status.isin("ok", "alerts")
+    return runs.where(cond).limit(1).count() > 0

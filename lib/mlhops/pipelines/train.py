@@ -68,7 +68,7 @@ def run(ctx: Context, req: StageRequest[TrainOptions]) -> StageResult:
     alias = registry.CHAMPION if champion is None else registry.CHALLENGER
     lineage = lifecycle.TrainingLineage(features_version, labels_version, as_of, req.run_id)
     version, run_id = lifecycle.register_trained(ctx.tracker, task, trained, pdf, lineage, alias=alias, run_name=STAGE)
-    log_delta_inputs(ctx.tracker, [DeltaInput(t, ctx.catalog.path(t), v) for t, v in
+    log_delta_inputs(ctx.tracker, [DeltaInput(t, ctx.catalog.key(t), v, ctx.catalog.by_name) for t, v in
                                    ((FEATURES, features_version), (LABELS, labels_version))],
                      context=TRAINING, run_id=run_id)
     checks = _explain_and_check(ctx, task, trained, pdf, specs, version, run_id, as_of)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from mlflow.data.delta_dataset_source import DeltaDatasetSource
+
     from mlhops.tracking.tracker import Tracker
 
 # ``mlflow.data.context`` values of the runs that log inputs.
@@ -26,13 +28,23 @@ class DeltaInput:
 
     Attributes:
         table: the mlhops table name (``mlhops.features``), also the dataset's name.
-        path: the table's location.
+        path: the table's location, or its name in a metastore catalog (``by_name``).
         version: the Delta version read (None: the table did not exist).
+        by_name: ``path`` is a catalog table name (``catalog.schema.table``).
     """
 
     table: str
     path: str
     version: int | None
+    by_name: bool = False
+
+
+def _source(i: DeltaInput) -> DeltaDatasetSource:
+    from mlflow.data.delta_dataset_source import DeltaDatasetSource
+
+    if i.by_name:
+        return DeltaDatasetSource(delta_table_name=i.path, delta_table_version=i.version)
+    return DeltaDatasetSource(path=i.path, delta_table_version=i.version)
 
 
 def log_delta_inputs(tracker: Tracker, inputs: Sequence[DeltaInput], *, context: str,
@@ -44,12 +56,11 @@ def log_delta_inputs(tracker: Tracker, inputs: Sequence[DeltaInput], *, context:
     table's rows reaches MLflow. Returns the number logged.
     """
     import mlflow
-    from mlflow.data.delta_dataset_source import DeltaDatasetSource
     from mlflow.data.meta_dataset import MetaDataset
     from mlflow.entities import DatasetInput, InputTag
     from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-    logged = [(MetaDataset(DeltaDatasetSource(path=i.path, delta_table_version=i.version), name=i.table,
+    logged = [(MetaDataset(_source(i), name=i.table,
                            digest=_digest(i)), {VERSION_TAG: str(i.version)})
               for i in inputs if i.version is not None]
     if not logged:

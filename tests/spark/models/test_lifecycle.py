@@ -215,6 +215,28 @@ def test_promotion_and_rollback_are_explicit_and_logged(spark, lifecycle):
         ("promote", old, new), ("rollback", new, old)]
 
 
+def test_a_rerun_of_a_promotion_completed_but_never_reported_reports_it_and_changes_nothing(spark, lifecycle):
+    from mlhops.pipelines import promote
+
+    ctx = lifecycle["ctx"]
+    name = "uci_readmission"
+    old = registry.alias_version(ctx.tracker, name, "champion")
+    new = max((str(v.version) for v in ctx.tracker.client().search_model_versions(f"name='{name}'")
+               if str(v.version) != old), key=int)
+    events = lambda: read_table(spark, ctx.catalog, "mlhops.model_events").count()  # noqa: E731
+    # The stage itself, outside the orchestrator: the change is made and recorded, and the run's
+    # outcome never reaches mlhops.runs (a run killed right after the stage returned).
+    promote.run(ctx, StageRequest("k1", options=PromoteOptions(version=new, reason="killed before reporting")))
+    assert registry.alias_version(ctx.tracker, name, "champion") == new
+    recorded = events()
+    again = _run(ctx, "promote", "k2", PromoteOptions(version=new, reason="killed before reporting"))
+    assert (again.details["from_version"], again.details["to_version"]) == (old, new)
+    assert again.details["recorded_by_run"] == "k1"
+    assert events() == recorded  # no second event, no "from new to new"
+    _run(ctx, "promote", "k3", PromoteOptions(action="rollback", version=old, reason="restore"))
+    assert registry.alias_version(ctx.tracker, name, "champion") == old
+
+
 def test_a_visit_arriving_in_a_window_scored_on_an_earlier_night_is_scored_once(spark, lifecycle):
     from mlhops.io import Catalog
 
