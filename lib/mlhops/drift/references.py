@@ -25,12 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from mlhops.drift.result import ALL_SLICE
 from mlhops.errors import SchemaError
 from mlhops.io import Catalog, read_table, replace_where, table_exists
-from mlhops.io.tables.spec import TableSpec, struct
+from mlhops.io.tables.monitoring import (  # noqa: F401 - re-exported
+    DETECTOR_REFERENCES,
+    DETECTOR_REFERENCES_SCHEMA,
+    DETECTOR_REFERENCES_SPEC,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -38,28 +41,10 @@ if TYPE_CHECKING:
     from mlhops.drift.detectors import DetectorSuite
     from mlhops.drift.preprocess import TabularPreprocessor
 
-DETECTOR_REFERENCES = "mlhops.detector_references"
 REFERENCE_PART = "reference"
 FIT_PART = "fit"
 PERSON_COLUMN = "person_id"
 
-DETECTOR_REFERENCES_SCHEMA = struct(
-    ("model_name", T.StringType(), False),
-    ("model_version", T.StringType(), False),
-    ("slice", T.StringType(), False),
-    ("slice_value", T.StringType(), False),
-    ("part", T.StringType(), False),
-    ("row_index", T.IntegerType(), False),
-    ("person_id", T.LongType()),
-    ("numeric_values", T.MapType(T.StringType(), T.DoubleType(), True)),
-    ("category_values", T.MapType(T.StringType(), T.StringType(), True)),
-    ("recorded_at", T.TimestampType(), False),
-)
-DETECTOR_REFERENCES_SPEC = TableSpec(
-    DETECTOR_REFERENCES, DETECTOR_REFERENCES_SCHEMA,
-    ("model_name", "model_version", "slice", "slice_value", "part", "row_index"), (PERSON_COLUMN,), "drift",
-    "registered drift detectors' reference rows (feature values) and fit persons, per version and slice",
-)
 
 
 def _version_predicate(model_name: str, version: str) -> str:

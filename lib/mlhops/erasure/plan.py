@@ -10,7 +10,7 @@ of the source's natural key, :mod:`mlhops.erasure.keys`). From their OMOP ``pers
   theirs without a person column: ``cost`` (by event and domain), ``fact_relationship``
   (person and visit facts), ``note_nlp`` (their notes), ``episode_event`` (their episodes),
   ``location`` (their addresses, when no other person or care site uses them);
-* every platform table of the catalog, and ``mlhops.detector_references``, by whichever of
+* every platform table of the catalog (``mlhops.detector_references`` included), by whichever of
   ``person_id``, ``person_hash``, ``visit_occurrence_id``, ``visit_hash`` it has;
 * ``mlhops.id_map``: their person keys and the ids of every row removed (visits, events, ...).
 
@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mlhops.drift.references import DETECTOR_REFERENCES, DETECTOR_REFERENCES_SPEC
 from mlhops.erasure.keys import PERSON_KIND, person_keys
 from mlhops.erasure.tables import ERASURES
 from mlhops.etl.sources.omop_cdm_ids import ENTITY_SPACES
@@ -41,8 +40,7 @@ from mlhops.io import Catalog, read_table, table_exists
 from mlhops.io.tables import all_tables
 from mlhops.io.tables.etl import ID_MAP, VISIT_OCCURRENCE, omop_table
 from mlhops.io.tables.models import LABELS
-from mlhops.io.tables.monitoring import FEATURES
-from mlhops.io.tables.spec import TableSpec
+from mlhops.io.tables.monitoring import DETECTOR_REFERENCES, FEATURES
 
 if TYPE_CHECKING:
     from mlhops.hashing import KeyedHasher
@@ -166,10 +164,6 @@ def key_condition(columns: Sequence[str], scope: Scope) -> tuple[Column, tuple[s
     return _any([_in(c, v) for c, v in used]), tuple(c for c, _ in used)
 
 
-def _specs() -> dict[str, TableSpec]:
-    return {**all_tables(), DETECTOR_REFERENCES: DETECTOR_REFERENCES_SPEC}
-
-
 def _linked(spark: SparkSession, catalog: Catalog, generic: dict[str, TableDeletion]) -> tuple[
         list[TableDeletion], dict[str, set[int]]]:
     """Rows linked to the persons' rows without a person column, and the id_map ids to remove
@@ -180,7 +174,7 @@ def _linked(spark: SparkSession, catalog: Catalog, generic: dict[str, TableDelet
         table = name.partition(".")[2]
         if not name.startswith("omop.") or table not in ENTITY_SPACES:
             continue
-        spec = _specs()[name]
+        spec = all_tables()[name]
         if len(spec.keys) != 1:
             continue
         removed_pk[table] = _ints(read_table(spark, catalog, name).where(d.condition), spec.keys[0])
@@ -240,7 +234,7 @@ def plan_deletions(spark: SparkSession, catalog: Catalog, scope: Scope) -> tuple
     """One deletion per table holding a key of the scope (tables without a matching row included:
     verification searches them all)."""
     generic: dict[str, TableDeletion] = {}
-    for name in sorted(_specs()):
+    for name in sorted(all_tables()):
         if name in _SPECIAL or not _exists(spark, catalog, name):
             continue
         columns = read_table(spark, catalog, name).columns

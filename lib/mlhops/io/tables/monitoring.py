@@ -158,6 +158,27 @@ WATERMARK_SCHEMA = struct(
 )
 WATERMARK_KEYS: tuple[str, ...] = ("consumer", "source")
 
+# Registered drift detectors' reference rows (mlhops.drift.references), erasable like any table.
+DETECTOR_REFERENCES = "mlhops.detector_references"
+DETECTOR_REFERENCES_SCHEMA = struct(
+    ("model_name", T.StringType(), False),
+    ("model_version", T.StringType(), False),
+    ("slice", T.StringType(), False),
+    ("slice_value", T.StringType(), False),
+    ("part", T.StringType(), False),
+    ("row_index", T.IntegerType(), False),
+    ("person_id", T.LongType()),
+    ("numeric_values", T.MapType(T.StringType(), T.DoubleType(), True)),
+    ("category_values", T.MapType(T.StringType(), T.StringType(), True)),
+    ("recorded_at", T.TimestampType(), False),
+)
+DETECTOR_REFERENCES_SPEC = TableSpec(
+    DETECTOR_REFERENCES, DETECTOR_REFERENCES_SCHEMA,
+    ("model_name", "model_version", "slice", "slice_value", "part", "row_index"), ("person_id",), "drift",
+    "registered drift detectors' reference rows (feature values) and fit persons, per version and slice",
+)
+
+
 TABLES: tuple[TableSpec, ...] = (
     TableSpec(FEATURES, None, FEATURE_KEYS, ("person_id", "visit_occurrence_id"), "features",
               "one row per visit: keys, event date/time, care site and the configured feature columns"),
@@ -175,4 +196,5 @@ TABLES: tuple[TableSpec, ...] = (
               "flagged multivariate windows explained: feature contributions per detector, slice values ranked"),
     TableSpec(STAGE_WATERMARKS, WATERMARK_SCHEMA, WATERMARK_KEYS, (), "features",
               "per consumer stage (features, stats) and source table: the last Delta version processed"),
+    DETECTOR_REFERENCES_SPEC,
 )
