@@ -9,7 +9,7 @@ pair's latest ``mlhops.promotion_decisions`` row).
 **Crash safety.** A change moves up to three aliases and then records itself; a run killed in
 between would leave the aliases moved and no record (and its re-run, finding no challenger, would
 fail). So before any alias moves, the target version is tagged ``mlhops.pending_change`` with the
-run id, the action and the versions from and to; the tag is cleared after the records are written.
+run id, the action and the versions from and to; the tag is marked ``recorded`` once the records are written.
 A run that finds that tag on the champion or on its target resumes that change: it completes the
 alias moves (each idempotent), records the change under the interrupted run's event id (a MERGE:
 never twice) and marks the tag ``recorded``. A run killed after that, before the orchestrator
