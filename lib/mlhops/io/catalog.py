@@ -92,6 +92,14 @@ class Catalog:
         (locks, caches) and what lineage records."""
         return self.table_name(name).replace("`", "") if self.by_name else self.path(name)
 
+    def omop(self, table: str) -> str:
+        """Path of ``omop.<table>`` (path mode)."""
+        return self.path(f"omop.{table}")
+
+    def mlhops(self, table: str) -> str:
+        """Path of ``mlhops.<table>`` (path mode)."""
+        return self.path(f"mlhops.{table}")
+
     def to_tag(self) -> str:
         """The catalog as one string (an MLflow tag), read back by :meth:`from_tag`."""
         return json.dumps({"warehouse": self.warehouse, "kind": self.kind, "name": self.name,

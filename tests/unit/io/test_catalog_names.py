@@ -17,7 +17,8 @@ def test_path_mode_places_tables_under_the_warehouse_root():
     c = Catalog("s3://bucket/wh/")
     assert c.path("omop.person") == "s3://bucket/wh/omop/person"
     assert c.sql_ref("mlhops.id_map") == "delta.`s3://bucket/wh/mlhops/id_map`"
-    assert c.key("omop.person") == c.path("omop.person")
+    assert c.key("omop.person") == c.path("omop.person") == c.omop("person")
+    assert c.mlhops("features") == "s3://bucket/wh/mlhops/features"
     assert not c.by_name
 
 
