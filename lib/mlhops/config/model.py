@@ -32,8 +32,8 @@ class SparkSettings:
     conf: dict[str, str] = field(default_factory=dict)
 
 
-# A Unity Catalog catalog or schema name as mlhops accepts it (no quoting needed).
-_UC_IDENTIFIER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+# A catalog or schema name as mlhops accepts it (Unity Catalog's rules; quoted with backticks in SQL).
+CATALOG_IDENTIFIER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class MlflowSettings:
     def __post_init__(self) -> None:
         for key in ("uc_catalog", "uc_schema"):
             value = getattr(self, key)
-            if value is not None and not _UC_IDENTIFIER.fullmatch(value):
+            if value is not None and not CATALOG_IDENTIFIER.fullmatch(value):
                 raise ValueError(f"{key} must be a Unity Catalog identifier (letters, digits, _ or -)")
         uc = self.registry_uri == "databricks-uc" or (self.registry_uri or "").startswith("databricks-uc:")
         if uc and not (self.uc_catalog and self.uc_schema):
@@ -76,7 +76,7 @@ class CatalogSettings:
     def __post_init__(self) -> None:
         for key in ("name", "omop_schema", "mlhops_schema"):
             value = getattr(self, key)
-            if value is not None and not _UC_IDENTIFIER.fullmatch(value):
+            if value is not None and not CATALOG_IDENTIFIER.fullmatch(value):
                 raise ValueError(f"{key} must be a catalog identifier (letters, digits, _ or -)")
         if self.kind == "path" and (self.name is not None or (self.omop_schema, self.mlhops_schema) != ("omop", "mlhops")):
             raise ValueError("name and schemas apply to kind metastore only (kind path keeps <warehouse>/omop and /mlhops)")

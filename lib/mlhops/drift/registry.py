@@ -40,7 +40,8 @@ ARTIFACT_PATH = "drift_suite"
 MAX_TAG_CHARS = 4000
 # Version tags naming where the rows are (load_registered's contract takes no catalog).
 WAREHOUSE_TAG = "mlhops.warehouse"
-# The table catalog of a metastore-mode warehouse (Catalog.to_tag), where the reference rows are.
+# The table catalog the reference rows are in (Catalog.to_tag); versions registered before it carry
+# only WAREHOUSE_TAG (a path-mode warehouse).
 CATALOG_TAG = "mlhops.table_catalog"
 REFERENCE_TABLE_TAG = "mlhops.reference_table"
 
@@ -121,9 +122,8 @@ def register_suites(
     from mlhops.drift.pyfunc import SUITES_ARTIFACT, DriftSuitesModel
 
     clean = {k: str(v)[:MAX_TAG_CHARS] for k, v in tags.items()}
-    clean.update({WAREHOUSE_TAG: catalog.warehouse, REFERENCE_TABLE_TAG: DETECTOR_REFERENCES})
-    if catalog.by_name:
-        clean[CATALOG_TAG] = catalog.to_tag()
+    clean.update({WAREHOUSE_TAG: catalog.warehouse, CATALOG_TAG: catalog.to_tag(),
+                  REFERENCE_TABLE_TAG: DETECTOR_REFERENCES})
     active = mlflow.active_run()
     with tempfile.TemporaryDirectory(prefix="mlhops-drift-") as tmp:
         save_suites(Path(tmp), suites)

@@ -14,23 +14,21 @@ reports).
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import re
 from dataclasses import dataclass
 from typing import Literal
 
+from mlhops.config.model import CATALOG_IDENTIFIER, CatalogSettings
 from mlhops.errors import ConfigError
 
 SCHEMAS = ("omop", "mlhops")
 SESSION_CATALOG = "spark_catalog"
 
-# A catalog or schema name as mlhops writes it into SQL (quoted with backticks, so '-' is fine).
-_IDENTIFIER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
-
 
 def _logical(name: str) -> tuple[str, str]:
     schema, _, table = name.partition(".")
-    if schema not in SCHEMAS or not table or not _IDENTIFIER.fullmatch(table):
+    if schema not in SCHEMAS or not table or not CATALOG_IDENTIFIER.fullmatch(table):
         raise ConfigError(f"table name {name!r} must be omop.<table> or mlhops.<table>")
     return schema, table
 
@@ -53,8 +51,13 @@ class Catalog:
             raise ConfigError(f"catalog kind {self.kind!r} must be path or metastore")
         for what, value in (("name", self.name), ("omop_schema", self.omop_schema),
                             ("mlhops_schema", self.mlhops_schema)):
-            if value is not None and not _IDENTIFIER.fullmatch(value):
+            if value is not None and not CATALOG_IDENTIFIER.fullmatch(value):
                 raise ConfigError(f"catalog {what} {value!r} must be letters, digits, _ or -")
+
+    @classmethod
+    def of(cls, warehouse: str, settings: CatalogSettings) -> Catalog:
+        """The catalog the ``catalog`` settings describe, under ``warehouse``."""
+        return cls(warehouse, **dataclasses.asdict(settings))
 
     @property
     def by_name(self) -> bool:
@@ -102,16 +105,14 @@ class Catalog:
 
     def to_tag(self) -> str:
         """The catalog as one string (an MLflow tag), read back by :meth:`from_tag`."""
-        return json.dumps({"warehouse": self.warehouse, "kind": self.kind, "name": self.name,
-                           "omop_schema": self.omop_schema, "mlhops_schema": self.mlhops_schema},
-                          sort_keys=True)
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
     def from_tag(cls, tag: str) -> Catalog:
         data = json.loads(tag)
         if not isinstance(data, dict):
             raise ConfigError("catalog tag is not a JSON object")
-        return cls(**{k: data[k] for k in ("warehouse", "kind", "name", "omop_schema", "mlhops_schema") if k in data})
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
 
     @property
     def mlflow_dir(self) -> str:

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 def table_exists(spark: SparkSession, catalog: Catalog, name: str) -> bool:
     if catalog.by_name:
-        return bool(spark.catalog.tableExists(catalog.table_name(name).replace("`", "")))
+        return bool(spark.catalog.tableExists(catalog.key(name)))
     return DeltaTable.isDeltaTable(spark, catalog.path(name))
 
 

@@ -46,8 +46,7 @@ class Context:
             from mlhops.spark import get_spark
 
             spark = get_spark(settings)
-        c = settings.catalog
-        catalog = Catalog(settings.warehouse, c.kind, c.name, c.omop_schema, c.mlhops_schema)
+        catalog = Catalog.of(settings.warehouse, settings.catalog)
         ensure_schemas(spark, catalog)
         tracker = Tracker(settings.mlflow, environment=settings.environment, local_dir=catalog.mlflow_dir)
         return cls(spark=spark, settings=settings, catalog=catalog, tracker=tracker)

@@ -78,18 +78,21 @@ def _source_alias(action: str) -> str:
     return registry.CHALLENGER if action == "promote" else registry.PREVIOUS_CHAMPION
 
 
+def _change_tag(ctx: Context, name: str, version: str) -> dict[str, Any]:
+    """The version's :data:`PENDING_TAG` as a dict (empty when it has none)."""
+    raw = registry.version_tags(ctx.tracker, name, version).get(PENDING_TAG, "")
+    return dict(json.loads(raw)) if raw else {}
+
+
 def _pending(ctx: Context, name: str, opts: PromoteOptions) -> dict[str, Any] | None:
     """The interrupted change of the same action (and target, when one is asked for), if any."""
     target = opts.version or registry.alias_version(ctx.tracker, name, _source_alias(opts.action))
     candidates = {v for v in (registry.alias_version(ctx.tracker, name, registry.CHAMPION), target) if v}
     for version in sorted(candidates):
-        raw = registry.version_tags(ctx.tracker, name, version).get(PENDING_TAG, "")
-        if not raw:
-            continue
-        change = json.loads(raw)
+        change = _change_tag(ctx, name, version)
         if change.get("action") == opts.action and change.get("to") == version and "state" not in change \
                 and (opts.version is None or opts.version == version):
-            return dict(change)
+            return change
     return None
 
 
@@ -105,8 +108,7 @@ def _unreported(ctx: Context, name: str, opts: PromoteOptions) -> tuple[lifecycl
         return None
     if opts.version is None and registry.alias_version(ctx.tracker, name, _source_alias(opts.action)) is not None:
         return None
-    raw = registry.version_tags(ctx.tracker, name, champion).get(PENDING_TAG, "")
-    change = json.loads(raw) if raw else {}
+    change = _change_tag(ctx, name, champion)
     if change.get("state") != RECORDED or change.get("action") != opts.action or change.get("to") != champion:
         return None
     if stage_succeeded(ctx.spark, ctx.catalog, str(change["run_id"]), STAGE):
