@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import sys
 import uuid
 from collections.abc import Callable, Sequence
@@ -326,7 +327,8 @@ def run_with_spark(settings: Any, stages: list[str], request: Any, *, quiet: boo
     from mlhops.spark import job_label, set_job_description
 
     if quiet:
-        print(f"starting Spark ({settings.spark.master or 'cluster'}) ...", flush=True)
+        where = f"Spark Connect {os.environ['SPARK_REMOTE']}" if os.environ.get("SPARK_REMOTE") else settings.spark.master
+        print(f"starting Spark ({where or 'cluster'}) ...", flush=True)
     ctx = Context.build(settings)
 
     def progress(position: str, stage: str, outcome: Any) -> None:

@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import sys
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -13,6 +14,7 @@ from pyspark.sql import SparkSession
 
 from mlhops.config.model import Settings
 from mlhops.errors import ConfigError
+from mlhops.io.connect import is_connect
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +66,18 @@ def get_spark(settings: Settings) -> SparkSession:
     sc = settings.spark
     builder = SparkSession.builder.appName(sc.app_name)
     conf: dict[str, str] = dict(_CORE_CONF)
-    if sc.master:
+    remote = os.environ.get("SPARK_REMOTE")
+    if remote and not remote.startswith("local"):
+        return _connect_to_server(builder, sc.conf)
+    if remote:
+        # PySpark's own switch: SPARK_REMOTE=local[...] starts a Spark Connect server in this
+        # process with the options below (PySpark refuses a master beside it) and returns a
+        # Connect client; everything else is as for local[...] itself.
+        conf.update(_LOCAL_CONF)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        if sc.driver_memory:
+            conf["spark.driver.memory"] = sc.driver_memory
+    elif sc.master:
         builder = builder.master(sc.master)
         if sc.master.startswith("local"):
             conf.update(_LOCAL_CONF)
@@ -90,18 +103,16 @@ def get_spark(settings: Settings) -> SparkSession:
     for k, v in conf.items():
         builder = builder.config(k, v)
     os.environ.setdefault("TZ", "UTC")
-    spark = builder.getOrCreate()
+    with warnings.catch_warnings():
+        # A local Connect server gets every option at its start; PySpark then also tries to set
+        # the static ones on the running session and warns that it cannot: nothing is lost.
+        warnings.filterwarnings("ignore", message=r"Failed to set spark\.", category=UserWarning)
+        spark = builder.getOrCreate()
     check_versions(spark.version, sc.delta_jars)
     if not is_connect(spark):
         spark.sparkContext.setLogLevel("WARN")
     logger.info("spark %s session ready (master=%s)", spark.version, sc.master or "cluster")
     return spark
-
-
-def is_connect(spark: SparkSession) -> bool:
-    """True for a Spark Connect session (Databricks serverless, ``sc://``), which has no
-    SparkContext on the client."""
-    return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
 # The local property the Spark UI and event log show as a job's description.
@@ -111,6 +122,28 @@ _DESCRIPTION = "spark.job.description"
 _TAG_PREFIX = "mlhops:"
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_.:/=@-]+")  # Connect refuses commas; keep tags one token
 _LABEL = re.compile(r"mlhops (?P<what>\S+)(?: \[run (?P<run>.+)\])?")
+
+
+# The session settings a client may set on a Spark Connect server it did not start (the rest of
+# _CORE_CONF is the server's static configuration: Delta's extension and catalog).
+_CONNECT_RUNTIME_CONF = ("spark.sql.session.timeZone", "spark.databricks.delta.schema.autoMerge.enabled",
+                         "spark.databricks.delta.properties.defaults.enableChangeDataFeed")
+
+
+def _connect_to_server(builder: SparkSession.Builder, extra: Mapping[str, str]) -> SparkSession:
+    """A client session of the Spark Connect server ``SPARK_REMOTE`` names (``sc://host:port``):
+    the server holds its own configuration (Delta included); only runtime settings are sent."""
+    os.environ.setdefault("TZ", "UTC")
+    spark = builder.getOrCreate()
+    from mlhops.runtime_setup import check_versions
+
+    check_versions(spark.version, "provided")
+    for key in _CONNECT_RUNTIME_CONF:
+        spark.conf.set(key, _CORE_CONF[key])
+    for key, value in extra.items():
+        spark.conf.set(key, value)
+    logger.info("spark %s: Spark Connect client of %s", spark.version, os.environ.get("SPARK_REMOTE"))
+    return spark
 
 
 def job_label(stage: str, step: str | None = None, run_id: str | None = None) -> str:
@@ -137,7 +170,7 @@ def set_job_description(spark: SparkSession, label: str | None) -> None:
     Connect session, which has no SparkContext, replaces its ``mlhops:`` job tag instead.
     """
     if is_connect(spark):
-        for tag in spark.getTags():
+        for tag in list(spark.getTags()):  # a live set: removing while iterating it fails
             if tag.startswith(_TAG_PREFIX):
                 spark.removeTag(tag)
         if label:

@@ -63,10 +63,13 @@ RUN_DEPENDENT: dict[str, dict[str, str]] = {
                       "delivered_at": "wall clock of the webhook delivery"},
     "mlhops.promotion_decisions": {"run_id": "the run that decided", "decided_at": "wall clock"},
     "mlhops.inference_log": {"scored_at": "wall clock"},
+    "mlhops.detector_references": {"recorded_at": "wall clock of the drift stage that fitted the detectors"},
+    "mlhops.model_privacy": {"computed_at": "wall clock of the training run"},
     # The KLL quantile sketch compacts at random and merges in task-completion order: two
     # uninterrupted runs differ within its rank error (stats.kll_k 200: ~1.65%), and so do the
     # quantiles and the counts in bins whose edges come from those quantiles.
-    "mlhops.profile_states": {"kll": "KLL sketch bytes (randomised compaction, merge order)"},
+    "mlhops.profile_states": {"kll": "KLL sketch bytes (randomised compaction, merge order)",
+                              "hll": "HLL sketch bytes (their serialised form follows the update order: partitioning)"},
     "mlhops.profile_metrics": {"quantiles": "read from the KLL sketch",
                                "hist_counts": "bins bounded by KLL quantiles",
                                "hist_edges": "the baseline's KLL quantiles"},

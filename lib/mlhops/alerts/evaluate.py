@@ -7,11 +7,11 @@ whose source table does not exist yet (stage not run) produce no candidates.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from mlhops.frames import union_all
 from mlhops.alerts.candidates import candidates, empty, is_latest, only, optional_table, or_nan, streaks
 from mlhops.alerts.drift_reasons import reasons_text, with_reasons
 from mlhops.alerts.lifecycle_rules import MODEL_EVALUATORS
@@ -204,4 +204,4 @@ EVALUATORS: dict[str, Evaluator] = {
 
 def evaluate_rules(spark: SparkSession, catalog: Catalog, rules: Sequence[AlertRule]) -> DataFrame:
     """Alert candidates of every rule (with ``is_current``)."""
-    return reduce(DataFrame.unionByName, [EVALUATORS[r.kind](spark, catalog, r) for r in rules])
+    return union_all([EVALUATORS[r.kind](spark, catalog, r) for r in rules])

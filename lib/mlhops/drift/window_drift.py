@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from mlhops.frames import union_all
 from mlhops.config.stages import UnivariateDriftSettings
 from mlhops.drift import univariate_spark as UD
 from mlhops.errors import ConfigError
@@ -100,6 +100,6 @@ class WindowStatesDrift:
             parts.append(UD.pair_with_baseline(current, states.where(F.col("granularity") == BASELINE), bins))
         if "previous" in cfg.references:
             parts.append(UD.pair_with_previous(current, states, bins))
-        pairs = reduce(DataFrame.unionByName, parts)
+        pairs = union_all(parts)
         on_driver = not update.everything and sum(len(v) for v in targets.values()) <= DRIVER_DRIFT_WINDOWS
         return UD.test_pairs_on_driver(pairs, cfg) if on_driver else UD.test_pairs(pairs, cfg)

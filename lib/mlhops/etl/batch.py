@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from mlhops.frames import union_all
 from mlhops.etl.entities import (
     CARE_SITE_SCHEMA,
     COST_SCHEMA,
@@ -120,11 +120,6 @@ class LoadResult:
 def empty_frame(spark: SparkSession, kind: str) -> DataFrame:
     """An empty frame of one ``FRAME_SCHEMAS`` kind."""
     return spark.createDataFrame([], FRAME_SCHEMAS[kind])
-
-
-def union_all(frames: Sequence[DataFrame]) -> DataFrame:
-    """``unionByName`` of one or more frames."""
-    return reduce(lambda a, b: a.unionByName(b), frames)
 
 
 def source_batch(

@@ -83,8 +83,8 @@ def header_columns(spark: SparkSession, path: str) -> list[str]:
     """
     try:
         line = read_first_line(spark, path)
-    except Py4JJavaError as exc:
-        cause = exc.java_exception.getClass().getSimpleName()
+    except (Py4JJavaError, OSError, EOFError, UnicodeDecodeError) as exc:  # classic session / Connect client
+        cause = exc.java_exception.getClass().getSimpleName() if isinstance(exc, Py4JJavaError) else type(exc).__name__
         raise SchemaError(f"CSV file {file_name(path)}: cannot be read ({cause}): is it a corrupt or truncated "
                           "gzip file? Re-export or remove it") from None
     return [c.strip().strip('"') for c in line.split(",")] if line else []

@@ -146,7 +146,7 @@ def _check_no_shared_ids(spark: SparkSession, catalog: Catalog, fresh: DataFrame
 def _create(fresh: DataFrame, catalog: Catalog) -> None:
     """Create ``id_map`` with ``fresh``; a concurrent creator makes this fail, never overwrite."""
     try:
-        save(fresh.write.format("delta").mode("errorifexists"), catalog, ID_MAP)
+        save(fresh.write.format("delta").mode("error"), catalog, ID_MAP)
     except AnalysisException as exc:
         if "already exists" not in str(exc).lower() and "PATH_ALREADY_EXISTS" not in str(exc):
             raise

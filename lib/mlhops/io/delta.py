@@ -18,18 +18,30 @@ from pyspark.sql import types as T
 
 from mlhops.errors import ConfigError
 from mlhops.io.catalog import SCHEMAS, SESSION_CATALOG, Catalog
+from mlhops.io.connect import is_connect
+from mlhops.io.delta_sql import SqlDeltaTable, same_column
+from mlhops.io.fs import exists
 
 logger = logging.getLogger(__name__)
+
+
+# The handle of a Delta table: Delta's own, or its SQL form on a Spark Connect session.
+Table = DeltaTable | SqlDeltaTable
 
 
 def table_exists(spark: SparkSession, catalog: Catalog, name: str) -> bool:
     if catalog.by_name:
         return bool(spark.catalog.tableExists(catalog.key(name)))
+    if is_connect(spark):  # DeltaTable.isDeltaTable needs Delta Connect's server plugin
+        return exists(spark, catalog.path(name).rstrip("/") + "/_delta_log")
     return DeltaTable.isDeltaTable(spark, catalog.path(name))
 
 
-def delta_table(spark: SparkSession, catalog: Catalog, name: str) -> DeltaTable:
-    """The Delta table handle (MERGE, DELETE, VACUUM, history) of an existing table."""
+def delta_table(spark: SparkSession, catalog: Catalog, name: str) -> Table:
+    """The Delta table handle (MERGE, DELETE, VACUUM, history) of an existing table: Delta's
+    ``DeltaTable`` on a classic session, its SQL form (:mod:`mlhops.io.delta_sql`) on Connect."""
+    if is_connect(spark):
+        return SqlDeltaTable(spark, catalog.sql_ref(name))
     if catalog.by_name:
         return DeltaTable.forName(spark, catalog.table_name(name))
     return DeltaTable.forPath(spark, catalog.path(name))
@@ -100,7 +112,7 @@ def table_version(spark: SparkSession, catalog: Catalog, name: str) -> int | Non
     """
     if not table_exists(spark, catalog, name):
         return None
-    if not catalog.by_name:
+    if not catalog.by_name and not is_connect(spark):
         try:
             jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
             log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, catalog.path(name))  # type: ignore[attr-defined]
@@ -153,11 +165,7 @@ def delete_where(spark: SparkSession, catalog: Catalog, name: str, predicate: st
 
 def _differs(f: T.StructField) -> str:
     """SQL condition 'target and source differ' for one column (maps compared as JSON)."""
-    if isinstance(f.dataType, T.MapType) or (
-        isinstance(f.dataType, T.ArrayType) and isinstance(f.dataType.elementType, T.MapType)
-    ):
-        return f"NOT (to_json(t.`{f.name}`) <=> to_json(s.`{f.name}`))"
-    return f"NOT (t.`{f.name}` <=> s.`{f.name}`)"
+    return f"NOT ({same_column(f)})"
 
 
 def merge_into(

@@ -4,6 +4,10 @@ The one place that talks to ``org.apache.hadoop.fs``: listings, existence, sizes
 of input files. ``os`` is used only on paths that are local (:func:`local_path`), where it
 answers without a JVM call per file; executors open files by path through :func:`open_file`
 (plain ``open()`` for local paths, fsspec for the schemes it can serve).
+
+A Spark Connect client has no JVM: there the same questions are asked of the client's own file
+systems (``os`` for local paths, which is what a local Connect server and Databricks volumes
+give, fsspec for other schemes), and names are given the way Hadoop gives them (``file:/...``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 from pyspark.sql import SparkSession
+
+from mlhops.io.connect import is_connect
 
 LOCAL_SCHEME = "file"
 # A URI scheme (RFC 3986) of two or more characters: one letter is a Windows drive.
@@ -84,6 +90,8 @@ def qualified(spark: SparkSession, path: str) -> str:
     DBFS or HDFS on a cluster (paths Spark listed already carry theirs: no JVM call)."""
     if scheme(path) != LOCAL_SCHEME or path.startswith(f"{LOCAL_SCHEME}:"):
         return path
+    if is_connect(spark):  # the client resolves bare paths on its own file system
+        return f"{LOCAL_SCHEME}:" + os.path.abspath(path)
     fs, hpath = hadoop_path(spark, path)
     return str(fs.makeQualified(hpath).toString())
 
@@ -100,12 +108,21 @@ def exists(spark: SparkSession, path: str) -> bool:
     local = local_path(qualified(spark, path))
     if local is not None:
         return os.path.exists(local)
+    if is_connect(spark):
+        fs, p = _client_fs(path)
+        return bool(fs.exists(p))
     fs, hpath = hadoop_path(spark, path)
     return bool(fs.exists(hpath))
 
 
 def file_size(spark: SparkSession, path: str) -> int:
     """Size of one file in bytes."""
+    if is_connect(spark):
+        local = local_path(qualified(spark, path))
+        if local is not None:
+            return os.path.getsize(local)
+        fs, p = _client_fs(path)
+        return int(fs.size(p))
     fs, hpath = hadoop_path(spark, path)
     return int(fs.getFileStatus(hpath).getLen())
 
@@ -113,6 +130,9 @@ def file_size(spark: SparkSession, path: str) -> int:
 def list_files(spark: SparkSession, directory: str) -> list[str]:
     """Fully qualified paths of the plain files directly inside ``directory`` (sorted);
     empty when the directory does not exist."""
+    if is_connect(spark):
+        return sorted(qualified(spark, directory).rstrip("/") + rel
+                      for rel, _, _ in _client_tree(spark, directory, recursive=False))
     fs, hpath = hadoop_path(spark, directory)
     if not fs.exists(hpath):
         return []
@@ -122,6 +142,8 @@ def list_files(spark: SparkSession, directory: str) -> list[str]:
 def list_tree(spark: SparkSession, root: str) -> list[tuple[str, int, int]]:
     """``(path relative to root, size, modification time)`` of every file under an existing
     ``root``, recursively, sorted."""
+    if is_connect(spark):
+        return _client_tree(spark, root, recursive=True)
     fs, hpath = hadoop_path(spark, root)
     base = fs.makeQualified(hpath).toString().rstrip("/")
     files = []
@@ -168,7 +190,14 @@ def _local_empty_files(given: str, root: str) -> list[str]:
 
 
 def read_first_line(spark: SparkSession, path: str) -> str:
-    """The first line of a text file (gzip decoded), read on the driver without a Spark job."""
+    """The first line of a text file (gzip decoded), read on the driver without a Spark job.
+
+    Raises:
+        OSError: on a Spark Connect client, a file that cannot be read or decoded (a classic
+            session raises py4j's error for the same).
+    """
+    if is_connect(spark):
+        return _client_first_line(qualified(spark, path))
     jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
     fs, hpath = hadoop_path(spark, path)
     stream = fs.open(hpath)
@@ -183,3 +212,52 @@ def read_first_line(spark: SparkSession, path: str) -> str:
     finally:
         stream.close()
     return (line or "").lstrip("\ufeff")
+
+
+def _client_fs(path: str) -> tuple[Any, str]:
+    """``(fsspec file system, path in it)`` of a non-local path, on a Spark Connect client."""
+    import fsspec
+
+    return fsspec.core.url_to_fs(path)
+
+
+def _client_tree(spark: SparkSession, root: str, *, recursive: bool) -> list[tuple[str, int, int]]:
+    """:func:`list_tree` on a Spark Connect client (``recursive=False``: the files directly in
+    ``root``); names relative to ``root`` as given, each starting with ``/``."""
+    local = local_path(qualified(spark, root))
+    if local is not None:
+        if not os.path.isdir(local):
+            return []
+        found = []
+        base = local.rstrip("/")
+        for folder, dirs, names in os.walk(base):
+            for name in names:
+                full = os.path.join(folder, name)
+                if _HADOOP_CHECKSUM.match(name) or not os.path.isfile(full):
+                    continue
+                st = os.stat(full)
+                found.append((full[len(base):], int(st.st_size), int(st.st_mtime * 1000)))
+            if not recursive:
+                dirs.clear()
+        return sorted(found)
+    fs, p = _client_fs(root)
+    if not fs.exists(p):
+        return []
+    infos = fs.find(p, withdirs=False, detail=True) if recursive else {
+        i["name"]: i for i in fs.ls(p, detail=True) if i.get("type") == "file"}
+    base = p.rstrip("/")
+    return sorted(
+        (name[len(base):], int(info.get("size") or 0), int(float(info.get("mtime") or 0) * 1000))
+        for name, info in infos.items()
+    )
+
+
+def _client_first_line(path: str) -> str:
+    """The first line of a (possibly gzip- or bzip2-compressed, by its extension, as Hadoop
+    decides) text file on a Spark Connect client."""
+    import fsspec
+
+    local = local_path(path)
+    with fsspec.open(local if local is not None else path, "rt", encoding="utf-8", compression="infer") as fh:
+        line = fh.readline()
+    return line.rstrip("\r\n").lstrip("\ufeff")

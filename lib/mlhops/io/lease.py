@@ -165,6 +165,16 @@ def holder_is_dead(token: str) -> bool:
     return _start_ticks(int(parts[1])) != parts[2]
 
 
+def _sql_string(text: str) -> str:
+    """A SQL string literal (conditions are SQL text, as a Spark Connect session needs)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _sql_timestamp(value: dt.datetime) -> str:
+    """A SQL timestamp literal of a naive UTC time (sessions run in UTC)."""
+    return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+
+
 def _now() -> dt.datetime:
     """UTC wall clock, naive (the warehouse stores UTC timestamps)."""
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
@@ -202,14 +212,14 @@ class Lease:
         return delta_table(self.spark, self.catalog, WRITER_LEASE)
 
     def _mine(self) -> str:
-        return f"scope = '{self.scope}' AND token = '{self.token}'"
+        return f"scope = {_sql_string(self.scope)} AND token = {_sql_string(self.token)}"
 
     def renew(self) -> None:
         """Push ``expires_at`` ``ttl_s`` ahead; marks the lease lost when the row is no longer ours."""
         now = _now()
         expires = now + dt.timedelta(seconds=self.timing.ttl_s)
         try:
-            self._table().update(self._mine(), {"heartbeat_at": F.lit(now), "expires_at": F.lit(expires)})
+            self._table().update(self._mine(), {"heartbeat_at": _sql_timestamp(now), "expires_at": _sql_timestamp(expires)})
         except CONCURRENT_WRITE_ERRORS:
             logger.info("writer lease renewal of run %s conflicted; retrying at the next heartbeat", self.owner)
             return
@@ -273,15 +283,15 @@ def _claim(spark: SparkSession, catalog: Catalog, owner: str, stage: str, token:
     try:
         if not table_exists(spark, catalog, WRITER_LEASE):
             try:
-                save(row.write.format("delta").mode("errorifexists"), catalog, WRITER_LEASE)
+                save(row.write.format("delta").mode("error"), catalog, WRITER_LEASE)
                 return current_holder(spark, catalog, scope)
             except AnalysisException:  # created by a concurrent claimant: claim through the MERGE
                 logger.debug("writer lease table created concurrently; claiming through the MERGE")
         (
             delta_table(spark, catalog, WRITER_LEASE).alias("t")
             .merge(row.alias("s"), "t.scope = s.scope")
-            .whenMatchedUpdateAll(condition=F.expr("t.expires_at < s.heartbeat_at OR t.token = s.token")
-                                  | (F.col("t.token") == F.lit(dead_token or token)))
+            .whenMatchedUpdateAll(condition="t.expires_at < s.heartbeat_at OR t.token = s.token"
+                                            f" OR t.token = {_sql_string(dead_token or token)}")
             .whenNotMatchedInsertAll()
             .execute()
         )

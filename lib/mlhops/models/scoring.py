@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -13,6 +14,7 @@ from pyspark.sql import functions as F
 from mlhops.config.stages import ModelFairnessSettings, ModelSettings
 from mlhops.features.spec import FeatureSpec
 from mlhops.hashing import KeyedHasher
+from mlhops.io.connect import is_connect
 from mlhops.io.tables.models import INFERENCE_LOG_SPEC
 from mlhops.models.registry import LoadedModel
 from mlhops.models.task import TaskSpec
@@ -24,6 +26,15 @@ _PERSON_CONCEPTS = {
     "sex": "gender_concept_id", "race": "race_concept_id", "ethnicity": "ethnicity_concept_id",
 }
 UNKNOWN = "unknown"
+
+
+def _shipped(spark: SparkSession, model: Any) -> Callable[[], Any]:
+    """How executors get the model: a broadcast variable on a classic session, the function's
+    own closure on Spark Connect."""
+    if is_connect(spark):
+        return lambda: model
+    bc = spark.sparkContext.broadcast(model)
+    return lambda: bc.value
 
 
 def age_band(age: Column, edges: Sequence[int]) -> Column:
@@ -145,18 +156,19 @@ def score(
     ``rows`` are feature rows with ``window_start``/``window_end`` and ``sg_*`` subgroup columns.
     Person and visit ids are logged only as keyed hashes (the hasher that joins labels later).
 
-    The model is broadcast once and applied per Arrow batch with ``mapInPandas``; nothing is
-    collected to the driver.
+    The model is broadcast once (a Spark Connect session has no broadcast variables: there it
+    travels inside the function, once per query) and applied per Arrow batch with
+    ``mapInPandas``; nothing is collected to the driver.
     """
     features = list(loaded.features)
     threshold = float(loaded.profile.threshold)
-    bc = spark.sparkContext.broadcast(loaded.model)
+    model_of = _shipped(spark, loaded.model)
     keys = ["person_id", "visit_occurrence_id", "event_time", "window_start", "window_end"]
     groups = [c for c in rows.columns if c.startswith("sg_")]
     passthrough = keys + groups
 
     def apply(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        model = bc.value
+        model = model_of()
         for pdf in batches:
             if pdf.empty:
                 continue

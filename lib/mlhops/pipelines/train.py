@@ -57,7 +57,10 @@ def run(ctx: Context, req: StageRequest[TrainOptions]) -> StageResult:
     frame = training_frame(read_table(ctx.spark, ctx.catalog, FEATURES, version=features_version),
                            read_table(ctx.spark, ctx.catalog, LABELS, version=labels_version), specs, task,
                            F.lit(as_of))
-    pdf = frame.limit(task.max_training_rows).toPandas()
+    # A stable row order before the cap: which visits are trained on, and the order the seeded
+    # importance permutations and bootstrap see them in, must not depend on how Spark partitioned
+    # the frame (another shuffle setting, a cluster, a Connect server gave other rows).
+    pdf = frame.orderBy("visit_occurrence_id").limit(task.max_training_rows).toPandas()
     try:
         trained = fit(pdf, specs, task, ece_bins=ctx.settings.models.ece_bins)
     except InsufficientDataError as exc:

@@ -14,11 +14,11 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from mlhops.frames import union_all
 from mlhops.config.stages import QualitySettings
 from mlhops.io import Catalog, read_table, table_exists, table_version
 from mlhops.io.tables.etl import omop_table
@@ -107,7 +107,7 @@ def evaluate_checks(
     ]
     if not parts:
         return spark.createDataFrame([], QUALITY_RESULTS_SCHEMA)
-    return reduce(DataFrame.unionByName, parts)
+    return union_all(parts)
 
 
 def read_inputs(spark: SparkSession, catalog: Catalog, checks: Sequence[CheckSpec]) -> dict[str, DataFrame]:

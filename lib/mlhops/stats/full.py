@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from mlhops.frames import union_all
 from mlhops.config.stages import StatsSettings
 from mlhops.features.spec import FeatureSpec
 from mlhops.io import Catalog, read_table
@@ -107,7 +107,7 @@ def _window_states(days: DataFrame, touched: Sequence[dt.date], stats: StatsSett
             derived.append(cum)
     if not derived:
         return None
-    union = reduce(DataFrame.unionByName, derived)
+    union = union_all(derived)
     return union.select(*STATE_SCHEMA.fieldNames()).where(F.col("granularity") != "day")
 
 

@@ -12,7 +12,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from mlhops.errors import ConfigError
-from mlhops.etl.batch import union_all
+from mlhops.frames import union_all
 from mlhops.etl.deid import Deidentifier
 from mlhops.etl.steps.ids import BatchIds
 from mlhops.hashing import HASH_SCHEME, SOURCE_VALUE_HEX, KeyedHasher

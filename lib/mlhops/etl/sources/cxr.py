@@ -32,9 +32,10 @@ import logging
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from mlhops.frames import union_all
 from mlhops.errors import DataQualityError, SchemaError
 from mlhops.etl import parse
-from mlhops.etl.batch import SourceBatch, union_all
+from mlhops.etl.batch import SourceBatch
 from mlhops.etl.csv_reader import check_header, file_name, header_columns, read_csv_with_lines
 from mlhops.etl.env import EtlEnv
 from mlhops.etl.events import EVENT_SCHEMA, LINEAGE_COLUMNS

@@ -24,13 +24,13 @@ import hashlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import reduce
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from mlhops.frames import union_all
 from mlhops.errors import DataQualityError
 from mlhops.etl.batch import ImageInstances, SourceBatch, source_batch
 from mlhops.etl.env import EtlEnv
@@ -162,7 +162,7 @@ def parse_inputs(spark: SparkSession, paths: list[str]) -> DataFrame:
             "%d DICOM inputs on file systems the executors cannot open: reading whole files", len(shipped)
         )
         frames.append(parse_files(read_files(spark, shipped)))
-    return reduce(DataFrame.unionByName, frames)
+    return union_all(frames)
 
 
 def _referenced(parsed: DataFrame) -> DataFrame:

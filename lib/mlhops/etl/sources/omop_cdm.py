@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from mlhops.frames import union_all
 from mlhops.errors import DataQualityError
-from mlhops.etl.batch import SourceBatch, empty_frame, source_batch, union_all
+from mlhops.etl.batch import SourceBatch, empty_frame, source_batch
 from mlhops.etl.csv_reader import with_line_numbers
 from mlhops.etl.deid import Deidentifier
 from mlhops.etl.env import EtlEnv

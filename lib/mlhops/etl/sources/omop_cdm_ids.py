@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mlhops.etl.batch import empty_frame, union_all
+from mlhops.frames import union_all
+from mlhops.etl.batch import empty_frame
 from mlhops.etl.deid import Deidentifier
 from mlhops.etl.ids import assign_ids
 from mlhops.io import Catalog

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 
+from mlhops.frames import union_all
 from mlhops.errors import DataQualityError
 from mlhops.etl import checks
-from mlhops.etl.batch import LoadResult, SourceBatch, union_all
+from mlhops.etl.batch import LoadResult, SourceBatch
 from mlhops.etl.conservation import Conservation, account
 from mlhops.etl.quarantine import quarantine_rows, write_quarantine
 from mlhops.io import Catalog, table_version

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from mlhops.frames import union_all
 from mlhops.etl import eras
-from mlhops.etl.batch import LoadResult, union_all
+from mlhops.etl.batch import LoadResult
 from mlhops.etl.deid import Deidentifier
 from mlhops.etl.ids import assign_ids
 from mlhops.etl.vocabulary import Vocabulary

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mlhops.etl.batch import union_all
+from mlhops.frames import union_all
 from mlhops.etl.deid import Deidentifier
 from mlhops.etl.ids import assign_ids
 from mlhops.etl.steps.references import Entities
