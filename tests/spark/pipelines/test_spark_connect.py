@@ -5,17 +5,25 @@ The Connect run is the real CLI in its own process (a Connect client turns its w
 process to Connect, so it cannot share this one): every stage on the shipped 27-patient sample
 with the fault-injection harness's overlay (revisit task, monthly statistics, so that every stage
 has work). The classic run is the same CLI call in this process. Both start from empty
-warehouses with the same run id; their Delta tables must hold the same rows.
+warehouses with the same run id; their Delta tables must hold the same rows. The last test runs the
+verbs outside the nightly (explain, train, promote, rollback, erase) through Connect on the Connect
+nightly's warehouse, which it changes.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from pyspark.sql import functions as F
 
+from mlhops.config import load_settings
+from mlhops.config.secrets import resolve_salt
+from mlhops.hashing import KeyedHasher
 from mlhops.pipelines import nightly_stages
 from tests.support.fault_injection import (
     SAMPLE_INPUT, cli_command, cli_env, compare_warehouses, delta_tables, in_process_runner, overlay,
@@ -102,3 +110,81 @@ def test_the_notebooks_run_through_a_local_spark_connect_server(runs):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     for name in NOTEBOOKS:
         assert f"== notebook {notebooks / name}" in out.stdout
+
+
+# The verbs outside the nightly, through the CLI's entry point in one Connect process (one server
+# start: each call reuses the session the first one made). An explanation shows a visit's feature
+# values, so only its first words and its length are printed.
+VERBS = """\
+import contextlib, io, json, sys
+from mlhops.cli import main
+common = json.loads(sys.argv[2])
+for i, argv in enumerate(json.loads(sys.argv[1])):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = main([*argv, *common, '--run-id', f'connect-verbs-{i}'])
+    lines = out.getvalue().splitlines()
+    shown = [lines[0].split(':')[0], len(lines)] if argv[0] == 'explain' and lines else lines
+    print(json.dumps({'verb': argv[0], 'rc': rc, 'out': shown}), flush=True)
+"""
+ERASED = slice(3, 5)  # two patients of the sample's patients.csv
+
+
+def test_explain_promote_rollback_and_erase_run_through_a_local_spark_connect_server(spark, runs, tmp_path):
+    """Last in the module: it trains a second version, moves the champion and erases two persons
+    in the Connect nightly's warehouse, which the tests above read as the nightly left it."""
+    done, _, connect_wh, *_ = runs
+    assert done.returncode in (0, 3)
+    conf = connect_wh.parent / "overlay.yaml"
+
+    def table(name: str):
+        return spark.read.format("delta").load(str(connect_wh / name.replace(".", "/")))
+
+    log_rows = table("mlhops.inference_log").where("model_version = '1'")
+    visit_hash = log_rows.orderBy("visit_hash").first()["visit_hash"]
+    ids = pd.read_csv(SAMPLE_INPUT / "patients.csv", usecols=["Id"])["Id"].tolist()[ERASED]
+    hasher = KeyedHasher(resolve_salt(load_settings(str(conf), warehouse=str(connect_wh))))
+    key_hashes = [hasher.hash_value("person", i) for i in ids]
+    persons = [int(r["id"]) for r in table("mlhops.id_map").where(
+        (F.col("kind") == "person") & F.col("key_hash").isin(key_hashes)).collect()]
+    assert len(persons) == len(ids)
+    keys = {"person_id": persons, "person_hash": [hasher.hash_value("person_id", str(p)) for p in persons]}
+    # Each table's person column (person_id where it has both).
+    keyed = {n: c for n in delta_tables(connect_wh)
+             if (c := next((k for k in keys if k in table(n).columns), None))}
+    theirs = {n: table(n).where(F.col(c).isin(keys[c])).count() for n, c in keyed.items()}
+    assert theirs["omop.person"] == len(ids)
+    assert theirs["omop.visit_occurrence"] > 0 and theirs["mlhops.inference_log"] > 0
+    n_people = table("omop.person").count()
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("\n".join(ids) + "\n", encoding="utf-8")
+    log = tmp_path / "verbs.log"
+    calls = [["explain", "--visit-hash", visit_hash],
+             ["train", "--force"],  # the nightly registered version 1 as champion: a challenger to promote
+             ["promote", "--reason", "connect test"],
+             ["rollback", "--reason", "connect test"],
+             ["erase", "--source", "synthea-csv", "--ids", str(ids_file), "--by", "connect-test",
+              "--reason", "test"]]
+    common = ["--warehouse", str(connect_wh), "--conf", str(conf), "--log-file", str(log)]
+    env = {**cli_env(), "SPARK_REMOTE": "local"}
+    out = subprocess.run([sys.executable, "-c", VERBS, json.dumps(calls), json.dumps(common)], env=env,
+                         capture_output=True, text=True, timeout=1200)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    results = {r["verb"]: r for r in lines}
+    assert {v: r["rc"] for v, r in results.items()} == {c[0]: 0 for c in calls}, out.stdout[-3000:]
+    assert log.read_text().count("session ready") == 1  # one Connect server for the five verbs
+    assert results["explain"]["out"][0] == "mlhops_fi_revisit_30d v1" and results["explain"]["out"][1] > 2
+    assert "version 2 as challenger" in results["train"]["out"][1]
+    events = table("mlhops.model_events").orderBy("event_time").collect()
+    assert [(e["action"], e["from_version"], e["to_version"], e["reason"]) for e in events] == [
+        ("promote", "1", "2", "connect test"), ("rollback", "2", "1", "connect test")]
+    [record] = table("mlhops.erasures").collect()
+    assert (record["status"], record["n_ids"], record["n_persons"], record["run_id"]) == (
+        "complete", len(ids), len(ids), "connect-verbs-4")
+    assert f"complete, {len(ids)} of {len(ids)} persons" in results["erase"]["out"][0]
+    deleted = dict(record["rows_deleted"])
+    for name, column in keyed.items():
+        assert table(name).where(F.col(column).isin(keys[column])).count() == 0, name
+        assert deleted.get(name, 0) == theirs[name], name
+    assert table("omop.person").count() == n_people - len(ids)
