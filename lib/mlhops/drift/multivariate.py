@@ -338,7 +338,7 @@ def write_results(
                     "device": info["device"], "duration_s": info["duration_s"], "run_id": run_id})
         rows.append(row)
     merge_into(spark.createDataFrame(rows, schema=MULTIVARIATE_DRIFT_SCHEMA), catalog, MULTIVARIATE_DRIFT,
-               list(DRIFT_RESULT_KEYS))
+               list(DRIFT_RESULT_KEYS), bound_by="window_start")
 
 
 def explain_window(

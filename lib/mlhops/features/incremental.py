@@ -136,7 +136,7 @@ def write_features(
     try:
         n_rows = rows.count()
         created = not table_exists(spark, catalog, FEATURES)
-        merge_into(rows, catalog, FEATURES, list(FEATURE_KEYS))
+        merge_into(rows, catalog, FEATURES, list(FEATURE_KEYS), bound_by="visit_occurrence_id")
         if created:
             enable_change_feed(spark, catalog, FEATURES)
         removed = _remove_deleted_visits(spark, catalog, visits, touched) if remove_deleted else 0

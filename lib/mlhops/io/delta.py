@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
+from delta.exceptions import (
+    ConcurrentAppendException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentDeleteReadException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    DeltaConcurrentModificationException,
+    MetadataChangedException,
+    ProtocolChangedException,
+)
 from delta.tables import DeltaTable
 from py4j.protocol import Py4JError
 from pyspark.sql import DataFrame, DataFrameReader, DataFrameWriter, SparkSession
@@ -19,7 +30,7 @@ from pyspark.sql import types as T
 from mlhops.errors import ConfigError
 from mlhops.io.catalog import SCHEMAS, SESSION_CATALOG, Catalog
 from mlhops.io.connect import is_connect
-from mlhops.io.delta_sql import SqlDeltaTable, same_column
+from mlhops.io.delta_sql import SqlDeltaTable, same_column, sql_literal
 from mlhops.io.fs import exists
 
 logger = logging.getLogger(__name__)
@@ -27,6 +38,38 @@ logger = logging.getLogger(__name__)
 
 # The handle of a Delta table: Delta's own, or its SQL form on a Spark Connect session.
 Table = DeltaTable | SqlDeltaTable
+
+# Delta's commit conflicts: another transaction committed between this one's read and commit.
+CONCURRENT_WRITE_ERRORS: tuple[type[BaseException], ...] = (
+    DeltaConcurrentModificationException,
+    ConcurrentWriteException,
+    MetadataChangedException,
+    ProtocolChangedException,
+    ConcurrentAppendException,
+    ConcurrentDeleteReadException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentTransactionException,
+)
+
+# Compaction after MERGEs. Each nightly MERGE adds a few small files to the table it writes; a
+# year of nights leaves hundreds that every read and MERGE opens. When a MERGE leaves a table with
+# COMPACT_AFTER_FILES files or more averaging under SMALL_FILE_BYTES, the writer bin-packs them
+# (Delta's OPTIMIZE: one dataChange=false commit, so change-feed readers and the stages'
+# watermarks see no new rows). Tables of large files are left alone (OPTIMIZE would rewrite them
+# into 1 GB files for nothing). Tables written by window (replace_where) are not compacted: their
+# files hold one window each, which is what lets a window's replacement rewrite only its own.
+# A compacted file holds many nights, so a MERGE that updates a few of its rows would rewrite all
+# of it (1.66x the MERGE time of the uncompacted table at 360 nights, docs/benchmarks.md): tables
+# that MERGEs update are created with deletion vectors (DELETION_VECTORS), which mark the old rows
+# instead (faster than either). Erasure purges them (mlhops.erasure.apply). Delta's own auto compaction (the
+# delta.autoOptimize.autoCompact property) was tried first: in Delta 4.4 it compacted after every
+# write of a fresh session (tables of 3 and 9 small files, against its threshold of 50), so each
+# nightly process would pay an OPTIMIZE per write. The check reads DESCRIBE DETAIL (the commit's
+# checksum, no data: 40-90 ms warm).
+COMPACT_AFTER_FILES = 64
+SMALL_FILE_BYTES = 32 * 2**20
+# Writer option of a MERGE target's creation (a table property set at creation only).
+DELETION_VECTORS = ("delta.enableDeletionVectors", "true")
 
 
 def table_exists(spark: SparkSession, catalog: Catalog, name: str) -> bool:
@@ -163,9 +206,49 @@ def delete_where(spark: SparkSession, catalog: Catalog, name: str, predicate: st
         delta_table(spark, catalog, name).delete(predicate)
 
 
+def compact_if_fragmented(spark: SparkSession, catalog: Catalog, name: str) -> bool:
+    """Bin-pack the table's files when they are many and small (:data:`COMPACT_AFTER_FILES`,
+    :data:`SMALL_FILE_BYTES`); True when it did. A concurrent writer's commit makes this one give
+    up (the next write checks again): compaction never fails the write it follows."""
+    table = delta_table(spark, catalog, name)
+    detail = table.detail().select("numFiles", "sizeInBytes").first()
+    files, size = (int(detail["numFiles"] or 0), int(detail["sizeInBytes"] or 0)) if detail else (0, 0)
+    if files < COMPACT_AFTER_FILES or size >= files * SMALL_FILE_BYTES:
+        return False
+    try:
+        table.optimize().executeCompaction()
+    except Exception as exc:  # a Connect session reports Delta's conflicts as the server's error
+        if not isinstance(exc, CONCURRENT_WRITE_ERRORS) and "DELTA_CONCURRENT" not in str(exc):
+            raise
+        logger.info("compaction of %s conflicted with a concurrent commit; the next write retries", name)
+        return False
+    logger.info("compacted %s: %d files, %.1f MB", name, files, size / 2**20)
+    return True
+
+
 def _differs(f: T.StructField) -> str:
     """SQL condition 'target and source differ' for one column (maps compared as JSON)."""
     return f"NOT ({same_column(f)})"
+
+
+def _bounds(df: DataFrame, column: str) -> tuple[object, object, bool, bool]:
+    """``(min, max, has_null, has_rows)`` of ``column`` in ``df``, in one aggregation."""
+    row = df.agg(
+        F.min(column).alias("lo"), F.max(column).alias("hi"),
+        F.max(F.col(column).isNull().cast("int")).alias("nulls"), F.count(F.lit(1)).alias("n"),
+    ).first()
+    if row is None:  # a global aggregation returns one row; kept for the type checker
+        return None, None, False, False
+    return row["lo"], row["hi"], bool(row["nulls"]), bool(row["n"])
+
+
+def _target_bound(column: str, lo: object, hi: object, has_null: bool) -> str:
+    """SQL condition on the target alias ``t``: ``column`` within ``[lo, hi]`` (or null, when the
+    source has nulls there: keys match null-safe)."""
+    within = [f"(t.`{column}` BETWEEN {sql_literal(lo)} AND {sql_literal(hi)})"] if lo is not None else []
+    if has_null:
+        within.append(f"t.`{column}` IS NULL")
+    return "(" + " OR ".join(within) + ")"
 
 
 def merge_into(
@@ -176,22 +259,46 @@ def merge_into(
     *,
     update: bool = True,
     partition_by: Sequence[str] = (),
+    bound_by: str | None = None,
+    bounds: tuple[Any, Any] | None = None,
 ) -> None:
     """Upsert ``df`` into a table on ``keys`` (creating it on first write).
 
     Rows whose non-key columns did not change are left alone, so a re-run of the same input
-    commits no data change (the table's rows stay identical).
+    commits no data change (the table's rows stay identical). A table created here to be updated
+    (``update``) gets deletion vectors; a MERGE that leaves the table in many small files compacts
+    it (:func:`compact_if_fragmented`).
+
+    ``bound_by`` (one of ``keys``) limits the target side of the MERGE to the source's range of
+    that column (``t.col BETWEEN min AND max``, literals, so Delta skips the files whose column
+    statistics lie outside it) at the cost of one aggregation of the source. Safe for any key
+    column: a target row that matches a source row on the keys holds the same value in it. It pays
+    where the target's files each hold a narrow range of the column: a window, a model version,
+    ids assigned in increasing order (each night's new rows land in new files). ``bounds`` gives
+    the source's ``(min, max)`` of that column where the caller knows it (rows it holds, the one
+    model version it scored): no aggregation then; a source value outside it would be inserted
+    beside its existing row, so only pass what the rows themselves hold.
     """
+    if bound_by is not None and bound_by not in keys:
+        raise ValueError(f"merge_into({name}): bound_by={bound_by!r} is not one of the keys {list(keys)}")
     spark = df.sparkSession
     if not table_exists(spark, catalog, name):
         writer = df.write.format("delta").mode("overwrite")
+        if update:
+            writer = writer.option(*DELETION_VECTORS)
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         save(writer, catalog, name)
         logger.info("created %s", name)
         return
-    target = delta_table(spark, catalog, name)
     cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    if bound_by is not None:
+        lo, hi, has_null, has_rows = _bounds(df, bound_by) if bounds is None else (*bounds, False, True)
+        if not has_rows:
+            logger.info("%s: nothing to merge, no commit", name)
+            return
+        cond = f"{cond} AND {_target_bound(bound_by, lo, hi, has_null)}"
+    target = delta_table(spark, catalog, name)
     others = [f for f in df.schema.fields if f.name not in keys] if update else []
     differs = " OR ".join(_differs(f) for f in others) if others else "false"
     # Only rows that are new or changed go into the MERGE; when there are none, nothing is
@@ -207,3 +314,4 @@ def merge_into(
         merge = merge.whenMatchedUpdateAll(condition=differs)
     merge.whenNotMatchedInsertAll().execute()
     logger.info("merged into %s on %s", name, ",".join(keys))
+    compact_if_fragmented(spark, catalog, name)

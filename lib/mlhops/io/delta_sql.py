@@ -16,12 +16,33 @@ and dropped after it.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Mapping
+from decimal import Decimal
 from dataclasses import dataclass, field, replace
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import types as T
+
+
+def sql_literal(value: object) -> str:
+    """A SQL literal of a Python value (conditions are SQL text, as a Spark Connect session
+    needs): numbers as written, strings quoted (backslash escapes, Spark's default), dates and
+    naive UTC times (sessions run in UTC) typed."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) + "D"  # a DOUBLE literal (bare 1.5 would be a DECIMAL)
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, dt.datetime):
+        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    raise TypeError(f"no SQL literal for a {type(value).__name__}")
 
 
 def _sql_text(condition: object, what: str) -> str:

@@ -55,16 +55,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from delta.exceptions import (
-    ConcurrentAppendException,
-    ConcurrentDeleteDeleteException,
-    ConcurrentDeleteReadException,
-    ConcurrentTransactionException,
-    ConcurrentWriteException,
-    DeltaConcurrentModificationException,
-    MetadataChangedException,
-    ProtocolChangedException,
-)
 from delta.tables import DeltaTable
 from pyspark.errors import AnalysisException
 from pyspark.sql import Row, SparkSession
@@ -72,22 +62,12 @@ from pyspark.sql import functions as F
 
 from mlhops.errors import MLHOpsError
 from mlhops.io.catalog import Catalog
-from mlhops.io.delta import delta_table, read_table, save, table_exists
+from mlhops.io.delta import CONCURRENT_WRITE_ERRORS, delta_table, read_table, save, table_exists
+from mlhops.io.delta_sql import sql_literal
 from mlhops.io.tables.core import WRITER_LEASE, WRITER_LEASE_SCHEMA
 
 logger = logging.getLogger(__name__)
 
-# Delta's commit conflicts: another transaction committed between this one's read and commit.
-CONCURRENT_WRITE_ERRORS: tuple[type[BaseException], ...] = (
-    DeltaConcurrentModificationException,
-    ConcurrentWriteException,
-    MetadataChangedException,
-    ProtocolChangedException,
-    ConcurrentAppendException,
-    ConcurrentDeleteReadException,
-    ConcurrentDeleteDeleteException,
-    ConcurrentTransactionException,
-)
 
 # The one scope there is today: the whole warehouse.
 WAREHOUSE_SCOPE = "warehouse"
@@ -165,16 +145,6 @@ def holder_is_dead(token: str) -> bool:
     return _start_ticks(int(parts[1])) != parts[2]
 
 
-def _sql_string(text: str) -> str:
-    """A SQL string literal (conditions are SQL text, as a Spark Connect session needs)."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _sql_timestamp(value: dt.datetime) -> str:
-    """A SQL timestamp literal of a naive UTC time (sessions run in UTC)."""
-    return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
-
-
 def _now() -> dt.datetime:
     """UTC wall clock, naive (the warehouse stores UTC timestamps)."""
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
@@ -212,14 +182,14 @@ class Lease:
         return delta_table(self.spark, self.catalog, WRITER_LEASE)
 
     def _mine(self) -> str:
-        return f"scope = {_sql_string(self.scope)} AND token = {_sql_string(self.token)}"
+        return f"scope = {sql_literal(self.scope)} AND token = {sql_literal(self.token)}"
 
     def renew(self) -> None:
         """Push ``expires_at`` ``ttl_s`` ahead; marks the lease lost when the row is no longer ours."""
         now = _now()
         expires = now + dt.timedelta(seconds=self.timing.ttl_s)
         try:
-            self._table().update(self._mine(), {"heartbeat_at": _sql_timestamp(now), "expires_at": _sql_timestamp(expires)})
+            self._table().update(self._mine(), {"heartbeat_at": sql_literal(now), "expires_at": sql_literal(expires)})
         except CONCURRENT_WRITE_ERRORS:
             logger.info("writer lease renewal of run %s conflicted; retrying at the next heartbeat", self.owner)
             return
@@ -291,7 +261,7 @@ def _claim(spark: SparkSession, catalog: Catalog, owner: str, stage: str, token:
             delta_table(spark, catalog, WRITER_LEASE).alias("t")
             .merge(row.alias("s"), "t.scope = s.scope")
             .whenMatchedUpdateAll(condition="t.expires_at < s.heartbeat_at OR t.token = s.token"
-                                            f" OR t.token = {_sql_string(dead_token or token)}")
+                                            f" OR t.token = {sql_literal(dead_token or token)}")
             .whenNotMatchedInsertAll()
             .execute()
         )

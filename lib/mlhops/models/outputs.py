@@ -27,4 +27,8 @@ def merge_rows(spark: SparkSession, catalog: Catalog, table: TableSpec, rows: Se
         return
     add_missing_columns(spark, catalog, table)
     data = [tuple(None if isinstance(v := r[c], float) and math.isnan(v) else v for c in table.columns) for r in rows]
-    merge_into(spark.createDataFrame(data, table.schema), catalog, table.name, list(table.keys))
+    starts = {r["window_start"] for r in rows} if "window_start" in table.keys else set()
+    # The rows' own windows bound the MERGE's target side (null-safe keys: no bound with a null).
+    windows = sorted(starts) if None not in starts else []
+    merge_into(spark.createDataFrame(data, table.schema), catalog, table.name, list(table.keys),
+               bound_by="window_start" if windows else None, bounds=(windows[0], windows[-1]) if windows else None)

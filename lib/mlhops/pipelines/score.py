@@ -64,7 +64,8 @@ def run(ctx: Context, req: StageRequest[NoOptions]) -> StageResult:
         if req.force:
             replace_where(out, catalog, INFERENCE_LOG, windows_predicate(loaded, starts))
         else:
-            merge_into(out, catalog, INFERENCE_LOG, list(INFERENCE_LOG_SPEC.keys), update=False)
+            merge_into(out, catalog, INFERENCE_LOG, list(INFERENCE_LOG_SPEC.keys), update=False,
+                       bound_by="model_version", bounds=(loaded.version, loaded.version))
         n_windows += len(starts)
         logger.info("scored %d window(s) with %s version %s", len(starts), loaded.name, loaded.version)
     version = table_version(spark, catalog, INFERENCE_LOG)

@@ -67,7 +67,8 @@ def _write_tables(spark: SparkSession, catalog: Catalog, tables: dict[str, DataF
         frame = (frame.dropDuplicates(keys) if keys else frame).persist()
         result.rows_written[table] = frame.count()
         if keys:
-            merge_into(frame, catalog, name, keys)
+            # OMOP ids are assigned in increasing order: a night's new rows land in new files.
+            merge_into(frame, catalog, name, keys, bound_by=keys[0] if len(keys) == 1 else None)
         elif table in _VOCABULARY_TABLES:
             write_overwrite(frame, catalog, name)
         else:
