@@ -27,9 +27,12 @@ def quarantine_rows(
 
     A row rejected for several reasons keeps only its first one (one quarantine row per source row).
     """
-    sha = F.lit(None).cast("string")
-    for f in files:
-        sha = F.when(F.col("source_file") == f.name, F.lit(f.sha256)).otherwise(sha)
+    # One flat map lookup, not a CASE nested per file: thousands of DICOM files would nest past
+    # the depth a Spark Connect plan can carry (its protobuf recursion limit). Same name twice:
+    # the last file listed wins, as before.
+    by_name = {f.name: f.sha256 for f in files}
+    sha = (F.element_at(F.create_map(*(F.lit(v) for kv in by_name.items() for v in kv)), F.col("source_file"))
+           if by_name else F.lit(None)).cast("string")
     first = rejects.dropDuplicates(["source_table", "source_file", "source_line"])
     return first.select(
         F.lit(run_id).alias("run_id"),
