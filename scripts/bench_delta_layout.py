@@ -90,27 +90,22 @@ def _timed(base: str, scratch: Path, op: Callable[[str], None], repeats: int) ->
     """Median seconds of ``op`` on fresh copies of the table at ``base``."""
     times = []
     for i in range(repeats):
-        copy = scratch / f"copy{i}"
-        shutil.rmtree(copy, ignore_errors=True)
+        root = scratch / f"copy{i}"  # a warehouse whose one table is the copy
+        shutil.rmtree(root, ignore_errors=True)
+        copy = root / NAME.replace(".", "/")
         shutil.copytree(base, copy)
         t0 = time.perf_counter()
         op(str(copy))
         times.append(time.perf_counter() - t0)
-        shutil.rmtree(copy, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
     return statistics.median(times)
 
 
 def _merge(spark, source, bound: bool) -> Callable[[str], None]:
     from mlhops.io import Catalog, merge_into
 
-    def run(path: str) -> None:
-        # A path catalog whose one table is ``path`` (the warehouse layout: <root>/mlhops/features).
-        root = Path(path).parent / f"wh-{Path(path).name}"
-        (root / "mlhops").mkdir(parents=True, exist_ok=True)
-        link = root / "mlhops" / "features"
-        if not link.exists():
-            os.symlink(path, link)
-        merge_into(source, Catalog(str(root)), NAME, [KEY], bound_by=KEY if bound else None)
+    def run(path: str) -> None:  # path: <root>/mlhops/features, as _timed lays the copy out
+        merge_into(source, Catalog(str(Path(path).parents[1])), NAME, [KEY], bound_by=KEY if bound else None)
     return run
 
 

@@ -60,15 +60,26 @@ def _counts(df: DataFrame) -> dict[str, dict[str, int]]:
     return out
 
 
+def _count_and_id_range(frame: DataFrame, key: str) -> tuple[int, tuple[int, int] | None]:
+    """Rows of ``frame`` and, when every row has an id, the lowest and highest (one pass)."""
+    stats = frame.agg(F.count(F.lit(1)).alias("n"), F.count(key).alias("ids"),
+                      F.min(key).alias("lo"), F.max(key).alias("hi")).first()
+    if stats is None or not stats["n"]:
+        return 0, None
+    return int(stats["n"]), ((stats["lo"], stats["hi"]) if stats["ids"] == stats["n"] else None)
+
+
 def _write_tables(spark: SparkSession, catalog: Catalog, tables: dict[str, DataFrame], result: LoadResult) -> None:
     for table, frame in tables.items():
         name = omop_table(table)
         keys = list(spec(name).keys)
         frame = (frame.dropDuplicates(keys) if keys else frame).persist()
-        result.rows_written[table] = frame.count()
+        # OMOP ids are assigned in increasing order, so a night's new rows land in new files: the
+        # MERGE is bounded to the batch's id range, taken in the pass that counts the rows.
+        rows, id_range = _count_and_id_range(frame, keys[0]) if len(keys) == 1 else (frame.count(), None)
+        result.rows_written[table] = rows
         if keys:
-            # OMOP ids are assigned in increasing order: a night's new rows land in new files.
-            merge_into(frame, catalog, name, keys, bound_by=keys[0] if len(keys) == 1 else None)
+            merge_into(frame, catalog, name, keys, bound_by=keys[0] if id_range else None, bounds=id_range)
         elif table in _VOCABULARY_TABLES:
             write_overwrite(frame, catalog, name)
         else:
