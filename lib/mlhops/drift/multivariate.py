@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as F
@@ -32,6 +32,7 @@ from mlhops.io.tables.monitoring import (
     DRIFT_EXPLANATIONS, DRIFT_EXPLANATIONS_SCHEMA, DRIFT_RESULT_KEYS, FEATURES, MULTIVARIATE_DRIFT,
     MULTIVARIATE_DRIFT_SCHEMA,
 )
+from mlhops.windows import window_bounds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -476,11 +477,7 @@ def score_windows(
     all_scored: list[Any] = []
     explain = explain_config(ds)
     explained: list[dict[str, Any]] = []
-    for w_start, w_end in windows_between(start, end, ds.granularity):
-        sample = sample_rows(in_window(df, w_start, w_end), cap=ds.sample_cap, seed=ds.seed,  # type: ignore[arg-type]
-                             method=ds.sampling, strata=ds.strata, slices=slices, columns=features,
-                             one_per="person_id" if ds.one_row_per_person else None)
-        groups = group_samples(collect_sample(sample))
+    for w_start, w_end, groups in window_samples(df, ds, slices, features, windows_between(start, end, ds.granularity)):
         if not groups:
             continue
         ws = dt.datetime.combine(w_start, dt.time())
@@ -505,6 +502,35 @@ def score_windows(
     n_flags = sum(r.drift for r, _ in all_scored)
     return {"windows": n_windows, "results": len(all_scored), "flags": n_flags, "version": registered.version,
             "explanation_rows": len(explained)}
+
+
+# Rows a batch of windows may bring to the driver per slice value (at most this many windows' caps).
+SAMPLE_ROWS_PER_JOB = 50_000
+_WINDOW = "_window_start"
+
+
+def window_samples(
+    df: DataFrame, ds: DriftSettings, slices: Sequence[SliceSettings], features: Sequence[str],
+    windows: Sequence[tuple[dt.date, dt.date]],
+) -> Iterator[tuple[dt.date, dt.date, dict[tuple[str, str], pd.DataFrame]]]:
+    """``(start, end, samples by slice)`` of each window, in order: the same samples as drawing
+    each window on its own, but consecutive windows are drawn and collected in one Spark job
+    (:data:`SAMPLE_ROWS_PER_JOB` // ``sample_cap`` windows at a time). A backfill scores hundreds of
+    windows, and a job per window cost more than scoring them (94 monthly windows of a 27-patient
+    sample: 94 jobs of ~0.35 s, most windows below ``min_rows``)."""
+    per_job = max(1, SAMPLE_ROWS_PER_JOB // max(ds.sample_cap, 1))
+    for i in range(0, len(windows), per_job):
+        batch = windows[i:i + per_job]
+        rows = in_window(df, batch[0][0], batch[-1][1])
+        rows = rows.withColumn(_WINDOW, window_bounds(F.col("event_time"), ds.granularity)[0])
+        sample = sample_rows(rows, cap=ds.sample_cap, seed=ds.seed, method=ds.sampling,  # type: ignore[arg-type]
+                             strata=ds.strata, slices=slices, columns=[*features, _WINDOW],
+                             one_per="person_id" if ds.one_row_per_person else None, by=[_WINDOW])
+        collected = collect_sample(sample)
+        parts = {w: part.drop(columns=[_WINDOW]) for w, part in collected.groupby(_WINDOW, sort=False)}
+        for w_start, w_end in batch:
+            part = parts.get(w_start)
+            yield w_start, w_end, group_samples(part) if part is not None else {}
 
 
 def _log_window_metrics(

@@ -77,6 +77,7 @@ def sample_rows(
     key_columns: Sequence[str] = DEFAULT_KEYS,
     columns: Sequence[str] | None = None,
     one_per: str | None = None,
+    by: Sequence[str] = (),
 ) -> DataFrame:
     """A capped sample per slice value, still as a Spark DataFrame.
 
@@ -93,6 +94,9 @@ def sample_rows(
             before capping, e.g. ``person_id``: a patient's visits are not independent draws, and
             the detectors' permutation tests assume rows that are (clustered rows inflate false
             alarms; docs/drift-power.md, generated populations).
+        by: columns that split the rows further, each value sampled on its own as if it were
+            the whole input (e.g. the window: many windows sampled in one Spark job); kept in
+            the result.
 
     Returns:
         Sampled rows with ``slice`` and ``slice_value`` columns and the ranking hash added.
@@ -104,7 +108,7 @@ def sample_rows(
 
     if cap <= 0:
         raise SchemaError(f"drift sampling cap must be positive, got {cap}")
-    missing = [c for c in [*key_columns, *strata, *([one_per] if one_per else [])] if c not in df.columns]
+    missing = [c for c in [*key_columns, *strata, *by, *([one_per] if one_per else [])] if c not in df.columns]
     if missing:
         raise SchemaError(f"drift sampling: missing columns {sorted(missing)}")
     if method == "stratified" and not strata:
@@ -113,7 +117,7 @@ def sample_rows(
     ranked = with_slices(df, list(slices)).withColumn(
         _RANK, F.xxhash64(*[F.col(c) for c in key_columns], F.lit(seed))
     )
-    by_slice = ["slice", "slice_value"]
+    by_slice = [*by, "slice", "slice_value"]
     order = [F.col(_RANK), *[F.col(c) for c in key_columns]]
     if one_per:
         w_one = Window.partitionBy(*by_slice, one_per).orderBy(*order)

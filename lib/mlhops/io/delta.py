@@ -22,6 +22,11 @@ from delta.exceptions import (
     ProtocolChangedException,
 )
 from delta.tables import DeltaTable
+
+try:  # Spark Connect: makes the client raise Delta's conflicts as the classes below (see there)
+    import delta.connect.exceptions  # noqa: F401
+except ImportError:  # a classic-only install (no grpc): no Connect session can exist
+    pass
 from py4j.protocol import Py4JError
 from pyspark.sql import DataFrame, DataFrameReader, DataFrameWriter, SparkSession
 from pyspark.sql import functions as F
@@ -40,6 +45,10 @@ logger = logging.getLogger(__name__)
 Table = DeltaTable | SqlDeltaTable
 
 # Delta's commit conflicts: another transaction committed between this one's read and commit.
+# On a Spark Connect session the server reports them by class name; Delta's own mapping
+# (delta.connect.exceptions, imported above) makes the client raise subclasses of these, so the
+# same ``except`` catches them on both kinds of session. Without that import a conflict arrived as
+# a bare UnknownException and the writers' retries (ids, lease) let it fail the run.
 CONCURRENT_WRITE_ERRORS: tuple[type[BaseException], ...] = (
     DeltaConcurrentModificationException,
     ConcurrentWriteException,
@@ -217,9 +226,7 @@ def compact_if_fragmented(spark: SparkSession, catalog: Catalog, name: str) -> b
         return False
     try:
         table.optimize().executeCompaction()
-    except Exception as exc:  # a Connect session reports Delta's conflicts as the server's error
-        if not isinstance(exc, CONCURRENT_WRITE_ERRORS) and "DELTA_CONCURRENT" not in str(exc):
-            raise
+    except CONCURRENT_WRITE_ERRORS:
         logger.info("compaction of %s conflicted with a concurrent commit; the next write retries", name)
         return False
     logger.info("compacted %s: %d files, %.1f MB", name, files, size / 2**20)

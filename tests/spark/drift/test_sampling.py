@@ -54,3 +54,35 @@ def test_fit_and_reference_parts_are_disjoint_by_key_and_the_same_for_every_slic
     # Every slice's reference sample is drawn from the reference part only.
     sampled = collect_sample(sample_rows(ref, cap=40, seed=7, slices=site))
     assert not set(sampled["visit_occurrence_id"]) & fit_ids
+
+
+def test_windows_drawn_together_are_the_samples_each_window_draws_alone(spark, settings_factory, monkeypatch):
+    """The drift stage collects consecutive windows in one job; each window's sample must be the
+    one drawing that window alone gives (same rows, order and columns), batch edges included."""
+    import pandas as pd
+
+    from mlhops.drift import multivariate
+    from mlhops.drift.multivariate import group_samples, window_samples, windows_between
+    from tests.spark.drift.uci_features import uci_weeks
+    from tests.unit.drift.uci import CATEGORICAL, FEATURES
+
+    rows = uci_weeks(sites=3, nrows=2000)
+    cols = ["person_id", "visit_occurrence_id", "event_time", "care_site_id", *(f.name for f in FEATURES)]
+    df = spark.createDataFrame(rows[cols].astype({c: "object" for c in CATEGORICAL}))
+    ds = settings_factory(drift={"granularity": "day", "sample_cap": 30, "one_row_per_person": True}).drift
+    site = [SliceSettings("site", "cast(care_site_id AS string)")]
+    features = [f.name for f in FEATURES]
+    windows = windows_between(dt.date(2023, 12, 30), dt.date(2024, 1, 12), "day")  # two empty days first
+    monkeypatch.setattr(multivariate, "SAMPLE_ROWS_PER_JOB", 4 * 30)  # four windows a job: edges inside
+
+    together = list(window_samples(df, ds, site, features, windows))
+
+    assert [(s, e) for s, e, _ in together] == windows
+    for start, end, groups in together:
+        alone = group_samples(collect_sample(sample_rows(
+            in_window(df, start, end), cap=30, seed=ds.seed, slices=site, columns=features, one_per="person_id")))
+        assert sorted(groups) == sorted(alone), start
+        for key, frame in alone.items():
+            pd.testing.assert_frame_equal(groups[key], frame)
+    sizes = [len(g[("all", "all")]) for _, _, g in together if g]
+    assert len(sizes) == len(windows) - 2 and set(sizes) == {30}  # real days hold more than the cap

@@ -1,13 +1,14 @@
 """Spark Connect: the nightly pipeline through a local Spark Connect server (PySpark's own switch,
 ``SPARK_REMOTE=local``), against the same nightly in this suite's classic session.
 
-The Connect run is the real CLI in its own process (a Connect client turns its whole Python
-process to Connect, so it cannot share this one): every stage on the shipped 27-patient sample
-with the fault-injection harness's overlay (revisit task, monthly statistics, so that every stage
-has work). The classic run is the same CLI call in this process. Both start from empty
-warehouses with the same run id; their Delta tables must hold the same rows. The last test runs the
-verbs outside the nightly (explain, train, promote, rollback, erase) through Connect on the Connect
-nightly's warehouse, which it changes.
+Everything through Connect runs in one client process (a Connect client turns its whole Python
+process to Connect, so it cannot share this one; one process also means one server start): the
+real CLI's nightly, every stage on the shipped 27-patient sample with the fault-injection harness's
+overlay (revisit task, monthly statistics, so that every stage has work); a copy of the warehouse
+it left; three notebooks on it; the verbs outside the nightly (explain, train, promote, rollback,
+erase), which change it; and two concurrent id writers. The classic run is the same CLI call in
+this process. Both nightlies start from empty warehouses with the same run id; their Delta tables
+must hold the same rows.
 """
 
 from __future__ import annotations
@@ -35,39 +36,162 @@ KLL_DERIVED = {
     "mlhops.alerts": (("alert_id", "value", "message", "raised_at", "first_run_id"), "rule_id = 'feature-drift'"),
     "mlhops.model_triggers": (("reason", "feature", "effect_size"), "false"),
 }
+# Read-only notebooks, on the Connect nightly's warehouse (backfill runs stages: the CLI's path).
+NOTEBOOKS = ("compare_windows.py", "explore_drift_alert.py", "promote_or_rollback.py")
+ERASED = slice(3, 5)  # two patients of the sample's patients.csv
+VERBS = [["explain", "--visit-hash", "<a visit the nightly scored>"],
+         ["train", "--force"],  # the nightly registered version 1 as champion: a challenger to promote
+         ["promote", "--reason", "connect test"],
+         ["rollback", "--reason", "connect test"],
+         ["erase", "--source", "synthea-csv", "--ids", "<ids file>", "--by", "connect-test", "--reason", "test"]]
+
+# The Connect client process: each phase prints one JSON line (a phase that raises prints its
+# error, and the next phases still run). The CLI's own output is captured per call; an explanation
+# shows a visit's feature values, so only its first words and its length are kept. The id writers:
+# two threads assign ids into one id map at once, three rounds; Delta's commit conflicts reach a
+# Connect client as the server's error, and the assignment must still retry them.
+CLIENT = """\
+import contextlib, io, json, logging, os, runpy, shutil, sys, tempfile, threading, traceback
+from mlhops.cli import main
+spec = json.loads(sys.argv[1])
+
+def phase(name, fn):
+    try:
+        print(json.dumps({'phase': name, **fn()}), flush=True)
+    except BaseException:
+        print(json.dumps({'phase': name, 'error': traceback.format_exc()[-3000:]}), flush=True)
+
+def cli(argv):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = main(argv)
+    return rc, out.getvalue().splitlines()
+
+def nightly():
+    rc, lines = cli(spec['nightly'])
+    shutil.copytree(spec['warehouse'], spec['snapshot'])
+    return {'rc': rc, 'out': lines}
+
+def notebooks():
+    os.environ.update(spec['notebook_env'])
+    done = []
+    for nb in spec['notebooks']:
+        with contextlib.redirect_stdout(io.StringIO()):
+            runpy.run_path(nb, run_name='__main__')
+        done.append(nb)
+    return {'done': done}
+
+def spark_session(warehouse):
+    from mlhops.config import load_settings
+    from mlhops.spark import get_spark
+    return get_spark(load_settings(spec['conf'], warehouse=warehouse))
+
+def verbs():
+    spark = spark_session(spec['warehouse'])
+    scored = spark.read.format('delta').load(spec['warehouse'] + '/mlhops/inference_log')
+    visit = scored.where("model_version = '1'").orderBy('visit_hash').first()['visit_hash']
+    results = []
+    for i, argv in enumerate(spec['verbs']):
+        argv = [visit if a == '<a visit the nightly scored>' else spec['ids_file'] if a == '<ids file>' else a
+                for a in argv]
+        rc, lines = cli([*argv, *spec['common'], '--run-id', f'connect-verbs-{i}'])
+        shown = [lines[0].split(':')[0], len(lines)] if argv[0] == 'explain' and lines else lines
+        results.append({'verb': argv[0], 'rc': rc, 'out': shown})
+    return {'results': results}
+
+def id_writers():
+    from mlhops.etl.ids import assign_ids
+    from mlhops.io import Catalog, read_table
+    from mlhops.io.tables.etl import ID_MAP
+    retries = []
+    class Retries(logging.Handler):
+        def emit(self, record):
+            if 'conflicted' in record.getMessage():
+                retries.append(record.getMessage())
+    logging.getLogger('mlhops.etl.ids').addHandler(Retries(level=logging.INFO))
+    logging.getLogger('mlhops.etl.ids').setLevel(logging.INFO)
+    wh = tempfile.mkdtemp()
+    spark, catalog = spark_session(wh), Catalog(wh)
+    keys = lambda pairs: spark.createDataFrame(pairs, 'kind string, key_hash string')
+    ids = lambda frame: {f"{r['kind']}/{r['key_hash']}": r['id'] for r in frame.collect()}
+    assign_ids(spark, catalog, keys([('person', 'seed')]), 'seed')
+    rounds = []
+    for n in range(3):
+        barrier, got, errors = threading.Barrier(2), {}, []
+        def writer(name, n=n, barrier=barrier, got=got, errors=errors):
+            frame = keys([('person', f'{name}-{n}-{i:03d}') for i in range(60)] + [('person', f'shared-{n}')])
+            barrier.wait()
+            try:
+                got[name] = ids(assign_ids(spark, catalog, frame, f'run-{name}-{n}'))
+            except Exception as exc:
+                errors.append(f'{type(exc).__name__}: {str(exc)[:200]}')
+        threads = [threading.Thread(target=writer, args=(w,)) for w in 'ab']
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        rounds.append({'got': got, 'errors': errors})
+    return {'rounds': rounds, 'retries': len(retries), 'stored': ids(read_table(spark, catalog, ID_MAP))}
+
+for name, fn in (('nightly', nightly), ('notebooks', notebooks), ('verbs', verbs), ('id writers', id_writers)):
+    phase(name, fn)
+"""
 
 
 @pytest.fixture(scope="module")
 def runs(spark, tmp_path_factory):
+    """The Connect client process's phases by name, with its paths; and the classic nightly."""
     root = tmp_path_factory.mktemp("connect")
     conf = overlay(root / "overlay.yaml", {"etl": {"inputs": {"synthea-csv": str(SAMPLE_INPUT)}}, "drift": {"slices": []}})
     connect_wh, classic_wh, empty = root / "connect", root / "classic", root / "empty"
     empty.mkdir()
-    log = root / "connect.log"
+    ids_file = root / "ids.txt"
+    ids_file.write_text("\n".join(pd.read_csv(SAMPLE_INPUT / "patients.csv", usecols=["Id"])["Id"].tolist()[ERASED])
+                        + "\n", encoding="utf-8")
+    notebooks = Path(__file__).resolve().parents[3] / "notebooks"
+    paths = {"snapshot": root / "connect_nightly", "nightly_log": root / "connect.log", "verbs_log": root / "verbs.log"}
+    spec = {
+        "warehouse": str(connect_wh), "snapshot": str(paths["snapshot"]), "conf": str(conf), "ids_file": str(ids_file),
+        "nightly": cli_command(["nightly"], connect_wh, conf, RUN_ID, paths["nightly_log"])[3:],
+        "notebooks": [str(notebooks / n) for n in NOTEBOOKS],
+        "notebook_env": {"MLHOPS_PARAM_WAREHOUSE": str(connect_wh), "MLHOPS_PARAM_CONF": str(conf)},
+        "verbs": VERBS,
+        "common": ["--warehouse", str(connect_wh), "--conf", str(conf), "--log-file", str(paths["verbs_log"])],
+    }
     env = {**cli_env(), "SPARK_REMOTE": "local"}
-    done = subprocess.run(cli_command(["nightly"], connect_wh, conf, RUN_ID, log), env=env,
-                          capture_output=True, text=True, timeout=1500)
+    done = subprocess.run([sys.executable, "-c", CLIENT, json.dumps(spec)], env=env, capture_output=True, text=True,
+                          timeout=2400)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    phases = {p["phase"]: p for p in (json.loads(line) for line in done.stdout.splitlines() if line.startswith("{"))}
     classic_rc = in_process_runner(conf, root)(["nightly"], classic_wh, RUN_ID)
-    return done, log, connect_wh, classic_rc, classic_wh, empty
+    return {"phases": phases, "stderr": done.stderr, "conf": conf, "ids_file": ids_file, "classic_rc": classic_rc,
+            "classic": classic_wh, "empty": empty, "connect": connect_wh, **paths}
+
+
+def phase(runs, name: str) -> dict:
+    """A phase's JSON line; fails the test with the phase's traceback when it raised."""
+    result = runs["phases"].get(name)
+    assert result is not None, f"phase {name} did not report: " + runs["stderr"][-3000:]
+    assert "error" not in result, result["error"]
+    return result
 
 
 def test_the_nightly_runs_every_stage_through_a_local_spark_connect_server(runs):
-    done, log, *_ = runs
-    assert done.returncode in (0, 3), done.stdout[-3000:] + done.stderr[-3000:]
-    assert "starting Spark (Spark Connect local)" in done.stdout
-    text = log.read_text()
+    nightly = phase(runs, "nightly")
+    assert nightly["rc"] in (0, 3), nightly["out"][-40:]
+    assert any("starting Spark (Spark Connect local)" in line for line in nightly["out"])
+    text = runs["nightly_log"].read_text()
     for stage in nightly_stages():
         assert f"] {stage}: " in text, stage
     assert "failed in" not in text
 
 
 def test_the_connect_nightly_writes_the_same_tables_and_rows_as_the_classic_nightly(spark, runs):
-    _, _, connect_wh, classic_rc, classic_wh, empty = runs
-    assert classic_rc in (0, 3)
+    phase(runs, "nightly")
+    assert runs["classic_rc"] in (0, 3)
+    connect_wh, classic_wh = runs["snapshot"], runs["classic"]  # the copy taken before the verbs ran
     tables = delta_tables(connect_wh)
     assert {"omop.person", "omop.visit_occurrence", "mlhops.features", "mlhops.profile_states",
             "mlhops.inference_log", "mlhops.alerts", "mlhops.runs"} <= set(tables)
-    diffs = {d.table: str(d) for d in compare_warehouses(spark, connect_wh, classic_wh, empty)}
+    diffs = {d.table: str(d) for d in compare_warehouses(spark, connect_wh, classic_wh, runs["empty"])}
     # Feature-drift alerts fire on drift flags computed from KLL quantiles, whose sketches are
     # randomised (RUN_DEPENDENT): two runs flag a few windows differently, Connect or not, and the
     # retraining triggers name the strongest of those flags. Everything else in them must agree.
@@ -90,90 +214,36 @@ def test_no_classic_only_call_is_left_in_the_library():
     assert offenders == []
 
 
-# Read-only notebooks, on the Connect nightly's warehouse (backfill runs stages: the CLI's path).
-NOTEBOOKS = ("compare_windows.py", "explore_drift_alert.py", "promote_or_rollback.py")
-
-
 def test_the_notebooks_run_through_a_local_spark_connect_server(runs):
-    done, _, connect_wh, *_ = runs
-    assert done.returncode in (0, 3)
-    conf = connect_wh.parent / "overlay.yaml"
-    notebooks = Path(__file__).resolve().parents[3] / "notebooks"
-    env = {**cli_env(), "SPARK_REMOTE": "local", "MLHOPS_PARAM_WAREHOUSE": str(connect_wh),
-           "MLHOPS_PARAM_CONF": str(conf)}
-    script = ("import runpy, sys\n"
-              "for nb in sys.argv[1:]:\n"
-              "    print('== notebook', nb, flush=True)\n"
-              "    runpy.run_path(nb, run_name='__main__')\n")
-    out = subprocess.run([sys.executable, "-c", script, *(str(notebooks / n) for n in NOTEBOOKS)], env=env,
-                         capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    for name in NOTEBOOKS:
-        assert f"== notebook {notebooks / name}" in out.stdout
+    assert [Path(nb).name for nb in phase(runs, "notebooks")["done"]] == list(NOTEBOOKS)
 
 
-# The verbs outside the nightly, through the CLI's entry point in one Connect process (one server
-# start: each call reuses the session the first one made). An explanation shows a visit's feature
-# values, so only its first words and its length are printed.
-VERBS = """\
-import contextlib, io, json, sys
-from mlhops.cli import main
-common = json.loads(sys.argv[2])
-for i, argv in enumerate(json.loads(sys.argv[1])):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        rc = main([*argv, *common, '--run-id', f'connect-verbs-{i}'])
-    lines = out.getvalue().splitlines()
-    shown = [lines[0].split(':')[0], len(lines)] if argv[0] == 'explain' and lines else lines
-    print(json.dumps({'verb': argv[0], 'rc': rc, 'out': shown}), flush=True)
-"""
-ERASED = slice(3, 5)  # two patients of the sample's patients.csv
+def test_explain_promote_rollback_and_erase_run_through_a_local_spark_connect_server(spark, runs):
+    """On the Connect nightly's warehouse: a second version trained, the champion moved twice, two
+    persons erased; what those persons had beforehand is read from the copy taken before."""
+    results = {r["verb"]: r for r in phase(runs, "verbs")["results"]}
+    conf, connect_wh = runs["conf"], runs["connect"]
 
+    def table(name: str, wh: Path = connect_wh):
+        return spark.read.format("delta").load(str(wh / name.replace(".", "/")))
 
-def test_explain_promote_rollback_and_erase_run_through_a_local_spark_connect_server(spark, runs, tmp_path):
-    """Last in the module: it trains a second version, moves the champion and erases two persons
-    in the Connect nightly's warehouse, which the tests above read as the nightly left it."""
-    done, _, connect_wh, *_ = runs
-    assert done.returncode in (0, 3)
-    conf = connect_wh.parent / "overlay.yaml"
-
-    def table(name: str):
-        return spark.read.format("delta").load(str(connect_wh / name.replace(".", "/")))
-
-    log_rows = table("mlhops.inference_log").where("model_version = '1'")
-    visit_hash = log_rows.orderBy("visit_hash").first()["visit_hash"]
-    ids = pd.read_csv(SAMPLE_INPUT / "patients.csv", usecols=["Id"])["Id"].tolist()[ERASED]
+    ids = runs["ids_file"].read_text(encoding="utf-8").split()
     hasher = KeyedHasher(resolve_salt(load_settings(str(conf), warehouse=str(connect_wh))))
     key_hashes = [hasher.hash_value("person", i) for i in ids]
-    persons = [int(r["id"]) for r in table("mlhops.id_map").where(
+    persons = [int(r["id"]) for r in table("mlhops.id_map", runs["snapshot"]).where(
         (F.col("kind") == "person") & F.col("key_hash").isin(key_hashes)).collect()]
     assert len(persons) == len(ids)
     keys = {"person_id": persons, "person_hash": [hasher.hash_value("person_id", str(p)) for p in persons]}
     # Each table's person column (person_id where it has both).
-    keyed = {n: c for n in delta_tables(connect_wh)
-             if (c := next((k for k in keys if k in table(n).columns), None))}
-    theirs = {n: table(n).where(F.col(c).isin(keys[c])).count() for n, c in keyed.items()}
-    assert theirs["omop.person"] == len(ids)
-    assert theirs["omop.visit_occurrence"] > 0 and theirs["mlhops.inference_log"] > 0
-    n_people = table("omop.person").count()
-    ids_file = tmp_path / "ids.txt"
-    ids_file.write_text("\n".join(ids) + "\n", encoding="utf-8")
-    log = tmp_path / "verbs.log"
-    calls = [["explain", "--visit-hash", visit_hash],
-             ["train", "--force"],  # the nightly registered version 1 as champion: a challenger to promote
-             ["promote", "--reason", "connect test"],
-             ["rollback", "--reason", "connect test"],
-             ["erase", "--source", "synthea-csv", "--ids", str(ids_file), "--by", "connect-test",
-              "--reason", "test"]]
-    common = ["--warehouse", str(connect_wh), "--conf", str(conf), "--log-file", str(log)]
-    env = {**cli_env(), "SPARK_REMOTE": "local"}
-    out = subprocess.run([sys.executable, "-c", VERBS, json.dumps(calls), json.dumps(common)], env=env,
-                         capture_output=True, text=True, timeout=1200)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
-    results = {r["verb"]: r for r in lines}
-    assert {v: r["rc"] for v, r in results.items()} == {c[0]: 0 for c in calls}, out.stdout[-3000:]
-    assert log.read_text().count("session ready") == 1  # one Connect server for the five verbs
+    keyed = {n: c for n in delta_tables(runs["snapshot"])
+             if (c := next((k for k in keys if k in table(n, runs["snapshot"]).columns), None))}
+    before = {n: table(n, runs["snapshot"]).where(F.col(c).isin(keys[c])).count() for n, c in keyed.items()}
+    assert before["omop.person"] == len(ids)
+    assert before["omop.visit_occurrence"] > 0 and before["mlhops.inference_log"] > 0
+
+    assert {v: r["rc"] for v, r in results.items()} == {c[0]: 0 for c in VERBS}, results
+    logs = runs["nightly_log"].read_text() + runs["verbs_log"].read_text()
+    assert logs.count("session ready") == 1  # one Connect server for the nightly and the five verbs
     assert results["explain"]["out"][0] == "mlhops_fi_revisit_30d v1" and results["explain"]["out"][1] > 2
     assert "version 2 as challenger" in results["train"]["out"][1]
     events = table("mlhops.model_events").orderBy("event_time").collect()
@@ -186,5 +256,19 @@ def test_explain_promote_rollback_and_erase_run_through_a_local_spark_connect_se
     deleted = dict(record["rows_deleted"])
     for name, column in keyed.items():
         assert table(name).where(F.col(column).isin(keys[column])).count() == 0, name
-        assert deleted.get(name, 0) == theirs[name], name
-    assert table("omop.person").count() == n_people - len(ids)
+        assert deleted.get(name, 0) == before[name], name
+    assert table("omop.person").count() == table("omop.person", runs["snapshot"]).count() - len(ids)
+
+
+def test_two_id_writers_at_once_through_spark_connect_retry_their_conflicts_and_never_share_an_id(runs):
+    """Before Delta's conflict classes were registered for Connect, every round failed one writer
+    with a bare UnknownException (measured: 3 of 3 rounds)."""
+    run = phase(runs, "id writers")
+    for n, round_ in enumerate(run["rounds"]):
+        assert round_["errors"] == [] and set(round_["got"]) == {"a", "b"}, round_
+        a, b = round_["got"]["a"], round_["got"]["b"]
+        assert a[f"person/shared-{n}"] == b[f"person/shared-{n}"]
+        assert all(run["stored"][k] == v for k, v in {**a, **b}.items())  # returned ids are the committed ones
+    assert run["retries"] >= 1  # the writers did collide: the retry path ran
+    assert len(run["stored"]) == 1 + 3 * (2 * 60 + 1)
+    assert sorted(run["stored"].values()) == list(range(1, len(run["stored"]) + 1))
