@@ -26,9 +26,18 @@ from mlhops.etl.steps.safe_harbor import generalise_location, generalise_person,
 from mlhops.io import Catalog, merge_into, table_version, write_overwrite
 from mlhops.io.tables import spec
 from mlhops.io.tables.etl import QUARANTINE, omop_table
+from mlhops.spark import spark_conf
 
 logger = logging.getLogger(__name__)
 
+# Catalyst's constraint propagation (inferring filters from every predicate and alias of a plan)
+# is off while an export loads. An export's table frames carry a typing check per column, the id
+# swaps and Safe Harbor's projections; on one of them (cost: 22 typed columns, empty in the export tried) the optimizer ran
+# for minutes without end through Spark Connect (thread dump: PruneFilters ->
+# getAllValidConstraints, in the persist of the table's frame), so the export never loaded there.
+# With it off the same export loads through a local Connect server in 182 s. The inferred filters
+# it would add (IS NOT NULL before joins) change no result.
+CONSTRAINT_PROPAGATION = "spark.sql.constraintPropagation.enabled"
 DUPLICATE_KEY = "duplicate primary key (an earlier row of the export has it)"
 # Vocabulary tables without a primary key: an export's copy replaces the table.
 _VOCABULARY_TABLES = frozenset({"concept_relationship", "concept_synonym", "concept_ancestor",
@@ -111,6 +120,12 @@ def load_cdm_tables(spark: SparkSession, catalog: Catalog, batch: SourceBatch, r
     Raises:
         DataQualityError: rows read != loaded + quarantined + filtered.
     """
+    assert batch.cdm_tables is not None
+    with spark_conf(spark, {CONSTRAINT_PROPAGATION: "false"}):
+        return _load(spark, catalog, batch, run_id)
+
+
+def _load(spark: SparkSession, catalog: Catalog, batch: SourceBatch, run_id: str) -> LoadResult:
     assert batch.cdm_tables is not None
     tables, unconformed = resolve_export(spark, catalog, batch.cdm_tables, run_id)
     tables = safe_harbor(tables)
