@@ -32,11 +32,11 @@ logger = logging.getLogger(__name__)
 
 # Catalyst's constraint propagation (inferring filters from every predicate and alias of a plan)
 # is off while an export loads. An export's table frames carry a typing check per column, the id
-# swaps and Safe Harbor's projections; on one of them (cost: 22 typed columns, empty in the export tried) the optimizer ran
-# for minutes without end through Spark Connect (thread dump: PruneFilters ->
-# getAllValidConstraints, in the persist of the table's frame), so the export never loaded there.
-# With it off the same export loads through a local Connect server in 182 s. The inferred filters
-# it would add (IS NOT NULL before joins) change no result.
+# swaps and Safe Harbor's projections; on one of them (cost: 22 typed columns, empty in the export
+# tried) the optimizer ran for minutes without end through Spark Connect (thread dump: PruneFilters
+# -> getAllValidConstraints, in the persist of the table's frame), so the export never loaded
+# there. With it off the same export loads through a local Connect server in 182 s. The filters it
+# would infer (IS NOT NULL before joins) are redundant: no result changes.
 CONSTRAINT_PROPAGATION = "spark.sql.constraintPropagation.enabled"
 DUPLICATE_KEY = "duplicate primary key (an earlier row of the export has it)"
 # Vocabulary tables without a primary key: an export's copy replaces the table.
@@ -120,7 +120,6 @@ def load_cdm_tables(spark: SparkSession, catalog: Catalog, batch: SourceBatch, r
     Raises:
         DataQualityError: rows read != loaded + quarantined + filtered.
     """
-    assert batch.cdm_tables is not None
     with spark_conf(spark, {CONSTRAINT_PROPAGATION: "false"}):
         return _load(spark, catalog, batch, run_id)
 
