@@ -121,3 +121,20 @@ def monitored(spark, settings_factory, tmp_path_factory):
     from tests.spark.models.monitored import build
 
     return build(spark, settings_factory, tmp_path_factory.mktemp("monitored_uci"))
+
+
+@pytest.fixture(scope="session")
+def installed_wheel(tmp_path_factory):
+    """The wheel built from this checkout, installed alone into a fresh venv (tests/support/wheel.py)."""
+    from tests.support.wheel import install
+
+    return install(tmp_path_factory.mktemp("wheel"))
+
+
+@pytest.fixture(scope="session")
+def sample_nightly(installed_wheel, tmp_path_factory):
+    """The suite's classic nightly of the shipped sample, run from the installed wheel: the wheel
+    tests check the install with it, the Spark Connect tests compare their nightly with it."""
+    from tests.support.wheel import run_sample_nightly
+
+    return run_sample_nightly(installed_wheel, tmp_path_factory.mktemp("sample_nightly"))

@@ -103,3 +103,13 @@ def test_on_python_3_12_the_wheel_lists_what_alibi_detect_imports_instead_of_its
     assert "<3.13" in cfg and ">=3.11" in cfg
     init = (REPO / "conf" / "deploy" / "databricks-init.sh").read_text()
     assert re.search(r"(pip|PIP\"?) install --no-deps ['\"]?alibi-detect==0\.11\.4", init)
+
+
+def test_every_folder_of_python_modules_is_a_package_the_wheel_finds():
+    # setup.py packages what find_packages sees: a folder without __init__.py imports from the
+    # checkout (a namespace package) but is left out of the wheel
+    from setuptools import find_packages
+
+    found = {REPO / "lib" / p.replace(".", "/") for p in find_packages(str(REPO / "lib"))}
+    with_modules = {p.parent for p in (REPO / "lib" / "mlhops").rglob("*.py") if "__pycache__" not in p.parts}
+    assert with_modules - found == set()

@@ -2,8 +2,7 @@
 their own JVMs, executors and their Python workers in processes of their own, the cluster
 overlay, and nothing shared with the driver but the disk.
 
-``scripts/test_heavy`` runs the etl and features stages there (marker ``heavy``: scripts/test and
-CI leave it out to stay inside CI's time);
+``scripts/test`` (and so CI) runs the etl and features stages there, about 4.5 minutes on 2 cores;
 ``scripts/test_cluster`` runs the whole nightly (``MLHOPS_TEST_CLUSTER_FULL=1``), as the README's
 "Second machine" step does by hand."""
 
@@ -22,7 +21,7 @@ from mlhops.io import Catalog, read_table
 from mlhops.io.tables.core import RUNS
 from tests.spark.cluster.conftest import SAMPLE, ClusterRun, stages_run
 
-pytestmark = [pytest.mark.cluster, pytest.mark.heavy, pytest.mark.slow]
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 # Physical operators that run Python on the executors: the de-identification HMAC (pandas UDF),
 # scoring (mapInPandas) and univariate drift tests (applyInPandas).

@@ -1,14 +1,15 @@
 """Spark Connect: the nightly pipeline through a local Spark Connect server (PySpark's own switch,
-``SPARK_REMOTE=local``), against the same nightly in this suite's classic session.
+``SPARK_REMOTE=local``), against the same nightly run classic (the suite's ``sample_nightly``).
 
 Everything through Connect runs in one client process (a Connect client turns its whole Python
 process to Connect, so it cannot share this one; one process also means one server start): the
 real CLI's nightly, every stage on the shipped 27-patient sample with the fault-injection harness's
 overlay (revisit task, monthly statistics, so that every stage has work); a copy of the warehouse
 it left; three notebooks on it; the verbs outside the nightly (explain, train, promote, rollback,
-erase), which change it; and two concurrent id writers. The classic run is the same CLI call in
-this process. Both nightlies start from empty warehouses with the same run id; their Delta tables
-must hold the same rows.
+erase), which change it; two concurrent id writers; and an OMOP CDM export's load. The classic run
+is the suite's classic nightly of the sample (tests/support/wheel.py: the same CLI call, overlay
+and run id, from the installed wheel). Both nightlies start from empty warehouses; their Delta
+tables must hold the same rows.
 """
 
 from __future__ import annotations
@@ -29,13 +30,12 @@ from mlhops.config.secrets import resolve_salt
 from mlhops.hashing import KeyedHasher
 from mlhops.pipelines import nightly_stages
 from tests.conftest import shared_path
-from tests.support.fault_injection import (
-    SAMPLE_INPUT, cli_command, cli_env, compare_warehouses, delta_tables, in_process_runner, overlay,
-)
+from tests.support.fault_injection import SAMPLE_INPUT, cli_command, cli_env, compare_warehouses, delta_tables
+from tests.support.wheel import SAMPLE_RUN_ID
 
 pytestmark = pytest.mark.shared_data  # the OMOP CDM export's tables
 
-RUN_ID = "connect-vs-classic"
+RUN_ID = SAMPLE_RUN_ID  # the classic nightly's: run ids are in the rows compared
 # Tables whose rows follow the KLL-derived drift flags: (columns, rows) left out of the comparison.
 KLL_DERIVED = {
     "mlhops.alerts": (("alert_id", "value", "message", "raised_at", "first_run_id"), "rule_id = 'feature-drift'"),
@@ -158,11 +158,11 @@ OMOP_TABLES = ("PERSON.csv", "VISIT_OCCURRENCE.csv", "COST.csv", "CDM_SOURCE.csv
 
 
 @pytest.fixture(scope="module")
-def runs(spark, tmp_path_factory):
-    """The Connect client process's phases by name, with its paths; and the classic nightly."""
+def runs(spark, tmp_path_factory, sample_nightly):
+    """The Connect client process's phases by name, with its paths (the classic nightly's overlay)."""
     root = tmp_path_factory.mktemp("connect")
-    conf = overlay(root / "overlay.yaml", {"etl": {"inputs": {"synthea-csv": str(SAMPLE_INPUT)}}, "drift": {"slices": []}})
-    connect_wh, classic_wh, empty = root / "connect", root / "classic", root / "empty"
+    conf = sample_nightly.conf
+    connect_wh, empty = root / "connect", root / "empty"
     empty.mkdir()
     ids_file = root / "ids.txt"
     ids_file.write_text("\n".join(pd.read_csv(SAMPLE_INPUT / "patients.csv", usecols=["Id"])["Id"].tolist()[ERASED])
@@ -189,9 +189,8 @@ def runs(spark, tmp_path_factory):
                           timeout=2400)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     phases = {p["phase"]: p for p in (json.loads(line) for line in done.stdout.splitlines() if line.startswith("{"))}
-    classic_rc = in_process_runner(conf, root)(["nightly"], classic_wh, RUN_ID)
-    return {"phases": phases, "stderr": done.stderr, "conf": conf, "ids_file": ids_file, "classic_rc": classic_rc,
-            "classic": classic_wh, "empty": empty, "connect": connect_wh, "export": export,
+    return {"phases": phases, "stderr": done.stderr, "conf": conf, "ids_file": ids_file,
+            "empty": empty, "connect": connect_wh, "export": export,
             "omop_wh": root / "omop_wh", **paths}
 
 
@@ -213,10 +212,10 @@ def test_the_nightly_runs_every_stage_through_a_local_spark_connect_server(runs)
     assert "failed in" not in text
 
 
-def test_the_connect_nightly_writes_the_same_tables_and_rows_as_the_classic_nightly(spark, runs):
+def test_the_connect_nightly_writes_the_same_tables_and_rows_as_the_classic_nightly(spark, runs, sample_nightly):
     phase(runs, "nightly")
-    assert runs["classic_rc"] in (0, 3)
-    connect_wh, classic_wh = runs["snapshot"], runs["classic"]  # the copy taken before the verbs ran
+    assert sample_nightly.result.returncode == 0, sample_nightly.failure()
+    connect_wh, classic_wh = runs["snapshot"], sample_nightly.warehouse  # the copy taken before the verbs ran
     tables = delta_tables(connect_wh)
     assert {"omop.person", "omop.visit_occurrence", "mlhops.features", "mlhops.profile_states",
             "mlhops.inference_log", "mlhops.alerts", "mlhops.runs"} <= set(tables)
