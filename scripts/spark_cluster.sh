@@ -5,6 +5,9 @@
 #
 #   scripts/spark_cluster.sh start DIR   starts the master and two workers; prints the master URL
 #                                        (spark://HOST:PORT) on stdout once both workers registered
+#   scripts/spark_cluster.sh connect DIR starts a Spark Connect server on that cluster (its own
+#                                        driver JVM, Delta from the cached jars); prints its
+#                                        sc://HOST:PORT once it accepts clients
 #   scripts/spark_cluster.sh stop DIR    stops exactly the JVMs started in DIR (and their executors)
 #
 # Everything lives under DIR: logs/ (one log per daemon), pid files, work-N/ (SPARK_WORKER_DIR:
@@ -22,7 +25,7 @@
 #   MLHOPS_CLUSTER_HOST      address the daemons bind to (default 127.0.0.1)
 #   MLHOPS_CLUSTER_CORES     cores per worker (default 1)
 #   MLHOPS_CLUSTER_MEMORY    memory per worker for executors (default 1536m)
-#   MLHOPS_CLUSTER_TIMEOUT   seconds to wait for both workers to register (default 120)
+#   MLHOPS_CLUSTER_TIMEOUT   seconds to wait for both workers (or the Connect server) (default 120)
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -98,8 +101,8 @@ cmd_stop() {
   local dir="$1" f pid name
   [[ -d "$dir" ]] || { say "no cluster folder $dir: nothing to stop"; return 0; }
   dir="$(cd "$dir" && pwd -P)"
-  # Workers first (each stops its executors), then the master.
-  for f in "$dir"/worker-*.pid "$dir"/master.pid; do
+  # The Connect server (a driver), then the workers (each stops its executors), then the master.
+  for f in "$dir"/connect.pid "$dir"/worker-*.pid "$dir"/master.pid; do
     [[ -f "$f" ]] || continue
     pid="$(cat "$f")"
     name="$(basename "$f" .pid)"
@@ -198,11 +201,63 @@ cmd_start() {
   echo "$url"
 }
 
-usage() { echo "usage: $0 {start|stop} DIR" >&2; exit 2; }
+# A Spark Connect server as a driver of DIR's cluster: clients reach it at sc://HOST:PORT
+# (SPARK_REMOTE) and run no JVM of their own. The server holds the configuration a client cannot
+# send: Delta's extension and catalog, the Delta jars (spark.jars ships them to the executors),
+# the executors' Python, the session time zone.
+cmd_connect() {
+  local dir="$1" home python url jars port pid deadline
+  dir="$(cd "$dir" && pwd -P)"
+  [[ -f "$dir/master.url" && -f "$dir/master.pid" ]] && is_ours "$(cat "$dir/master.pid")" "$dir" \
+    || die "no cluster running from $dir: run '$0 start $dir' first"
+  if [[ -f "$dir/connect.pid" ]] && is_ours "$(cat "$dir/connect.pid")" "$dir"; then
+    die "a Connect server is already running from $dir (pid $(cat "$dir/connect.pid"))"
+  fi
+  home="$(spark_home)"
+  python="${PYSPARK_PYTHON:-$(python_bin)}"
+  url="$(cat "$dir/master.url")"
+  jars="$("$python" -c 'from mlhops.runtime_setup import cached_delta_jars; print(",".join(cached_delta_jars() or []))')" \
+    || die "mlhops is not importable by $python"
+  [[ -n "$jars" ]] || die "the Delta jars are not cached: run scripts/demo or '$python -m mlhops.runtime_setup fetch-jars' once"
+  port="$(free_ports 1)"
+  say "starting a Spark Connect server on $url (sc://$HOST:$port), log in $dir/logs/connect.log"
+  env SPARK_HOME="$home" SPARK_CONF_DIR="$dir/conf" PYSPARK_PYTHON="$python" TZ=UTC \
+    SPARK_SUBMIT_OPTS="$(tag_of "$dir")" \
+    nohup "$home/bin/spark-class" org.apache.spark.deploy.SparkSubmit \
+    --class org.apache.spark.sql.connect.service.SparkConnectServer --name mlhops-connect-server \
+    --master "$url" --driver-memory 1g --executor-memory 1g --jars "$jars" \
+    --conf spark.connect.grpc.binding.address="$HOST" --conf spark.connect.grpc.binding.port="$port" \
+    --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
+    --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
+    --conf spark.sql.session.timeZone=UTC --conf spark.pyspark.python="$python" \
+    --conf spark.ui.enabled=false --conf spark.local.dir="$dir/local-connect" \
+    spark-internal >"$dir/logs/connect.log" 2>&1 </dev/null &
+  pid=$!
+  echo "$pid" >"$dir/connect.pid"
+  deadline=$((SECONDS + TIMEOUT))
+  until "$python" -c 'import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 2).close()' \
+      "$HOST" "$port" 2>/dev/null; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail -n 20 "$dir/logs/connect.log" >&2 || true
+      die "the Connect server exited during start-up; see $dir/logs/connect.log"
+    fi
+    if ((SECONDS >= deadline)); then
+      tail -n 20 "$dir/logs/connect.log" >&2 || true
+      die "the Connect server did not accept clients in ${TIMEOUT}s; see $dir/logs/connect.log"
+    fi
+    sleep 1
+  done
+  echo "sc://$HOST:$port" >"$dir/connect.url"
+  say "Spark Connect server up"
+  echo "sc://$HOST:$port"
+}
+
+usage() { echo "usage: $0 {start|connect|stop} DIR" >&2; exit 2; }
 
 [[ $# -eq 2 ]] || usage
 case "$1" in
   start) cmd_start "$2" ;;
+  connect) cmd_connect "$2" ;;
   stop) cmd_stop "$2" ;;
   *) usage ;;
 esac

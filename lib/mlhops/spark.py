@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 
 from mlhops.config.model import Settings
@@ -140,8 +141,20 @@ def _connect_to_server(builder: SparkSession.Builder, extra: Mapping[str, str]) 
     check_versions(spark.version, "provided")
     for key in _CONNECT_RUNTIME_CONF:
         spark.conf.set(key, _CORE_CONF[key])
+    # A server refuses a client's change of a static setting (driver memory, the event log, ...):
+    # those are the server's to set, so the overlay's are named and left out rather than failing
+    # the run (the same overlay serves a classic driver, which applies them).
+    static = []
     for key, value in extra.items():
-        spark.conf.set(key, value)
+        try:
+            spark.conf.set(key, value)
+        except AnalysisException as exc:
+            if exc.getCondition() != "CANNOT_MODIFY_CONFIG":
+                raise
+            static.append(key)
+    if static:
+        logger.warning("spark.conf settings the Spark Connect server must set itself, not sent: %s",
+                       ", ".join(static))
     logger.info("spark %s: Spark Connect client of %s", spark.version, os.environ.get("SPARK_REMOTE"))
     return spark
 

@@ -1,7 +1,8 @@
 """A Spark standalone cluster on this machine (scripts/spark_cluster.sh: a master and two workers,
 each its own JVM) and one `mlhops nightly` run against it through the console script, the way
 spark-submit or a scheduler would start it: a separate process, the cluster overlay, settings
-from the environment, and a working directory that is not the checkout.
+from the environment, and a working directory that is not the checkout. Then a Spark Connect
+server started on the same cluster, and a CLI verb run as its remote client (``sc://``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import subprocess
 import sys
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,9 @@ class ClusterRun:
     event_log_dir: Path
     master_status: dict[str, Any]
     worker_statuses: tuple[dict[str, Any], ...]
+    overlay: Path
+    cwd: Path
+    env: dict[str, str]
 
 
 def layered_overlay(out: Path) -> Path:
@@ -152,6 +156,39 @@ def cluster_nightly(standalone_cluster: Cluster, tmp_path_factory) -> ClusterRun
         run_id=run_id,
         log_file=log_file,
         event_log_dir=run_dir / "eventlog",
+        master_status=standalone_cluster.status(standalone_cluster.master_webui),
+        worker_statuses=tuple(standalone_cluster.status(w) for w in standalone_cluster.worker_webuis),
+        overlay=overlay,
+        cwd=cwd,
+        env=env,
+    )
+
+
+@pytest.fixture(scope="module")
+def connect_quality(standalone_cluster: Cluster, cluster_nightly: ClusterRun) -> ClusterRun:
+    """`mlhops quality` on the nightly's warehouse as a client of a remote Spark Connect server:
+    ``scripts/spark_cluster.sh connect`` starts the server as a driver of the standalone cluster
+    (its own JVM, Delta from the cached jars; its URL in ``<cluster dir>/connect.url``); the CLI
+    process only holds ``SPARK_REMOTE=sc://...`` and the same overlay and environment as the nightly."""
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    started = subprocess.run([str(CLUSTER_SCRIPT), "connect", str(standalone_cluster.dir)], env=env,
+                             capture_output=True, text=True, timeout=START_TIMEOUT_S)
+    assert started.returncode == 0, f"the Connect server did not start:\n{started.stderr}"
+    url = started.stdout.strip()
+    run_id, log_file = "cluster-connect-1", cluster_nightly.log_file.with_name("connect-quality.log")
+    mlhops = Path(sys.executable).with_name("mlhops")
+    proc = subprocess.run(
+        [str(mlhops), "quality", "--conf", str(cluster_nightly.overlay), "--run-id", run_id, "--log-file",
+         str(log_file)],
+        cwd=cluster_nightly.cwd, env={**cluster_nightly.env, "SPARK_REMOTE": url}, capture_output=True, text=True,
+        timeout=NIGHTLY_TIMEOUT_S,
+    )
+    if proc.returncode not in (0, 3):
+        pytest.fail(f"mlhops quality through {url} exited {proc.returncode}\nstdout:\n{proc.stdout}\n"
+                    f"stderr:\n{proc.stderr[-4000:]}\nlog tail:\n{_tail(log_file)}\nserver log tail:\n"
+                    f"{_tail(standalone_cluster.dir / 'logs' / 'connect.log')}")
+    return replace(
+        cluster_nightly, exit_code=proc.returncode, run_id=run_id, log_file=log_file,
         master_status=standalone_cluster.status(standalone_cluster.master_webui),
         worker_statuses=tuple(standalone_cluster.status(w) for w in standalone_cluster.worker_webuis),
     )

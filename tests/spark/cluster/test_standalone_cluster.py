@@ -19,6 +19,7 @@ import pytest
 
 from mlhops.io import Catalog, read_table
 from mlhops.io.tables.core import RUNS
+from mlhops.io.tables.operations import QUALITY_RESULTS
 from tests.spark.cluster.conftest import SAMPLE, ClusterRun, stages_run
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -116,3 +117,23 @@ def test_tasks_ran_on_the_executors_of_both_workers(cluster_nightly):
     assert {worker_of[ex] for ex in tasks_by_executor} == worker_ports
     # Python ran in the executors' own Python workers (pandas UDFs), not only JVM code
     assert python_plans > 0
+
+
+def test_a_verb_runs_as_a_client_of_a_remote_spark_connect_server_on_the_cluster(connect_quality, spark):
+    assert connect_quality.exit_code in (0, 3)
+    log = connect_quality.log_file.read_text(encoding="utf-8")
+    url = (connect_quality.cluster.dir / "connect.url").read_text(encoding="utf-8").strip()
+    assert url.startswith("sc://") and f"Spark Connect client of {url}" in log
+    # the overlay's static settings (the event log) are the server's: named, not sent, no failure;
+    # its session settings (shuffle partitions) are sent
+    (warning,) = [line for line in log.splitlines() if "must set itself, not sent:" in line]
+    assert "spark.eventLog.enabled" in warning and "spark.sql.shuffle.partitions" not in warning
+    catalog = Catalog(str(connect_quality.warehouse))
+    (stage,) = read_table(spark, catalog, RUNS).where(f"run_id = '{connect_quality.run_id}'").collect()
+    assert (stage.stage, stage.status) == ("quality", "ok")
+    assert read_table(spark, catalog, QUALITY_RESULTS).count() > 0
+    # the work ran on the executors that the server's application got from both workers
+    (server,) = [a for a in connect_quality.master_status["activeapps"] if a["name"] == "mlhops-connect-server"]
+    per_worker = [{e["id"] for e in w["executors"] if e["appid"] == server["id"]}
+                  for w in connect_quality.worker_statuses]
+    assert len(per_worker) == 2 and all(per_worker), per_worker
