@@ -54,9 +54,12 @@ def test_a_stage_still_running_in_another_thread_keeps_its_blocks(spark):
 
 def test_the_orchestrator_releases_each_stages_checkpoints(spark, settings_factory, monkeypatch):
     held = []  # a stage's DataFrames may outlive it (a closure, a module cache): the blocks go anyway
+    made: set[int] = set()
 
     def run(ctx, req):
+        before_checkpoint = _persisted_ids(ctx.spark)
         held.append(ctx.spark.range(1000).localCheckpoint(eager=True))
+        made.update(_persisted_ids(ctx.spark) - before_checkpoint)
         return StageResult("checkpointing", "ok")
 
     mod = types.ModuleType("mlhops_test_stage_checkpointing")
@@ -66,7 +69,12 @@ def test_the_orchestrator_releases_each_stages_checkpoints(spark, settings_facto
     before = _persisted_ids(spark)
     summary = run_stages(Context.build(settings_factory(), spark), ["checkpointing"], StageRequest(run_id="m1"))
     assert [o.status for o in summary.outcomes] == ["ok"]
-    assert held and _persisted_ids(spark) == before
+    # the stage's checkpoint is gone and nothing new is held; blocks of earlier tests whose
+    # DataFrames are unreachable may go too (the stage's end collects garbage, and Spark's
+    # cleaner then drops them), so "before" is an upper bound, not an equality
+    after = _persisted_ids(spark)
+    assert held and made and not made & after
+    assert after <= before
 
 
 def _storage_used(spark) -> int:
