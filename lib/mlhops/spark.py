@@ -144,7 +144,7 @@ def _connect_to_server(builder: SparkSession.Builder, extra: Mapping[str, str]) 
     # A server refuses a client's change of a static setting (driver memory, the event log, ...):
     # those are the server's to set, so the overlay's are named and left out rather than failing
     # the run (the same overlay serves a classic driver, which applies them).
-    static = []
+    static: list[str] = []
     for key, value in extra.items():
         try:
             spark.conf.set(key, value)
