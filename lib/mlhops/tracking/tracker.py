@@ -7,6 +7,7 @@ artifacts beside it, so the demo needs no server and model registry aliases work
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 from collections.abc import Iterator, Mapping
@@ -24,17 +25,26 @@ MAX_PARAM_CHARS = 500
 
 @contextlib.contextmanager
 def root_logging_kept() -> Iterator[None]:
-    """Restore the root logger's handlers and level afterwards.
+    """Restore the root logger's handlers and level afterwards, and keep a new store's migration
+    lines off the terminal.
 
     Creating a SQL store runs MLflow's Alembic migrations, whose ``fileConfig`` replaces the root
     logger's handlers (the run's log file included) and sets it to WARN: every mlhops line after
-    the first store creation in a process was lost.
+    the first store creation in a process was lost. Its console handler (on ``sys.stderr`` as
+    ``fileConfig`` finds it) then printed some twenty INFO lines of migrations after a CLI run's
+    summary; they go to this module's DEBUG log instead (they name schema revisions, no data).
     """
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    store_logger = logging.getLogger("mlflow.store.db.utils")
+    store_level = store_logger.level
+    store_logger.setLevel(logging.WARNING)  # "Creating initial MLflow database tables..."
+    migrations = io.StringIO()
     try:
-        yield
+        with contextlib.redirect_stderr(migrations):
+            yield
     finally:
+        store_logger.setLevel(store_level)
         for h in list(root.handlers):
             if h not in handlers:
                 root.removeHandler(h)
@@ -42,6 +52,8 @@ def root_logging_kept() -> Iterator[None]:
             if h not in root.handlers:
                 root.addHandler(h)
         root.setLevel(level)
+        for line in migrations.getvalue().splitlines():
+            logger.debug("mlflow store: %s", line)
 
 
 def safe_params(params: Mapping[str, Any]) -> dict[str, str]:
