@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from mlhops.hashing import KeyedHasher
@@ -52,3 +52,12 @@ class Deidentifier:
             return F.lit(0)
         h = F.conv(F.substring(self.hash(DATE_SHIFT_KIND, person_key), 1, _SHIFT_HEX), 16, 10).cast("long")
         return (F.pmod(h, F.lit(2 * self.max_shift_days + 1)) - F.lit(self.max_shift_days)).cast("int")
+
+    def with_shift(self, df: DataFrame, person_key: str, out: str) -> DataFrame:
+        """``df`` with column ``out``: :meth:`shift_days` of its ``person_key`` column, each distinct
+        person hashed once and joined back (not every row through the Python hash)."""
+        if self.max_shift_days <= 0:
+            return df.withColumn(out, F.lit(0))
+        shifts = (df.select(F.col(person_key).alias("_shift_key")).where(F.col("_shift_key").isNotNull()).distinct()
+                  .withColumn(out, self.shift_days(F.col("_shift_key"))))
+        return df.join(shifts, F.col(person_key) == F.col("_shift_key"), "left").drop("_shift_key")

@@ -12,8 +12,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from mlhops.errors import ConfigError
-from mlhops.frames import union_all
 from mlhops.etl.deid import Deidentifier
+from mlhops.etl.steps import ids as steps_ids
 from mlhops.etl.steps.ids import BatchIds
 from mlhops.hashing import HASH_SCHEME, SOURCE_VALUE_HEX, KeyedHasher
 from mlhops.io import Catalog, merge_into, read_table
@@ -53,14 +53,37 @@ def test_the_salt_appears_in_no_query_plan_of_a_hashed_frame_or_the_id_map_write
     assert hashed.count() == 2 and SALT not in _plans(hashed)
     ids = BatchIds(spark, Catalog(str(tmp_path)), Deidentifier(hasher, 30), "run-1")
     ids.request("person", df, "person_key")
-    written = union_all(ids.requests)
-    assert SALT not in _plans(written)
     ids.resolve()
+    assert ids.ids is not None and SALT not in _plans(ids.ids)
     attached = ids.attach(df, "person", "person_key", "person_id")
     assert SALT not in _plans(attached) and attached.where(F.col("person_id").isNull()).count() == 0
     stored = {r["key_hash"] for r in read_table(spark, Catalog(str(tmp_path)), ID_MAP).collect()}
     assert stored == {hasher.hash_value("person", k) for k in ("p1", "p2")}
     assert SALT not in repr(hasher) and SALT not in hasher.fingerprint() and len(hasher.fingerprint()) == 16
+
+
+@pytest.mark.parametrize("broadcast_ids", [0, 1000], ids=["shuffled", "broadcast"])
+def test_ids_are_attached_by_source_key_as_id_map_holds_them_under_the_keys_hash(spark, tmp_path, monkeypatch,
+                                                                                broadcast_ids):
+    monkeypatch.setattr(steps_ids, "BROADCAST_IDS", broadcast_ids)
+    hasher = KeyedHasher(SALT)
+    catalog = Catalog(str(tmp_path))
+    visits = spark.createDataFrame([("v1", "p1"), ("v2", "p1"), ("v3", "p2"), ("v4", None)], "visit_key string, person_key string")
+    persons = spark.createDataFrame([("p1",), ("p2",), ("p3",)], "person_key string")
+    ids = BatchIds(spark, catalog, Deidentifier(hasher, 30), "run-1")
+    ids.request("person", persons, "person_key")
+    ids.request("person", visits, "person_key")  # a kind requested from two frames: one id per key
+    ids.request("visit", visits, "visit_key")
+    ids.resolve()
+    stored = {(r["kind"], r["key_hash"]): r["id"] for r in read_table(spark, catalog, ID_MAP).collect()}
+    assert len(stored) == 3 + 4  # null keys get no id
+    got = ids.attach(ids.attach(visits, "visit", "visit_key", "visit_id"), "person", "person_key", "person_id")
+    for r in got.collect():
+        assert r["visit_id"] == stored[("visit", hasher.hash_value("visit", r["visit_key"]))]
+        want = stored[("person", hasher.hash_value("person", r["person_key"]))] if r["person_key"] else None
+        assert r["person_id"] == want
+    assert got.count() == visits.count()
+    assert sorted(stored[("person", hasher.hash_value("person", k))] for k in ("p1", "p2", "p3")) == [1, 2, 3]
 
 
 def test_a_warehouse_of_the_earlier_hash_scheme_is_refused_with_what_to_do(spark, tmp_path):

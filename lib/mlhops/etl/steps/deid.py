@@ -17,7 +17,7 @@ from mlhops.etl.steps.references import Entities
 
 
 def _shift(df: DataFrame, deid: Deidentifier, cols: list[str]) -> DataFrame:
-    df = df.withColumn("_shift", deid.shift_days(F.col("person_key")))
+    df = deid.with_shift(df, "person_key", "_shift")
     for c in cols:
         df = df.withColumn(c, shift_ts(F.col(c), F.col("_shift")))
     return df.drop("_shift")

@@ -8,11 +8,10 @@ from collections.abc import Callable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mlhops.frames import union_all
 from mlhops.etl import eras
 from mlhops.etl.batch import LoadResult
 from mlhops.etl.deid import Deidentifier
-from mlhops.etl.ids import assign_ids
+from mlhops.etl.steps.ids import attach_id, ids_by_key
 from mlhops.etl.vocabulary import Vocabulary
 from mlhops.io import Catalog, read_table, table_exists, table_version, write_overwrite
 from mlhops.io.tables.etl import omop_table
@@ -43,12 +42,9 @@ def write_eras(spark: SparkSession, catalog: Catalog, deid: Deidentifier, vocab:
     if not keyed:
         return
     # One id assignment (one id_map MERGE) for the eras of both tables.
-    ids = assign_ids(spark, catalog, union_all([
-        k.select(F.lit(t).alias("kind"), deid.hash(t, F.col("_k")).alias("key_hash")) for t, k in keyed.items()
-    ]), run_id)
+    ids = ids_by_key(spark, catalog, deid, run_id, [(t, k, F.col("_k")) for t, k in keyed.items()])
     for era_table, k in keyed.items():
-        era_ids = ids.where(F.col("kind") == era_table).select(F.col("key_hash").alias("_h"), F.col("id").alias(f"{era_table}_id"))
-        with_ids = k.withColumn("_h", deid.hash(era_table, F.col("_k"))).join(era_ids, "_h").drop("_h", "_k")
+        with_ids = attach_id(k, ids, era_table, F.col("_k"), f"{era_table}_id").drop("_k")
         conformed = conform(with_ids, era_table).table.localCheckpoint(eager=True)
         write_overwrite(conformed, catalog, omop_table(era_table))
         result.rows_written[era_table] = conformed.count()

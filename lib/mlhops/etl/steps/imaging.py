@@ -21,7 +21,7 @@ from mlhops.errors import DataQualityError
 from mlhops.etl.batch import ImageInstances, LoadResult, SourceBatch
 from mlhops.etl.conservation import Conservation, account
 from mlhops.etl.deid import Deidentifier
-from mlhops.etl.ids import assign_ids
+from mlhops.etl.steps.ids import ids_by_key
 from mlhops.etl.quarantine import quarantine_rows, write_quarantine
 from mlhops.etl.sources import dicom_omop, ehr_imaging
 from mlhops.etl.steps.conservation import require_balanced
@@ -60,10 +60,9 @@ def write_image_tables(
         DataQualityError: a required field is null after id resolution (a bug, never data).
     """
     occ = occurrences.localCheckpoint(eager=True)
-    occ_ids = assign_ids(spark, catalog, occ.select(
-        F.lit(ID_KIND).alias("kind"), deid.hash(ID_KIND, F.col("series_uid")).alias("key_hash")
-    ), run_id).select(F.col("key_hash").alias("_h"), F.col("id").alias("image_occurrence_id"))
-    occ = occ.withColumn("_h", deid.hash(ID_KIND, F.col("series_uid"))).join(occ_ids, "_h").drop("_h")
+    occ_ids = ids_by_key(spark, catalog, deid, run_id, [(ID_KIND, occ, F.col("series_uid"))])
+    occ = occ.join(occ_ids.select(F.col("key").alias("_k"), F.col("id").alias("image_occurrence_id")),
+                   F.col("series_uid").cast("string") == F.col("_k")).drop("_k")
     frames = [("image_occurrence", occ)]
     if features is not None:
         frames.append(("image_feature", features.join(occ.select("series_uid", "image_occurrence_id"), "series_uid")))

@@ -39,7 +39,10 @@ class Entities:
 
 
 class _Known:
-    """Flags rows whose key is neither in this batch nor already loaded."""
+    """Flags rows whose key is neither in this batch nor already loaded.
+
+    Keys are compared as they are: only the distinct keys missing from the batch are hashed (once
+    each) to be looked up in ``id_map``, never every row (the hash is a Python UDF)."""
 
     def __init__(self, spark: SparkSession, catalog: Catalog, deid: Deidentifier) -> None:
         self.spark, self.catalog, self.deid = spark, catalog, deid
@@ -50,12 +53,16 @@ class _Known:
         return read_table(self.spark, self.catalog, ID_MAP).where(F.col("kind") == kind).select("key_hash")
 
     def flag(self, df: DataFrame, key: str, kind: str, batch_known: DataFrame, batch_key: str, reason: str) -> DataFrame:
-        known = batch_known.select(self.deid.hash(kind, F.col(batch_key)).alias("key_hash"))
+        known = batch_known.select(F.col(batch_key).cast("string").alias("_ref"))
         previous = self._loaded(kind)
         if previous is not None:
-            known = known.unionByName(previous)
-        hashed = df.withColumn("_kh", self.deid.hash(kind, F.col(key)))
-        return checks.flag_unknown(hashed, "_kh", known, "key_hash", reason, field=key).drop("_kh")
+            outside = (df.select(F.col(key).cast("string").alias("_ref")).where(F.col("_ref").isNotNull()).distinct()
+                       .join(known, "_ref", "left_anti"))
+            loaded = (outside.withColumn("key_hash", self.deid.hash(kind, F.col("_ref")))
+                      .join(previous, "key_hash", "left_semi").select("_ref"))
+            known = known.unionByName(loaded)
+        return checks.flag_unknown(df.withColumn("_kr", F.col(key).cast("string")), "_kr", known, "_ref", reason,
+                                   field=key).drop("_kr")
 
 
 def _events(events: DataFrame, persons: DataFrame, visits: DataFrame, known: _Known) -> DataFrame:
