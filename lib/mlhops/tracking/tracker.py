@@ -25,17 +25,31 @@ MAX_PARAM_CHARS = 500
 
 @contextlib.contextmanager
 def root_logging_kept() -> Iterator[None]:
-    """Restore the root logger's handlers and level afterwards, and keep a new store's migration
-    lines off the terminal.
+    """Restore the root logger's handlers and level afterwards.
 
     Creating a SQL store runs MLflow's Alembic migrations, whose ``fileConfig`` replaces the root
     logger's handlers (the run's log file included) and sets it to WARN: every mlhops line after
-    the first store creation in a process was lost. Its console handler (on ``sys.stderr`` as
-    ``fileConfig`` finds it) then printed some twenty INFO lines of migrations after a CLI run's
-    summary; they go to this module's DEBUG log instead (they name schema revisions, no data).
+    the first store creation in a process was lost.
     """
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        for h in list(root.handlers):
+            if h not in handlers:
+                root.removeHandler(h)
+        for h in handlers:
+            if h not in root.handlers:
+                root.addHandler(h)
+        root.setLevel(level)
+
+
+@contextlib.contextmanager
+def store_migrations_to_debug() -> Iterator[None]:
+    """Keep a new store's migration lines off the terminal: the console handler ``fileConfig``
+    installs (on ``sys.stderr`` as it finds it) printed some twenty INFO lines of migrations after
+    a CLI run's summary; they go to this module's DEBUG log instead (schema revisions, no data)."""
     store_logger = logging.getLogger("mlflow.store.db.utils")
     store_level = store_logger.level
     store_logger.setLevel(logging.WARNING)  # "Creating initial MLflow database tables..."
@@ -45,13 +59,6 @@ def root_logging_kept() -> Iterator[None]:
             yield
     finally:
         store_logger.setLevel(store_level)
-        for h in list(root.handlers):
-            if h not in handlers:
-                root.removeHandler(h)
-        for h in handlers:
-            if h not in root.handlers:
-                root.addHandler(h)
-        root.setLevel(level)
         for line in migrations.getvalue().splitlines():
             logger.debug("mlflow store: %s", line)
 
@@ -100,7 +107,9 @@ class Tracker:
         if self._experiment_id is None:
             os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
             logging.getLogger("alembic").setLevel(logging.WARNING)
-            with root_logging_kept():  # a new store's migrations reconfigure logging (below)
+            # A new store's migrations reconfigure logging and print to stderr (below); the
+            # handlers come back first, so the captured lines reach the run's log.
+            with store_migrations_to_debug(), root_logging_kept():
                 exp = mlflow.get_experiment_by_name(self.settings.experiment)
                 if exp is None:
                     exp_id = mlflow.create_experiment(self.settings.experiment, artifact_location=artifacts)

@@ -53,16 +53,15 @@ class _Known:
         return read_table(self.spark, self.catalog, ID_MAP).where(F.col("kind") == kind).select("key_hash")
 
     def flag(self, df: DataFrame, key: str, kind: str, batch_known: DataFrame, batch_key: str, reason: str) -> DataFrame:
-        known = batch_known.select(F.col(batch_key).cast("string").alias("_ref"))
+        known = batch_known.select(F.col(batch_key).alias("_ref"))
         previous = self._loaded(kind)
         if previous is not None:
-            outside = (df.select(F.col(key).cast("string").alias("_ref")).where(F.col("_ref").isNotNull()).distinct()
+            outside = (df.select(F.col(key).alias("_ref")).where(F.col("_ref").isNotNull()).distinct()
                        .join(known, "_ref", "left_anti"))
             loaded = (outside.withColumn("key_hash", self.deid.hash(kind, F.col("_ref")))
                       .join(previous, "key_hash", "left_semi").select("_ref"))
             known = known.unionByName(loaded)
-        return checks.flag_unknown(df.withColumn("_kr", F.col(key).cast("string")), "_kr", known, "_ref", reason,
-                                   field=key).drop("_kr")
+        return checks.flag_unknown(df, key, known, "_ref", reason)
 
 
 def _events(events: DataFrame, persons: DataFrame, visits: DataFrame, known: _Known) -> DataFrame:
